@@ -1,0 +1,41 @@
+# ChargeNet: `make run` serves a demo network, `make test` runs the suite.
+# Both create .venv and install what is needed on first use.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_STATIONS ?= 4
+
+.PHONY: install run test serve migrate bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+# Migrates, seeds the demo network, starts simulated chargers and serves on http://$(HOST):$(PORT).
+run: migrate
+	$(PY) manage.py seed_demo
+	@echo "ChargeNet on http://$(HOST):$(PORT)/admin/ (admin / admin) - Ctrl-C stops server and simulator"
+	@$(PY) manage.py simulate --stations $(DEMO_STATIONS) --prefix DEMO- --url ws://$(HOST):$(PORT)/ocpp & \
+	  SIM=$$!; trap 'kill $$SIM 2>/dev/null' EXIT INT TERM; \
+	  $(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 chargenet.asgi:application
+
+# The server alone, without demo data or simulator.
+serve: migrate
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 chargenet.asgi:application
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) db.sqlite3 test-db.sqlite3 .pytest_cache

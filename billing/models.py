@@ -1,0 +1,1 @@
+"""Tariffs, CDRs and invoices arrive with the billing issue."""

@@ -1,0 +1,1 @@
+"""Certificate authorities and certificates arrive with the Plug & Charge issue."""

@@ -1,0 +1,147 @@
+"""The OCPP-J WebSocket endpoint. It only moves frames: who may connect, which version
+is spoken, and handing frames to the version's handler (stations.ocpp.v16 / v201)."""
+
+import asyncio
+import logging
+import time
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from stations.groups import station_group
+from stations.ocpp.base import StationSession
+from stations.ocpp.v16 import StationHandler16
+from stations.ocpp.v201 import StationHandler201
+from stations.services import connections
+
+logger = logging.getLogger(__name__)
+
+# Best first: the server picks the first of these that the station offers.
+SUBPROTOCOLS = {"ocpp2.0.1": ("2.0.1", StationHandler201), "ocpp1.6": ("1.6", StationHandler16)}
+
+CLOSE_REPLACED = 4000  # another connection of the same station took over
+
+
+def choose_subprotocol(offered: list[str]) -> str | None:
+    offered_lower = {p.strip().lower() for p in offered}
+    for name in SUBPROTOCOLS:
+        if name in offered_lower:
+            return name
+    return None
+
+
+class _Inbox:
+    """The connection object the ``ocpp`` package reads from and writes to."""
+
+    def __init__(self, consumer: "OcppConsumer"):
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._consumer = consumer
+
+    def put(self, frame: str) -> None:
+        self._queue.put_nowait(frame)
+
+    async def recv(self) -> str:
+        return await self._queue.get()
+
+    async def send(self, frame: str) -> None:
+        await self._consumer.send(text_data=frame)
+
+
+class OcppConsumer(AsyncWebsocketConsumer):
+    handler = None
+    handler_task: asyncio.Task | None = None
+    station: StationSession | None = None
+
+    async def connect(self):
+        station_id = self.scope["url_route"]["kwargs"]["station_id"]
+        subprotocol = choose_subprotocol(self.scope.get("subprotocols", []))
+        if subprotocol is None:
+            # OCPP-J: complete the handshake without Sec-WebSocket-Protocol, then close.
+            logger.info("%s: no supported OCPP subprotocol in %s", station_id, self.scope.get("subprotocols"))
+            await self.accept()
+            await self.close(code=1002)
+            return
+
+        authorization = self._header(b"authorization")
+        result = await database_sync_to_async(connections.authenticate_station)(
+            station_id=station_id, authorization=authorization
+        )
+        if isinstance(result, connections.ConnectionRefused):
+            logger.warning("%s: connection refused: %s", station_id, result.reason)
+            await self.close()  # daphne answers the handshake with 403
+            return
+
+        version, handler_class = SUBPROTOCOLS[subprotocol]
+        connection_id = uuid.uuid4().hex
+        self.station = StationSession(
+            station_pk=result.pk,
+            station_id=result.station_id,
+            registration_status=result.registration_status,
+            connection_id=connection_id,
+        )
+        self.group = station_group(result.station_id)
+        # An older connection of this station (a reboot it did not close, another
+        # process) steps aside before this one takes the group.
+        await self.channel_layer.group_send(
+            self.group, {"type": "station.replaced", "connection_id": connection_id}
+        )
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await database_sync_to_async(connections.mark_connected)(
+            station_pk=result.pk, connection_id=connection_id, ocpp_version=version
+        )
+        await self.accept(subprotocol=subprotocol)
+
+        self.inbox = _Inbox(self)
+        self.handler = handler_class(self.station, self.inbox)
+        self.handler_task = asyncio.create_task(self._serve())
+        self._last_seen_written = time.monotonic()
+        logger.info("%s: connected with OCPP %s", result.station_id, version)
+
+    async def _serve(self):
+        try:
+            await self.handler.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("%s: handler loop failed; closing", self.station.station_id)
+            await self.close(code=1011)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.handler is None:
+            return
+        if text_data is None:
+            # OCPP-J is text only; a binary frame cannot be a valid message.
+            text_data = "<binary frame>"
+        self.inbox.put(text_data)
+        now = time.monotonic()
+        if now - self._last_seen_written > settings.OCPP_LAST_SEEN_WRITE_INTERVAL:
+            self._last_seen_written = now
+            await database_sync_to_async(connections.touch_last_seen)(
+                station_pk=self.station.station_pk, connection_id=self.station.connection_id
+            )
+
+    async def disconnect(self, code):
+        if self.handler_task is not None:
+            self.handler_task.cancel()
+        if self.station is None:
+            return
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await database_sync_to_async(connections.mark_disconnected)(
+            station_pk=self.station.station_pk, connection_id=self.station.connection_id
+        )
+        logger.info("%s: disconnected (%s)", self.station.station_id, code)
+
+    # --- channel-layer events -------------------------------------------------------
+
+    async def station_replaced(self, event):
+        if self.station is not None and event["connection_id"] != self.station.connection_id:
+            logger.info("%s: replaced by a newer connection", self.station.station_id)
+            await self.close(code=CLOSE_REPLACED)
+
+    def _header(self, name: bytes) -> str | None:
+        for key, value in self.scope.get("headers", []):
+            if key.lower() == name:
+                return value.decode("latin-1")
+        return None

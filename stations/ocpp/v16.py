@@ -1,0 +1,163 @@
+"""OCPP 1.6J: each action a station sends, mapped to a version-neutral service.
+
+A 1.6 connector N is EVSE N, connector 1 here; connector 0 is the station itself.
+"""
+
+from django.conf import settings
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call_result
+from ocpp.v16.enums import Action, DataTransferStatus
+
+from stations.models import StationEvent
+from stations.ocpp.base import FrameRouter, StationSession, db, now_iso, parse_timestamp
+from stations.services import boot, reports, sessions
+from stations.services.status import record_status
+from stations.services.authorization import Authorization, authorize
+from stations.services.meter_values import Sample, make_sample
+
+
+def id_tag_info(auth: Authorization) -> dict:
+    info = {"status": str(auth.status)}
+    if auth.expires_at is not None:
+        info["expiry_date"] = auth.expires_at.isoformat()
+    if auth.group_id:
+        info["parent_id_tag"] = auth.group_id
+    return info
+
+
+def samples_from(meter_value: list[dict]) -> list[Sample]:
+    samples = []
+    for reading in meter_value:
+        timestamp = parse_timestamp(reading["timestamp"])
+        for sampled in reading["sampled_value"]:
+            if sampled.get("format") == "SignedData":
+                continue
+            sample = make_sample(
+                timestamp=timestamp,
+                value=sampled["value"],
+                measurand=sampled.get("measurand"),
+                unit=sampled.get("unit"),
+                phase=sampled.get("phase"),
+                location=sampled.get("location"),
+                context=sampled.get("context"),
+            )
+            if sample is not None:
+                samples.append(sample)
+    return samples
+
+
+class StationHandler16(FrameRouter, ChargePoint):
+    error_code_map = {
+        "FormatViolation": "FormationViolation",
+        "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+        "RpcFrameworkError": "FormationViolation",
+        "MessageTypeNotSupported": "FormationViolation",
+    }
+    frame_error_code = "FormationViolation"
+    message_type_error_code = "FormationViolation"
+
+    def __init__(self, station: StationSession, connection, response_timeout: int = 30):
+        super().__init__(station.station_id, connection, response_timeout=response_timeout)
+        self.station = station
+
+    @on(Action.boot_notification)
+    async def on_boot_notification(self, charge_point_vendor, charge_point_model, **kw):
+        registration = await db(boot.record_boot)(
+            station_pk=self.station.station_pk,
+            vendor=charge_point_vendor,
+            model=charge_point_model,
+            serial_number=kw.get("charge_point_serial_number") or kw.get("charge_box_serial_number") or "",
+            firmware_version=kw.get("firmware_version", ""),
+            iccid=kw.get("iccid", ""),
+            imsi=kw.get("imsi", ""),
+        )
+        self.station.registration_status = registration
+        return call_result.BootNotification(
+            current_time=now_iso(), interval=settings.OCPP_HEARTBEAT_INTERVAL, status=registration
+        )
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self, **kw):
+        return call_result.Heartbeat(current_time=now_iso())
+
+    @on(Action.status_notification)
+    async def on_status_notification(self, connector_id, error_code, status, timestamp=None, **kw):
+        await db(record_status)(
+            station_pk=self.station.station_pk,
+            evse_id=connector_id,
+            connector_id=1,
+            status=status,
+            timestamp=parse_timestamp(timestamp) if timestamp else parse_timestamp(now_iso()),
+            error_code="" if error_code == "NoError" else error_code,
+            info=kw.get("info", ""),
+            vendor_error_code=kw.get("vendor_error_code", ""),
+        )
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_tag, **kw):
+        auth = await db(authorize)(value=id_tag)
+        return call_result.Authorize(id_tag_info=id_tag_info(auth))
+
+    @on(Action.start_transaction)
+    async def on_start_transaction(self, connector_id, id_tag, meter_start, timestamp, **kw):
+        result = await db(sessions.start_session)(
+            station_pk=self.station.station_pk,
+            evse_id=connector_id,
+            connector_id=1,
+            id_token_value=id_tag,
+            meter_start_wh=meter_start,
+            started_at=parse_timestamp(timestamp),
+            reservation_id=kw.get("reservation_id"),
+        )
+        return call_result.StartTransaction(
+            transaction_id=int(result.session.transaction_id), id_tag_info=id_tag_info(result.authorization)
+        )
+
+    @on(Action.meter_values)
+    async def on_meter_values(self, connector_id, meter_value, transaction_id=None, **kw):
+        await db(sessions.record_meter_values)(
+            station_pk=self.station.station_pk,
+            evse_id=connector_id,
+            samples=samples_from(meter_value),
+            transaction_id=str(transaction_id) if transaction_id is not None else None,
+        )
+        return call_result.MeterValues()
+
+    @on(Action.stop_transaction)
+    async def on_stop_transaction(self, meter_stop, timestamp, transaction_id, **kw):
+        result = await db(sessions.stop_session)(
+            station_pk=self.station.station_pk,
+            transaction_id=str(transaction_id),
+            meter_stop_wh=meter_stop,
+            stopped_at=parse_timestamp(timestamp),
+            reason=kw.get("reason", ""),
+            id_token_value=kw.get("id_tag"),
+            samples=samples_from(kw.get("transaction_data") or []),
+        )
+        if result.authorization is None:
+            return call_result.StopTransaction()
+        return call_result.StopTransaction(id_tag_info=id_tag_info(result.authorization))
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id, **kw):
+        raw = self.current_payload or {}
+        await db(reports.record_event)(
+            station_pk=self.station.station_pk,
+            kind=StationEvent.Kind.DATA_TRANSFER,
+            timestamp=parse_timestamp(now_iso()),
+            summary=f"{vendor_id} {raw.get('messageId', '')}".strip(),
+            payload=raw,
+        )
+        return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(self, status, **kw):
+        await db(reports.record_firmware_status)(station_pk=self.station.station_pk, status=status)
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.diagnostics_status_notification)
+    async def on_diagnostics_status_notification(self, status, **kw):
+        await db(reports.record_diagnostics_status)(station_pk=self.station.station_pk, status=status)
+        return call_result.DiagnosticsStatusNotification()
+

@@ -1,0 +1,188 @@
+"""OCPP 2.0.1: each action a station sends, mapped to a version-neutral service."""
+
+from django.conf import settings
+from ocpp.routing import on
+from ocpp.v201 import ChargePoint, call_result
+from ocpp.v201.enums import Action, DataTransferStatusEnumType
+
+from stations.models import StationEvent
+from stations.ocpp.base import FrameRouter, StationSession, db, now_iso, parse_timestamp
+from stations.services import boot, reports, sessions
+from stations.services.status import record_status
+from stations.services.authorization import Authorization, authorize
+from stations.services.meter_values import Sample, make_sample
+
+
+def id_token_info(auth: Authorization) -> dict:
+    info = {"status": str(auth.status)}
+    if auth.expires_at is not None:
+        info["cache_expiry_date_time"] = auth.expires_at.isoformat()
+    if auth.group_id:
+        info["group_id_token"] = {"id_token": auth.group_id, "type": "Central"}
+    return info
+
+
+def samples_from(meter_value: list[dict] | None) -> list[Sample]:
+    samples = []
+    for reading in meter_value or []:
+        timestamp = parse_timestamp(reading["timestamp"])
+        for sampled in reading["sampled_value"]:
+            unit = sampled.get("unit_of_measure") or {}
+            sample = make_sample(
+                timestamp=timestamp,
+                value=sampled["value"],
+                measurand=sampled.get("measurand"),
+                unit=unit.get("unit", None),
+                multiplier=unit.get("multiplier", 0),
+                phase=sampled.get("phase"),
+                location=sampled.get("location"),
+                context=sampled.get("context"),
+            )
+            if sample is not None:
+                samples.append(sample)
+    return samples
+
+
+class StationHandler201(FrameRouter, ChargePoint):
+    error_code_map = {
+        "FormationViolation": "FormatViolation",
+        "OccurenceConstraintViolation": "OccurrenceConstraintViolation",
+    }
+    frame_error_code = "RpcFrameworkError"
+    message_type_error_code = "MessageTypeNotSupported"
+
+    def __init__(self, station: StationSession, connection, response_timeout: int = 30):
+        super().__init__(station.station_id, connection, response_timeout=response_timeout)
+        self.station = station
+
+    @on(Action.boot_notification)
+    async def on_boot_notification(self, charging_station, reason, **kw):
+        modem = charging_station.get("modem") or {}
+        registration = await db(boot.record_boot)(
+            station_pk=self.station.station_pk,
+            vendor=charging_station["vendor_name"],
+            model=charging_station["model"],
+            serial_number=charging_station.get("serial_number", ""),
+            firmware_version=charging_station.get("firmware_version", ""),
+            iccid=modem.get("iccid", ""),
+            imsi=modem.get("imsi", ""),
+            reason=reason,
+        )
+        self.station.registration_status = registration
+        return call_result.BootNotification(
+            current_time=now_iso(), interval=settings.OCPP_HEARTBEAT_INTERVAL, status=registration
+        )
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self, **kw):
+        return call_result.Heartbeat(current_time=now_iso())
+
+    @on(Action.status_notification)
+    async def on_status_notification(self, timestamp, connector_status, evse_id, connector_id, **kw):
+        await db(record_status)(
+            station_pk=self.station.station_pk,
+            evse_id=evse_id,
+            connector_id=connector_id,
+            status=connector_status,
+            timestamp=parse_timestamp(timestamp),
+        )
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_token, **kw):
+        auth = await db(authorize)(value=id_token["id_token"], type=id_token["type"])
+        return call_result.Authorize(id_token_info=id_token_info(auth))
+
+    @on(Action.transaction_event)
+    async def on_transaction_event(self, event_type, timestamp, trigger_reason, seq_no, transaction_info, **kw):
+        evse = kw.get("evse") or {}
+        id_token = kw.get("id_token")
+        event = sessions.TransactionEvent(
+            event_type=event_type,
+            transaction_id=transaction_info["transaction_id"],
+            seq_no=seq_no,
+            timestamp=parse_timestamp(timestamp),
+            trigger_reason=trigger_reason,
+            offline=kw.get("offline", False),
+            evse_id=evse.get("id"),
+            connector_id=evse.get("connector_id"),
+            id_token_value=id_token["id_token"] if id_token else None,
+            id_token_type=id_token["type"] if id_token else None,
+            charging_state=transaction_info.get("charging_state"),
+            stopped_reason=transaction_info.get("stopped_reason"),
+            remote_start_id=transaction_info.get("remote_start_id"),
+            reservation_id=kw.get("reservation_id"),
+            samples=samples_from(kw.get("meter_value")),
+        )
+        result = await db(sessions.apply_transaction_event)(station_pk=self.station.station_pk, event=event)
+        if result.authorization is None:
+            return call_result.TransactionEvent()
+        return call_result.TransactionEvent(id_token_info=id_token_info(result.authorization))
+
+    @on(Action.meter_values)
+    async def on_meter_values(self, evse_id, meter_value, **kw):
+        await db(sessions.record_meter_values)(
+            station_pk=self.station.station_pk, evse_id=evse_id, samples=samples_from(meter_value)
+        )
+        return call_result.MeterValues()
+
+    @on(Action.notify_report)
+    async def on_notify_report(self, request_id, generated_at, seq_no, **kw):
+        raw = self.current_payload or {}
+        await db(reports.store_device_model)(
+            station_pk=self.station.station_pk,
+            report_data=raw.get("reportData", []),
+            generated_at=parse_timestamp(generated_at),
+        )
+        return call_result.NotifyReport()
+
+    @on(Action.notify_event)
+    async def on_notify_event(self, generated_at, seq_no, event_data, **kw):
+        raw = self.current_payload or {}
+        summaries = [
+            f"{e.get('component', {}).get('name', '?')}.{e.get('variable', {}).get('name', '?')}"
+            f"={e.get('actualValue', '')}"
+            for e in raw.get("eventData", [])
+        ]
+        await db(reports.record_event)(
+            station_pk=self.station.station_pk,
+            kind=StationEvent.Kind.NOTIFY_EVENT,
+            timestamp=parse_timestamp(generated_at),
+            summary=", ".join(summaries),
+            payload=raw,
+        )
+        return call_result.NotifyEvent()
+
+    @on(Action.security_event_notification)
+    async def on_security_event_notification(self, type, timestamp, **kw):
+        await db(reports.record_event)(
+            station_pk=self.station.station_pk,
+            kind=StationEvent.Kind.SECURITY_EVENT,
+            timestamp=parse_timestamp(timestamp),
+            summary=type,
+            payload=self.current_payload or {},
+        )
+        return call_result.SecurityEventNotification()
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(self, status, **kw):
+        await db(reports.record_firmware_status)(station_pk=self.station.station_pk, status=status)
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.log_status_notification)
+    async def on_log_status_notification(self, status, **kw):
+        await db(reports.record_diagnostics_status)(station_pk=self.station.station_pk, status=status)
+        return call_result.LogStatusNotification()
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id, **kw):
+        raw = self.current_payload or {}
+        await db(reports.record_event)(
+            station_pk=self.station.station_pk,
+            kind=StationEvent.Kind.DATA_TRANSFER,
+            timestamp=parse_timestamp(now_iso()),
+            summary=f"{vendor_id} {raw.get('messageId', '')}".strip(),
+            payload=raw,
+        )
+        return call_result.DataTransfer(status=DataTransferStatusEnumType.unknown_vendor_id)
+

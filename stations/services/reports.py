@@ -1,0 +1,61 @@
+"""What stations report besides charging: device model, events, firmware and log status."""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from stations.models import ChargingStation, DeviceModelVariable, StationEvent
+
+
+@transaction.atomic
+def store_device_model(*, station_pk: int, report_data: list[dict], generated_at: datetime) -> int:
+    """Upsert the variables of a 2.0.1 NotifyReport part (raw camelCase payload items).
+
+    Each (component, variable, attribute type) is one row; a later report overwrites it.
+    Returns the number of attribute rows written.
+    """
+    written = 0
+    for item in report_data:
+        component = item.get("component", {})
+        variable = item.get("variable", {})
+        evse = component.get("evse") or {}
+        characteristics = item.get("variableCharacteristics") or {}
+        for attribute in item.get("variableAttribute", []):
+            DeviceModelVariable.objects.update_or_create(
+                station_id=station_pk,
+                component=component.get("name", "")[:50],
+                component_instance=(component.get("instance") or "")[:50],
+                evse_id=evse.get("id") or 0,
+                connector_id=evse.get("connectorId") or 0,
+                variable=variable.get("name", "")[:50],
+                variable_instance=(variable.get("instance") or "")[:50],
+                attribute_type=attribute.get("type", "Actual"),
+                defaults={
+                    "value": str(attribute.get("value", ""))[:2500],
+                    "mutability": attribute.get("mutability", ""),
+                    "persistent": attribute.get("persistent"),
+                    "constant": attribute.get("constant"),
+                    "characteristics": characteristics,
+                    "reported_at": generated_at,
+                },
+            )
+            written += 1
+    return written
+
+
+def record_event(*, station_pk: int, kind: str, timestamp: datetime, summary: str, payload: dict) -> StationEvent:
+    return StationEvent.objects.create(
+        station_id=station_pk, kind=kind, timestamp=timestamp, summary=summary[:255], payload=payload
+    )
+
+
+def record_firmware_status(*, station_pk: int, status: str) -> None:
+    ChargingStation.objects.filter(pk=station_pk).update(firmware_status=status, firmware_status_at=timezone.now())
+
+
+def record_diagnostics_status(*, station_pk: int, status: str) -> None:
+    """1.6 DiagnosticsStatusNotification and 2.0.1 LogStatusNotification."""
+    ChargingStation.objects.filter(pk=station_pk).update(
+        diagnostics_status=status, diagnostics_status_at=timezone.now()
+    )

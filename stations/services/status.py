@@ -1,0 +1,52 @@
+"""StatusNotification: connector and station availability, with history."""
+
+from datetime import datetime
+
+from django.db import transaction
+
+from stations.models import ChargingStation, Connector, ConnectorStatus, ConnectorStatusChange, Evse
+
+
+def ensure_connector(*, station_pk: int, evse_id: int, connector_id: int = 1) -> Connector:
+    evse, _ = Evse.objects.get_or_create(station_id=station_pk, evse_id=evse_id)
+    connector, _ = Connector.objects.get_or_create(evse=evse, connector_id=connector_id)
+    return connector
+
+
+def normalise_status(status: str) -> str:
+    return status if status in ConnectorStatus.values else ConnectorStatus.UNKNOWN
+
+
+@transaction.atomic
+def record_status(
+    *,
+    station_pk: int,
+    evse_id: int,
+    connector_id: int,
+    status: str,
+    timestamp: datetime,
+    error_code: str = "",
+    info: str = "",
+    vendor_error_code: str = "",
+) -> None:
+    """Record a status report. EVSE 0 is the station as a whole (1.6 connector 0).
+
+    A report older than the one already stored goes into the history only, so a station
+    replaying its queue after an outage does not overwrite the current state.
+    """
+    status = normalise_status(status)
+    if evse_id == 0:
+        ChargingStation.objects.filter(pk=station_pk).update(status=status)
+        return
+    connector = ensure_connector(station_pk=station_pk, evse_id=evse_id, connector_id=connector_id)
+    ConnectorStatusChange.objects.create(
+        connector=connector, status=status, error_code=error_code or "", info=(info or "")[:50],
+        timestamp=timestamp,
+    )
+    if connector.status_at is None or timestamp >= connector.status_at:
+        connector.status = status
+        connector.error_code = error_code or ""
+        connector.info = (info or "")[:50]
+        connector.vendor_error_code = (vendor_error_code or "")[:50]
+        connector.status_at = timestamp
+        connector.save(update_fields=["status", "error_code", "info", "vendor_error_code", "status_at"])
