@@ -132,6 +132,8 @@ def stop_session(
     evse_id = session.evse.evse_id if session.evse_id else 0
     store_samples(station_pk=station_pk, evse_id=evse_id, session=session, samples=samples or [])
     session.meter_stop_wh = meter_stop_wh
+    if session.meter_last_at is None or stopped_at >= session.meter_last_at:
+        session.meter_last_wh, session.meter_last_at = meter_stop_wh, stopped_at
     session.stopped_at = stopped_at
     session.stop_reason = reason or "Local"
     session.status = SessionStatus.COMPLETED

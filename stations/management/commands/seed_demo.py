@@ -1,0 +1,76 @@
+"""A demo network to look around in: an operator, a site owner, sites, stations, drivers, tokens.
+
+Safe to run again: it creates what is missing and leaves the rest alone.
+"""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from stations.models import ChargingStation, Driver, Organization, Site
+from stations.selectors import OPERATORS_GROUP
+from stations.services.registry import register_id_token, register_station
+
+SITES = [
+    # name, address, postal code, city, country, time zone, lat, lon
+    ("Berlin Hauptbahnhof P+R", "Europaplatz 1", "10557", "Berlin", "DE", "Europe/Berlin", "52.525084", "13.369402"),
+    ("Munich Riem Offices", "Willy-Brandt-Platz 5", "81829", "Munich", "DE", "Europe/Berlin", "48.135770", "11.690190"),
+]
+
+DRIVERS = [
+    ("alice@example.com", "Alice Driver", ["04A2B3C4D5E6F7"]),
+    ("bob@example.com", "Bob Driver", ["04B0B0B0B0B0B0", "DE*CNT*C00000001*7"]),
+]
+
+
+class Command(BaseCommand):
+    help = "Create a demo network: admin and site-owner logins, two sites, stations, drivers and tokens."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--stations", type=int, default=4, help="number of DEMO-NN stations")
+
+    @transaction.atomic
+    def handle(self, *args, stations, **options):
+        User = get_user_model()
+        operators, _ = Group.objects.get_or_create(name=OPERATORS_GROUP)
+        if not User.objects.filter(username="admin").exists():
+            User.objects.create_superuser("admin", "admin@example.com", "admin")
+            self.stdout.write("Created operator login admin / admin (change it outside a demo).")
+
+        org, _ = Organization.objects.get_or_create(name="Demo Charging Co")
+        owner = User.objects.filter(username="owner").first()
+        if owner is None:
+            owner = User.objects.create_user("owner", "owner@example.com", "owner")
+            self.stdout.write("Created site-owner login owner / owner (API; scoped admin arrives with the portals).")
+        org.members.add(owner)
+
+        sites = []
+        for name, address, postal_code, city, country, tz, lat, lon in SITES:
+            site, _ = Site.objects.get_or_create(
+                organization=org,
+                name=name,
+                defaults=dict(address=address, postal_code=postal_code, city=city, country=country,
+                              time_zone=tz, latitude=lat, longitude=lon),
+            )
+            sites.append(site)
+
+        for number in range(1, stations + 1):
+            station_id = f"DEMO-{number:02d}"
+            if not ChargingStation.objects.filter(station_id=station_id).exists():
+                register_station(station_id=station_id, generate_password=True, site=sites[(number - 1) % len(sites)])
+
+        for email, name, tokens in DRIVERS:
+            driver, _ = Driver.objects.get_or_create(email=email, defaults={"name": name})
+            if driver.user is None:
+                driver.user = User.objects.filter(username=email).first() or User.objects.create_user(
+                    email, email, "driver"
+                )
+                driver.save(update_fields=["user"])
+            for value in tokens:
+                register_id_token(value=value, driver_email=email, type="eMAID" if "*" in value else "ISO14443")
+
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo network ready: {len(sites)} sites, {stations} stations (DEMO-01..DEMO-{stations:02d}), "
+            f"{len(DRIVERS)} drivers. Operators group: {operators.name}."
+        ))

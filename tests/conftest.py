@@ -1,0 +1,107 @@
+"""Shared fixtures: registered stations and a real OCPP-J client over the ASGI stack."""
+
+import base64
+import json
+import os
+import uuid
+from contextlib import asynccontextmanager
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from stations.services.registry import register_id_token, register_station
+
+PASSWORD = "test-password-0123456789"
+
+
+@pytest.fixture
+def make_station(db):
+    def make(station_id: str = "CP-1", password: str | None = PASSWORD, **kwargs):
+        return register_station(station_id=station_id, password=password, **kwargs).station
+
+    return make
+
+
+@pytest.fixture
+def make_token(db):
+    def make(value: str = "TOKEN-1", driver_email: str | None = "driver@example.com", **kwargs):
+        return register_id_token(value=value, driver_email=driver_email, **kwargs)
+
+    return make
+
+
+class OcppTestClient:
+    """A station speaking OCPP-J frames through the real ASGI application."""
+
+    def __init__(self, communicator: WebsocketCommunicator, subprotocol: str | None):
+        self.communicator = communicator
+        self.subprotocol = subprotocol
+
+    async def send_frame(self, frame) -> None:
+        await self.communicator.send_to(text_data=frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def receive_frame(self, timeout: float = 5) -> list:
+        return json.loads(await self.communicator.receive_from(timeout=timeout))
+
+    async def call(self, action: str, payload: dict, unique_id: str | None = None) -> list:
+        """Send a CALL and return the station's view of the answer: the whole frame."""
+        unique_id = unique_id or uuid.uuid4().hex[:16]
+        await self.send_frame([2, unique_id, action, payload])
+        frame = await self.receive_frame()
+        assert frame[1] == unique_id, frame
+        return frame
+
+    async def result(self, action: str, payload: dict) -> dict:
+        """Send a CALL that must succeed and return the CALLRESULT payload."""
+        frame = await self.call(action, payload)
+        assert frame[0] == 3, f"expected CALLRESULT, got {frame}"
+        return frame[2]
+
+
+def basic_auth(user: str, password: str) -> bytes:
+    return b"Basic " + base64.b64encode(f"{user}:{password}".encode())
+
+
+@asynccontextmanager
+async def ocpp_connection(
+    station_id: str = "CP-1",
+    password: str | None = PASSWORD,
+    subprotocols=("ocpp1.6",),
+    headers=None,
+):
+    """Open a WebSocket to /ocpp/<station_id>; yields (connected, client)."""
+    from chargenet.asgi import application
+
+    if headers is None:
+        headers = [(b"authorization", basic_auth(station_id, password))] if password else []
+    communicator = WebsocketCommunicator(
+        application, f"/ocpp/{station_id}", subprotocols=list(subprotocols), headers=headers
+    )
+    connected, subprotocol = await communicator.connect(timeout=5)
+    client = OcppTestClient(communicator, subprotocol if connected else None)
+    try:
+        yield connected, client
+    finally:
+        await communicator.disconnect()
+
+
+@pytest.fixture
+def ocpp():
+    """``async with ocpp(...) as client`` opens a connected station (asserting success)."""
+
+    @asynccontextmanager
+    async def connect(station_id="CP-1", password=PASSWORD, version="1.6"):
+        async with ocpp_connection(station_id, password, subprotocols=[f"ocpp{version}"]) as (connected, client):
+            assert connected, "handshake refused"
+            assert client.subprotocol == f"ocpp{version}"
+            yield client
+
+    return connect
+
+
+adb = database_sync_to_async
+
+
+def services_required() -> bool:
+    return os.environ.get("CHARGENET_REQUIRE_SERVICES") == "1"
