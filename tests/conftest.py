@@ -105,3 +105,23 @@ adb = database_sync_to_async
 
 def services_required() -> bool:
     return os.environ.get("CHARGENET_REQUIRE_SERVICES") == "1"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Consumers reach the database from Django's sync thread; persistent connections
+    there would keep the test database open at teardown."""
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture(autouse=True)
+def _close_connections_of_async_tests():
+    """The async ORM and consumers use asgiref's single sync thread; close its database
+    connection after each test so nothing holds the test database at teardown."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()

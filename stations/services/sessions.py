@@ -77,7 +77,7 @@ def start_session(
         station_id=station_pk,
         evse=connector.evse,
         connector=connector,
-        transaction_id=f"pending-{uuid.uuid4().hex}",
+        transaction_id=f"pending-{uuid.uuid4().hex[:28]}",  # fits max_length 36
         started_at=started_at,
         meter_start_wh=meter_start_wh,
         meter_start_at=started_at,

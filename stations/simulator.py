@@ -1,0 +1,884 @@
+"""Simulated charging stations: the station side of OCPP 1.6J and 2.0.1, for demos, tests and load.
+
+A ``SimulatedStation`` connects as a real charger does (its version's subprotocol, HTTP
+Basic credentials), boots, reports its connectors, sends heartbeats and charges in a loop:
+authorize, start a transaction, report meter values, stop, pause, again. It answers the
+common CSMS-initiated calls; a remote start or stop really starts or stops a session.
+When the connection drops it reconnects with backoff, and a session in progress carries
+on, as on a real charger.
+
+``SimulatedStation`` knows sessions, not messages: what each step looks like on the wire
+lives in one ``ChargePoint`` subclass per OCPP version at the bottom of this module. The
+module does not import Django, so it runs in tests, benchmarks and commands alike::
+
+    station = SimulatedStation("CS-1", "a-password-of-16-to-40-chars", version="2.0.1",
+                               id_token="04A2B3C4D5E6F7", timing=Timing(session_s=5, pause_s=1))
+    task = asyncio.create_task(station.run())
+    ...
+    station.close()   # ends the running session, disconnects; run() returns
+    await task
+"""
+
+import asyncio
+import base64
+import dataclasses
+import logging
+import random
+import time
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import quote, urlsplit
+
+import websockets
+from ocpp.exceptions import OCPPError
+from ocpp.routing import after, on
+from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v16 import call as call16
+from ocpp.v16 import call_result as result16
+from ocpp.v16.enums import Action as Action16
+from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call as call201
+from ocpp.v201 import call_result as result201
+from ocpp.v201.enums import Action as Action201
+
+logger = logging.getLogger(__name__)
+
+VENDOR = "ChargeNet"
+MODEL = "Simulator"
+FIRMWARE_VERSION = "sim-1.0"
+
+
+@dataclass
+class Timing:
+    """How fast the simulated world turns, in seconds; tests shrink all of it."""
+
+    heartbeat_interval_s: float | None = None  # None: the interval the CSMS sets at boot
+    meter_interval_s: float = 60.0
+    session_s: float = 1800.0
+    pause_s: float = 600.0
+    response_timeout_s: float = 30.0
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 60.0
+
+
+@dataclass
+class SimulationStats:
+    """Counters one station or a whole fleet adds to."""
+
+    connections: int = 0
+    messages_sent: int = 0  # CALLs this side sent
+    sessions_completed: int = 0  # stopped and acknowledged by the CSMS
+    rejected_tokens: int = 0
+    call_errors: int = 0  # CALLERROR answers
+    timeouts: int = 0
+    refused: int = 0  # handshakes the CSMS refused
+    disconnects: int = 0  # connections lost, or not opened
+
+    @property
+    def errors(self) -> int:
+        return self.call_errors + self.timeouts + self.refused + self.disconnects
+
+
+@dataclass
+class StartRequest:
+    id_token: str
+    id_token_type: str = "ISO14443"
+    remote: bool = False  # asked for by the CSMS: no local Authorize
+    remote_start_id: int | None = None  # 2.0.1 remoteStartId
+
+
+@dataclass
+class Session:
+    request: StartRequest
+    meter_start_wh: int
+    started_at: str
+    ends_at: float  # time.monotonic()
+    transaction_id: int | str | None = None  # 1.6: the CSMS's integer; 2.0.1: ours
+    seq_no: int = 0  # 2.0.1: the next TransactionEvent's seqNo
+    stop_reason: str | None = None  # set when the session should end, and why
+
+    def next_seq_no(self) -> int:
+        self.seq_no += 1
+        return self.seq_no - 1
+
+
+class Evse:
+    """One EVSE with one connector and its own energy meter."""
+
+    def __init__(self, evse_id: int, power_w: int, meter_wh: int):
+        self.evse_id = evse_id
+        self.power_w = power_w
+        self.available = True
+        self.session: Session | None = None
+        self.start_request: StartRequest | None = None  # a remote start waiting to be served
+        self.wake = asyncio.Event()  # something changed: a remote start or stop, shutting down
+        self._register_wh = float(meter_wh)
+        self._charging_since: float | None = None
+
+    @property
+    def charging(self) -> bool:
+        return self._charging_since is not None
+
+    @property
+    def free(self) -> bool:
+        return self.available and self.session is None and self.start_request is None
+
+    def meter_wh(self) -> int:
+        """The energy register: it never goes back, and grows by ``power_w`` while charging."""
+        wh = self._register_wh
+        if self._charging_since is not None:
+            wh += self.power_w * (time.monotonic() - self._charging_since) / 3600
+        return int(wh)
+
+    def power_now_w(self) -> int:
+        return self.power_w if self.charging else 0
+
+    def start_charging(self) -> None:
+        if self._charging_since is None:
+            self._charging_since = time.monotonic()
+
+    def stop_charging(self) -> None:
+        if self._charging_since is not None:
+            self._register_wh += self.power_w * (time.monotonic() - self._charging_since) / 3600
+            self._charging_since = None
+
+
+class SimulatedStation:
+    """A charging station of one OCPP version, with ``evse_count`` EVSEs of one connector each."""
+
+    # Configuration keys (1.6 names) a CSMS may change -> the Timing field behind each.
+    WRITABLE_CONFIGURATION = {
+        "HeartbeatInterval": "heartbeat_interval_s",
+        "MeterValueSampleInterval": "meter_interval_s",
+    }
+
+    def __init__(
+        self,
+        station_id: str,
+        password: str | None,
+        *,
+        url: str = "ws://127.0.0.1:8000/ocpp",
+        version: str = "1.6",
+        id_token: str,
+        evse_count: int = 1,
+        power_w: int = 11_000,
+        timing: Timing | None = None,
+        stats: SimulationStats | None = None,
+    ):
+        if version not in PROTOCOLS:
+            raise ValueError(f"OCPP version must be one of {', '.join(PROTOCOLS)}, not {version!r}")
+        self.station_id = station_id
+        self.password = password
+        self.url = url.rstrip("/")
+        self.version = version
+        self.id_token = id_token
+        self.timing = dataclasses.replace(timing or Timing())  # our own copy: the CSMS may change it
+        self.stats = stats if stats is not None else SimulationStats()
+        # Each station's meters start somewhere of their own, so a CSMS that takes a meter
+        # reading for the energy of a session gets caught.
+        first_reading_wh = zlib.crc32(station_id.encode()) % 1_000_000
+        self.evses = [Evse(n, power_w, first_reading_wh) for n in range(1, evse_count + 1)]
+        self.boot_interval_s = 300.0
+        self.connected = False
+        self._closing = False  # run() returns once the sessions are stopped
+        self._rebooting = False  # run() reconnects at once once the sessions are stopped
+        self._wake = asyncio.Event()
+
+    # --- what the outside asks of a station ------------------------------------------
+
+    async def run(self) -> None:
+        """Stay connected until ``close()``; reconnect with backoff when the connection drops."""
+        protocol_class = PROTOCOLS[self.version]
+        backoff_s = self.timing.reconnect_min_s
+        boot_reason = "PowerUp"
+        while not self._closing:
+            try:
+                async with websockets.connect(
+                    f"{self.url}/{quote(self.station_id, safe='')}",
+                    subprotocols=[protocol_class.subprotocol],
+                    additional_headers=self._auth_headers(),
+                    open_timeout=self.timing.response_timeout_s,
+                    compression=None,
+                    proxy=None,
+                ) as ws:
+                    if ws.subprotocol != protocol_class.subprotocol:
+                        raise ConnectionError(f"the CSMS did not accept {protocol_class.subprotocol}")
+                    self.stats.connections += 1
+                    backoff_s = self.timing.reconnect_min_s
+                    await self._serve(protocol_class(self, ws), boot_reason)
+            except websockets.InvalidStatus as error:
+                self.stats.refused += 1
+                logger.warning("%s: handshake refused: HTTP %s", self.station_id, error.response.status_code)
+            except (OSError, TimeoutError, websockets.ConnectionClosed, websockets.InvalidHandshake) as error:
+                self.stats.disconnects += 1
+                logger.info("%s: connection lost or not opened: %r", self.station_id, error)
+            finally:
+                self.connected = False
+            if self._rebooting:
+                self._rebooting = False
+                boot_reason = "RemoteReset"
+                continue
+            boot_reason = "PowerUp"
+            if not self._closing:
+                await _nap(self._wake, backoff_s * random.uniform(0.5, 1.0))
+                backoff_s = min(backoff_s * 2, self.timing.reconnect_max_s)
+
+    def close(self, stop_reason: str = "Other") -> None:
+        """Stop the running sessions, disconnect, and let ``run()`` return."""
+        self._closing = True
+        self._wind_down(stop_reason)
+
+    def reboot(self, stop_reason: str) -> None:
+        """Stop the running sessions, disconnect, reconnect and boot again."""
+        self._rebooting = True
+        self._wind_down(stop_reason)
+
+    @property
+    def heartbeat_interval_s(self) -> float:
+        return self.timing.heartbeat_interval_s or self.boot_interval_s
+
+    # --- what the protocol handlers ask of it ----------------------------------------
+
+    def evses_at(self, evse_id: int | None) -> list[Evse]:
+        """The EVSE with this id; all of them for None or 0 (the station as a whole)."""
+        return [evse for evse in self.evses if not evse_id or evse.evse_id == evse_id]
+
+    def reserve(self, request: StartRequest, evse_id: int | None) -> bool:
+        """Take a remote start for a free EVSE; ``wake()`` then starts it."""
+        evse = next((evse for evse in self.evses_at(evse_id) if evse.free), None)
+        if evse is None or self._winding_down:
+            return False
+        evse.start_request = request
+        return True
+
+    def end_session(self, transaction_id: int | str, stop_reason: str) -> bool:
+        """Mark the session with this transaction id to stop; ``wake()`` then stops it."""
+        for evse in self.evses:
+            if evse.session is not None and evse.session.transaction_id == transaction_id:
+                evse.session.stop_reason = evse.session.stop_reason or stop_reason
+                return True
+        return False
+
+    def set_availability(self, evse_id: int | None, available: bool) -> bool:
+        """Change availability; True when a session on one of the EVSEs delays it (Scheduled)."""
+        evses = self.evses_at(evse_id)
+        for evse in evses:
+            evse.available = available
+        return any(evse.session is not None for evse in evses)
+
+    def wake(self) -> None:
+        """Let the EVSEs act on what changed (a reserved start, a session told to stop)."""
+        for evse in self.evses:
+            evse.wake.set()
+
+    def configuration(self) -> dict[str, str]:
+        return {
+            "HeartbeatInterval": f"{self.heartbeat_interval_s:g}",
+            "MeterValueSampleInterval": f"{self.timing.meter_interval_s:g}",
+            "NumberOfConnectors": str(len(self.evses)),
+        }
+
+    def configure(self, key: str, value: str) -> str:
+        """Accepted, Rejected (read-only or a bad value) or NotSupported (unknown key)."""
+        if key not in self.configuration():
+            return "NotSupported"
+        field = self.WRITABLE_CONFIGURATION.get(key)
+        try:
+            seconds = float(value)
+        except ValueError:
+            return "Rejected"
+        if field is None or seconds <= 0:
+            return "Rejected"
+        setattr(self.timing, field, seconds)
+        return "Accepted"
+
+    # --- the station's life on one connection ----------------------------------------
+
+    @property
+    def _winding_down(self) -> bool:
+        return self._closing or self._rebooting
+
+    def _wind_down(self, stop_reason: str) -> None:
+        for evse in self.evses:
+            evse.start_request = None
+            if evse.session is not None and evse.session.stop_reason is None:
+                evse.session.stop_reason = stop_reason
+        self.wake()
+        self._wake.set()
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self.password is None:
+            return {}
+        basic = base64.b64encode(f"{self.station_id}:{self.password}".encode()).decode()
+        return {"Authorization": f"Basic {basic}"}
+
+    async def _serve(self, protocol: "_Protocol", boot_reason: str) -> None:
+        """Read frames and live on this connection until one of the two ends."""
+        self.connected = True
+        reader = asyncio.create_task(protocol.start())
+        life = asyncio.create_task(self._live(protocol, boot_reason))
+        try:
+            done, _ = await asyncio.wait({reader, life}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, life):
+                task.cancel()
+            await asyncio.gather(reader, life, return_exceptions=True)
+        for task in (reader, life):  # the reader first: a closed connection explains a failed send
+            if task in done and task.exception() is not None:
+                raise task.exception()
+
+    async def _live(self, protocol: "_Protocol", boot_reason: str) -> None:
+        if not await self._boot(protocol, boot_reason):
+            return
+        for evse in self.evses:
+            await protocol.send_status(evse)
+        tasks = [asyncio.create_task(self._send_heartbeats(protocol))]
+        tasks += [asyncio.create_task(self._run_evse(protocol, evse)) for evse in self.evses]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _boot(self, protocol: "_Protocol", reason: str) -> bool:
+        """BootNotification until Accepted; False when told to wind down first."""
+        while not self._winding_down:
+            result = await protocol.boot(reason)
+            if result is not None and result.interval > 0:
+                self.boot_interval_s = result.interval
+            if result is not None and result.status == "Accepted":
+                return True
+            await _nap(self._wake, self.boot_interval_s if result is not None else self.timing.reconnect_max_s)
+        return False
+
+    async def _send_heartbeats(self, protocol: "_Protocol") -> None:
+        while True:
+            await _nap(self._wake, self.heartbeat_interval_s)  # woken only to wind down
+            if self._winding_down:
+                return
+            await protocol.heartbeat()
+
+    async def _run_evse(self, protocol: "_Protocol", evse: Evse) -> None:
+        while True:
+            if evse.session is None and evse.available and not self._winding_down:
+                request, evse.start_request = evse.start_request or StartRequest(self.id_token), None
+                await self._start_session(protocol, evse, request)
+            if evse.session is not None:  # just started, or begun on an earlier connection
+                await self._charge(protocol, evse)
+                await self._stop_session(protocol, evse)
+            if self._winding_down:
+                return
+            await self._pause(evse)
+
+    async def _start_session(self, protocol: "_Protocol", evse: Evse, request: StartRequest) -> None:
+        if not request.remote and not await protocol.authorize(request.id_token):
+            self.stats.rejected_tokens += 1
+            return
+        session = Session(
+            request=request,
+            meter_start_wh=evse.meter_wh(),
+            started_at=now_iso(),
+            ends_at=time.monotonic() + self.timing.session_s,
+        )
+        evse.start_charging()
+        accepted = await protocol.start_transaction(evse, session)
+        if session.transaction_id is None:  # the CSMS did not open a transaction
+            evse.stop_charging()
+            await protocol.send_status(evse)
+            return
+        evse.session = session
+        if not accepted:
+            session.stop_reason = "DeAuthorized"
+
+    async def _charge(self, protocol: "_Protocol", evse: Evse) -> None:
+        """Report meter values until the session is due to end or is told to."""
+        session = evse.session
+        next_sample = time.monotonic() + self.timing.meter_interval_s
+        while session.stop_reason is None:
+            now = time.monotonic()
+            if now >= session.ends_at:
+                session.stop_reason = "Local"  # the driver ends it at the station
+                break
+            if now >= next_sample:
+                await protocol.send_meter_values(evse)
+                next_sample = now + self.timing.meter_interval_s
+            await _nap(evse.wake, min(next_sample, session.ends_at) - time.monotonic())
+
+    async def _stop_session(self, protocol: "_Protocol", evse: Evse) -> None:
+        evse.stop_charging()
+        if await protocol.stop_transaction(evse, evse.session) is not None:
+            self.stats.sessions_completed += 1
+        evse.session = None
+        await protocol.send_status(evse)
+
+    async def _pause(self, evse: Evse) -> None:
+        """Idle for ``pause_s``; a remote start or winding down ends the pause early."""
+        until = time.monotonic() + self.timing.pause_s
+        while evse.start_request is None and not self._winding_down and time.monotonic() < until:
+            await _nap(evse.wake, until - time.monotonic())
+
+
+async def _nap(event: asyncio.Event, seconds: float) -> None:
+    """Sleep for ``seconds`` or until ``event`` is set, whichever comes first."""
+    try:
+        await asyncio.wait_for(event.wait(), max(seconds, 0))
+    except TimeoutError:
+        pass
+    event.clear()
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def run_fleet(
+    stations: list[SimulatedStation],
+    *,
+    duration_s: float = 0,
+    ramp_s: float = 0,
+    stop: asyncio.Event | None = None,
+    close_timeout_s: float = 30,
+) -> None:
+    """Run stations side by side, started evenly over ``ramp_s``, until ``duration_s`` has
+    passed (0: no limit) or ``stop`` is set; then close them, letting them end their sessions."""
+
+    async def start(station: SimulatedStation, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await station.run()
+
+    count = max(len(stations), 1)
+    tasks = [asyncio.create_task(start(s, ramp_s * n / count)) for n, s in enumerate(stations)]
+    waiters = [asyncio.create_task((stop or asyncio.Event()).wait())]
+    try:
+        await asyncio.wait(tasks + waiters, timeout=duration_s or None, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for station in stations:
+            station.close()
+        for waiter in waiters:
+            waiter.cancel()
+        _, unfinished = await asyncio.wait(tasks, timeout=close_timeout_s)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()
+
+
+async def wait_for_server(url: str, timeout_s: float) -> bool:
+    """True once something accepts TCP connections at the URL's host and port."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme in ("wss", "https") else 80)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(parts.hostname, port)
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.5)
+        else:
+            writer.close()
+            return True
+
+
+# --- the wire: one ChargePoint subclass per OCPP version ------------------------------------
+#
+# Each offers the same steps to SimulatedStation (boot, heartbeat, send_status, authorize,
+# start_transaction, send_meter_values, stop_transaction) and answers the CSMS's calls.
+# An @on handler decides and records; the matching @after handler, run once the answer is
+# on the wire, wakes the station to act on it (a session must not start before the CSMS
+# has read "Accepted"). Calls are never made from an @on handler: that would deadlock.
+
+
+class _Protocol:
+    """What both versions share: counting calls and turning failures into None."""
+
+    subprotocol: str
+
+    def __init__(self, station: SimulatedStation, ws):
+        super().__init__(station.station_id, ws, response_timeout=station.timing.response_timeout_s)
+        self.station = station
+
+    async def request(self, payload):
+        """Send a CALL; its result, or None after a CALLERROR or a timeout (both counted)."""
+        stats = self.station.stats
+        stats.messages_sent += 1
+        try:
+            return await self.call(payload, suppress=False)
+        except OCPPError as error:
+            stats.call_errors += 1
+            logger.warning("%s: %s failed: %r", self.id, type(payload).__name__, error)
+        except TimeoutError:
+            stats.timeouts += 1
+            logger.warning("%s: %s got no answer in time", self.id, type(payload).__name__)
+        return None
+
+
+def _sampled_values(evse: Evse, context: str, *, with_power: bool = True) -> list[dict]:
+    """Energy register (Wh) and, optionally, active power (W): keys in 1.6 spelling."""
+    values = [{"value": evse.meter_wh(), "measurand": "Energy.Active.Import.Register", "unit": "Wh",
+               "context": context}]
+    if with_power:
+        values.append({"value": evse.power_now_w(), "measurand": "Power.Active.Import", "unit": "W",
+                       "context": context})
+    return values
+
+
+class Station16(_Protocol, ChargePoint16):
+    subprotocol = "ocpp1.6"
+
+    async def boot(self, reason: str):
+        return await self.request(call16.BootNotification(
+            charge_point_vendor=VENDOR, charge_point_model=MODEL,
+            charge_point_serial_number=self.id[:25], firmware_version=FIRMWARE_VERSION,
+        ))
+
+    async def heartbeat(self):
+        return await self.request(call16.Heartbeat())
+
+    async def send_status(self, evse: Evse, status: str | None = None):
+        if status is None:
+            status = "Charging" if evse.charging else "Available" if evse.available else "Unavailable"
+        return await self.request(call16.StatusNotification(
+            connector_id=evse.evse_id, error_code="NoError", status=status, timestamp=now_iso()
+        ))
+
+    async def authorize(self, id_token: str) -> bool:
+        result = await self.request(call16.Authorize(id_tag=id_token))
+        return result is not None and result.id_tag_info["status"] == "Accepted"
+
+    async def start_transaction(self, evse: Evse, session: Session) -> bool:
+        await self.send_status(evse, "Preparing")
+        result = await self.request(call16.StartTransaction(
+            connector_id=evse.evse_id, id_tag=session.request.id_token,
+            meter_start=session.meter_start_wh, timestamp=session.started_at,
+        ))
+        if result is None:
+            return False
+        session.transaction_id = result.transaction_id
+        accepted = result.id_tag_info["status"] == "Accepted"
+        if accepted:
+            await self.send_status(evse, "Charging")
+        return accepted
+
+    async def send_meter_values(self, evse: Evse, context: str = "Sample.Periodic"):
+        return await self.request(call16.MeterValues(
+            connector_id=evse.evse_id,
+            transaction_id=evse.session.transaction_id if evse.session else None,
+            meter_value=[self._meter_value(_sampled_values(evse, context))],
+        ))
+
+    async def stop_transaction(self, evse: Evse, session: Session):
+        begin = [{"value": session.meter_start_wh, "measurand": "Energy.Active.Import.Register",
+                  "unit": "Wh", "context": "Transaction.Begin"}]
+        end = _sampled_values(evse, "Transaction.End", with_power=False)
+        result = await self.request(call16.StopTransaction(
+            transaction_id=session.transaction_id, meter_stop=evse.meter_wh(), timestamp=now_iso(),
+            id_tag=session.request.id_token, reason=session.stop_reason,
+            transaction_data=[self._meter_value(begin, session.started_at), self._meter_value(end)],
+        ))
+        await self.send_status(evse, "Finishing")
+        return result
+
+    @staticmethod
+    def _meter_value(sampled_values: list[dict], timestamp: str | None = None) -> dict:
+        # 1.6 sends every value as a string.
+        return {"timestamp": timestamp or now_iso(),
+                "sampled_value": [{**sv, "value": str(sv["value"])} for sv in sampled_values]}
+
+    # --- CSMS-initiated calls ---
+
+    @on(Action16.remote_start_transaction)
+    def on_remote_start_transaction(self, id_tag, connector_id=None, **_):
+        accepted = self.station.reserve(StartRequest(id_tag, remote=True), connector_id)
+        return result16.RemoteStartTransaction(status="Accepted" if accepted else "Rejected")
+
+    @on(Action16.remote_stop_transaction)
+    def on_remote_stop_transaction(self, transaction_id, **_):
+        accepted = self.station.end_session(transaction_id, "Remote")
+        return result16.RemoteStopTransaction(status="Accepted" if accepted else "Rejected")
+
+    @after(Action16.remote_start_transaction)
+    def after_remote_start_transaction(self, **_):
+        self.station.wake()
+
+    @after(Action16.remote_stop_transaction)
+    def after_remote_stop_transaction(self, **_):
+        self.station.wake()
+
+    @on(Action16.reset)
+    def on_reset(self, type, **_):
+        return result16.Reset(status="Accepted")
+
+    @after(Action16.reset)
+    def after_reset(self, type, **_):
+        self.station.reboot(stop_reason="HardReset" if type == "Hard" else "SoftReset")
+
+    @on(Action16.change_availability)
+    def on_change_availability(self, connector_id, type, **_):
+        scheduled = self.station.set_availability(connector_id, available=type == "Operative")
+        return result16.ChangeAvailability(status="Scheduled" if scheduled else "Accepted")
+
+    @after(Action16.change_availability)
+    async def after_change_availability(self, connector_id, **_):
+        for evse in self.station.evses_at(connector_id):
+            if evse.session is None:
+                await self.send_status(evse)
+
+    @on(Action16.unlock_connector)
+    def on_unlock_connector(self, connector_id, **_):
+        return result16.UnlockConnector(status="Unlocked")
+
+    @on(Action16.get_configuration)
+    def on_get_configuration(self, key=None, **_):
+        values = self.station.configuration()
+        keys = key or list(values)
+        known = [k for k in keys if k in values]
+        return result16.GetConfiguration(
+            configuration_key=[
+                {"key": k, "readonly": k not in self.station.WRITABLE_CONFIGURATION, "value": values[k]}
+                for k in known
+            ],
+            unknown_key=[k for k in keys if k not in values] or None,
+        )
+
+    @on(Action16.change_configuration)
+    def on_change_configuration(self, key, value, **_):
+        return result16.ChangeConfiguration(status=self.station.configure(key, value))
+
+    TRIGGERABLE = {"BootNotification", "Heartbeat", "StatusNotification", "MeterValues"}
+
+    @on(Action16.trigger_message)
+    def on_trigger_message(self, requested_message, **_):
+        return result16.TriggerMessage(
+            status="Accepted" if requested_message in self.TRIGGERABLE else "NotImplemented"
+        )
+
+    @after(Action16.trigger_message)
+    async def after_trigger_message(self, requested_message, connector_id=None, **_):
+        if requested_message == "BootNotification":
+            await self.boot("Triggered")
+        elif requested_message == "Heartbeat":
+            await self.heartbeat()
+        for evse in self.station.evses_at(connector_id):
+            if requested_message == "StatusNotification":
+                await self.send_status(evse)
+            elif requested_message == "MeterValues":
+                await self.send_meter_values(evse, context="Trigger")
+
+    @on(Action16.clear_cache)
+    def on_clear_cache(self, **_):
+        return result16.ClearCache(status="Accepted")
+
+    @on(Action16.data_transfer)
+    def on_data_transfer(self, vendor_id, **_):
+        return result16.DataTransfer(status="Accepted")
+
+
+class Station201(_Protocol, ChargePoint201):
+    subprotocol = "ocpp2.0.1"
+
+    # Device-model variables (component, variable) -> the station's configuration key.
+    VARIABLES = {
+        ("OCPPCommCtrlr", "HeartbeatInterval"): "HeartbeatInterval",
+        ("SampledDataCtrlr", "TxUpdatedInterval"): "MeterValueSampleInterval",
+    }
+    # How a stop reason shows as the trigger of the Ended event.
+    ENDED_TRIGGERS = {"Local": "StopAuthorized", "Remote": "RemoteStop", "DeAuthorized": "Deauthorized",
+                      "ImmediateReset": "ResetCommand"}
+
+    async def boot(self, reason: str):
+        return await self.request(call201.BootNotification(
+            charging_station={"vendor_name": VENDOR, "model": MODEL, "serial_number": self.id[:25],
+                              "firmware_version": FIRMWARE_VERSION},
+            reason=reason,
+        ))
+
+    async def heartbeat(self):
+        return await self.request(call201.Heartbeat())
+
+    async def send_status(self, evse: Evse, status: str | None = None):
+        if status is None:
+            status = "Occupied" if evse.session else "Available" if evse.available else "Unavailable"
+        return await self.request(call201.StatusNotification(
+            timestamp=now_iso(), connector_status=status, evse_id=evse.evse_id, connector_id=1
+        ))
+
+    async def authorize(self, id_token: str) -> bool:
+        result = await self.request(call201.Authorize(id_token={"id_token": id_token, "type": "ISO14443"}))
+        return result is not None and result.id_token_info["status"] == "Accepted"
+
+    async def start_transaction(self, evse: Evse, session: Session) -> bool:
+        # The station owns a 2.0.1 transaction: it runs even if the CSMS does not answer.
+        await self.send_status(evse, "Occupied")
+        session.transaction_id = str(uuid.uuid4())
+        request = session.request
+        result = await self._transaction_event(
+            evse, session, "Started", "RemoteStart" if request.remote else "Authorized", "Transaction.Begin",
+            {"remote_start_id": request.remote_start_id},
+            evse={"id": evse.evse_id, "connector_id": 1},
+            id_token={"id_token": request.id_token, "type": request.id_token_type},
+        )
+        return result is None or (result.id_token_info or {"status": "Accepted"})["status"] == "Accepted"
+
+    async def send_meter_values(self, evse: Evse, context: str = "Sample.Periodic"):
+        if evse.session is None:
+            return await self.request(call201.MeterValues(
+                evse_id=evse.evse_id, meter_value=[self._meter_value(_sampled_values(evse, context))]
+            ))
+        trigger = "Trigger" if context == "Trigger" else "MeterValuePeriodic"
+        return await self._transaction_event(evse, evse.session, "Updated", trigger, context)
+
+    async def stop_transaction(self, evse: Evse, session: Session):
+        return await self._transaction_event(
+            evse, session, "Ended", self.ENDED_TRIGGERS.get(session.stop_reason, "AbnormalCondition"),
+            "Transaction.End", {"stopped_reason": session.stop_reason},
+        )
+
+    async def _transaction_event(self, evse, session, event_type, trigger_reason, context,
+                                 transaction_info=None, **fields):
+        info = {"transaction_id": session.transaction_id,
+                "charging_state": "Charging" if evse.charging else "EVConnected", **(transaction_info or {})}
+        return await self.request(call201.TransactionEvent(
+            event_type=event_type, timestamp=now_iso(), trigger_reason=trigger_reason,
+            seq_no=session.next_seq_no(), transaction_info=info,
+            meter_value=[self._meter_value(_sampled_values(evse, context, with_power=evse.charging))],
+            **fields,
+        ))
+
+    @staticmethod
+    def _meter_value(sampled_values: list[dict]) -> dict:
+        # 2.0.1 sends numbers, with the unit in unitOfMeasure.
+        return {"timestamp": now_iso(), "sampled_value": [
+            {"value": sv["value"], "measurand": sv["measurand"], "context": sv["context"],
+             "unit_of_measure": {"unit": sv["unit"]}}
+            for sv in sampled_values
+        ]}
+
+    # --- CSMS-initiated calls ---
+
+    @on(Action201.request_start_transaction)
+    def on_request_start_transaction(self, id_token, remote_start_id, evse_id=None, **_):
+        request = StartRequest(id_token["id_token"], id_token["type"], remote=True, remote_start_id=remote_start_id)
+        accepted = self.station.reserve(request, evse_id)
+        return result201.RequestStartTransaction(status="Accepted" if accepted else "Rejected")
+
+    @on(Action201.request_stop_transaction)
+    def on_request_stop_transaction(self, transaction_id, **_):
+        accepted = self.station.end_session(transaction_id, "Remote")
+        return result201.RequestStopTransaction(status="Accepted" if accepted else "Rejected")
+
+    @after(Action201.request_start_transaction)
+    def after_request_start_transaction(self, **_):
+        self.station.wake()
+
+    @after(Action201.request_stop_transaction)
+    def after_request_stop_transaction(self, **_):
+        self.station.wake()
+
+    @on(Action201.reset)
+    def on_reset(self, type, evse_id=None, **_):
+        # Resetting a single EVSE is optional in 2.0.1; this station resets only as a whole.
+        return result201.Reset(status="Rejected" if evse_id else "Accepted")
+
+    @after(Action201.reset)
+    def after_reset(self, type, evse_id=None, **_):
+        if not evse_id:
+            self.station.reboot(stop_reason="ImmediateReset")
+
+    @on(Action201.change_availability)
+    def on_change_availability(self, operational_status, evse=None, **_):
+        scheduled = self.station.set_availability((evse or {}).get("id"), operational_status == "Operative")
+        return result201.ChangeAvailability(status="Scheduled" if scheduled else "Accepted")
+
+    @after(Action201.change_availability)
+    async def after_change_availability(self, evse=None, **_):
+        for station_evse in self.station.evses_at((evse or {}).get("id")):
+            if station_evse.session is None:
+                await self.send_status(station_evse)
+
+    @on(Action201.unlock_connector)
+    def on_unlock_connector(self, evse_id, connector_id, **_):
+        return result201.UnlockConnector(status="Unlocked")
+
+    @on(Action201.get_variables)
+    def on_get_variables(self, get_variable_data, **_):
+        values = self.station.configuration()
+        results = []
+        for item in get_variable_data:
+            key = self.VARIABLES.get((item["component"]["name"], item["variable"]["name"]))
+            results.append({
+                "attribute_status": "Accepted" if key else self._unknown(item),
+                "attribute_value": values[key] if key else None,
+                "component": item["component"], "variable": item["variable"],
+            })
+        return result201.GetVariables(get_variable_result=results)
+
+    @on(Action201.set_variables)
+    def on_set_variables(self, set_variable_data, **_):
+        results = []
+        for item in set_variable_data:
+            key = self.VARIABLES.get((item["component"]["name"], item["variable"]["name"]))
+            status = self.station.configure(key, item["attribute_value"]) if key else self._unknown(item)
+            results.append({"attribute_status": status, "component": item["component"], "variable": item["variable"]})
+        return result201.SetVariables(set_variable_result=results)
+
+    def _unknown(self, item: dict) -> str:
+        known_components = {component for component, _ in self.VARIABLES}
+        return "UnknownVariable" if item["component"]["name"] in known_components else "UnknownComponent"
+
+    @on(Action201.get_base_report)
+    def on_get_base_report(self, request_id, report_base, **_):
+        return result201.GetBaseReport(status="Accepted")
+
+    @after(Action201.get_base_report)
+    async def after_get_base_report(self, request_id, **_):
+        values = self.station.configuration()
+        await self.request(call201.NotifyReport(
+            request_id=request_id, generated_at=now_iso(), seq_no=0, tbc=False,
+            report_data=[
+                {"component": {"name": component}, "variable": {"name": variable},
+                 "variable_attribute": [{"type": "Actual", "value": values[key], "mutability": "ReadWrite"}],
+                 "variable_characteristics": {"data_type": "decimal", "unit": "s", "supports_monitoring": False}}
+                for (component, variable), key in self.VARIABLES.items()
+            ],
+        ))
+
+    TRIGGERABLE = {"BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "TransactionEvent"}
+
+    @on(Action201.trigger_message)
+    def on_trigger_message(self, requested_message, **_):
+        return result201.TriggerMessage(
+            status="Accepted" if requested_message in self.TRIGGERABLE else "NotImplemented"
+        )
+
+    @after(Action201.trigger_message)
+    async def after_trigger_message(self, requested_message, evse=None, **_):
+        if requested_message == "BootNotification":
+            await self.boot("Triggered")
+        elif requested_message == "Heartbeat":
+            await self.heartbeat()
+        for station_evse in self.station.evses_at((evse or {}).get("id")):
+            if requested_message == "StatusNotification":
+                await self.send_status(station_evse)
+            elif requested_message == "MeterValues":
+                await self.request(call201.MeterValues(
+                    evse_id=station_evse.evse_id,
+                    meter_value=[self._meter_value(_sampled_values(station_evse, "Trigger"))],
+                ))
+            elif requested_message == "TransactionEvent" and station_evse.session is not None:
+                await self._transaction_event(station_evse, station_evse.session, "Updated", "Trigger", "Trigger")
+
+    @on(Action201.clear_cache)
+    def on_clear_cache(self, **_):
+        return result201.ClearCache(status="Accepted")
+
+    @on(Action201.data_transfer)
+    def on_data_transfer(self, vendor_id, **_):
+        return result201.DataTransfer(status="Accepted")
+
+
+PROTOCOLS: dict[str, type[_Protocol]] = {"1.6": Station16, "2.0.1": Station201}
