@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "rest_framework.authtoken",
+    "django_filters",
     "drf_spectacular",
     "stations",
     "billing",
@@ -147,6 +148,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -170,6 +175,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 CHARGENET_AUTO_REGISTER = _env_flag("CHARGENET_AUTO_REGISTER", False)
 # Interval the CSMS asks stations to send heartbeats at (seconds).
 OCPP_HEARTBEAT_INTERVAL = int(os.environ.get("OCPP_HEARTBEAT_INTERVAL", "300"))
+# How long a CSMS-initiated command waits for the station's answer (seconds).
+OCPP_COMMAND_TIMEOUT = float(os.environ.get("OCPP_COMMAND_TIMEOUT", "30"))
 # How often, at most, a station's "last seen" timestamp is written to the database.
 OCPP_LAST_SEEN_WRITE_INTERVAL = 30
 

@@ -9,6 +9,7 @@ import uuid
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from ocpp.messages import CallError
 
 from stations.groups import station_group
 from stations.ocpp.base import StationSession
@@ -54,6 +55,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
     handler_task: asyncio.Task | None = None
     station: StationSession | None = None
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._command_tasks: set[asyncio.Task] = set()
+
     async def connect(self):
         station_id = self.scope["url_route"]["kwargs"]["station_id"]
         subprotocol = choose_subprotocol(self.scope.get("subprotocols", []))
@@ -84,9 +89,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.group = station_group(result.station_id)
         # An older connection of this station (a reboot it did not close, another
         # process) steps aside before this one takes the group.
-        await self.channel_layer.group_send(
-            self.group, {"type": "station.replaced", "connection_id": connection_id}
-        )
+        await self.channel_layer.group_send(self.group, {"type": "station.replaced", "connection_id": connection_id})
         await self.channel_layer.group_add(self.group, self.channel_name)
         await database_sync_to_async(connections.mark_connected)(
             station_pk=result.pk, connection_id=connection_id, ocpp_version=version
@@ -125,6 +128,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.handler_task is not None:
             self.handler_task.cancel()
+        for task in list(self._command_tasks):
+            task.cancel()
         if self.station is None:
             return
         await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -139,6 +144,44 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if self.station is not None and event["connection_id"] != self.station.connection_id:
             logger.info("%s: replaced by a newer connection", self.station.station_id)
             await self.close(code=CLOSE_REPLACED)
+
+    async def station_command(self, event):
+        """A command from any process. Acknowledge at once, answer from a separate task:
+        consumer events run one after another, so awaiting the station here would block."""
+        await self.channel_layer.send(
+            event["reply_channel"], {"type": "command.ack", "command_id": event["command_id"]}
+        )
+        task = asyncio.create_task(self._run_command(event))
+        self._command_tasks.add(task)
+        task.add_done_callback(self._command_tasks.discard)
+
+    async def _run_command(self, event):
+        reply = {"type": "command.result", "command_id": event["command_id"]}
+        try:
+            answer = await asyncio.wait_for(self.handler.call_raw(event["action"], event["payload"]), event["timeout"])
+        except TimeoutError:
+            reply.update(outcome="timeout", error=f"no answer within {event['timeout']:g} s")
+        except asyncio.CancelledError:
+            reply.update(outcome="error", error="the station disconnected before answering")
+            await self.channel_layer.send(event["reply_channel"], reply)
+            raise
+        except Exception as error:  # the connection went away mid-call
+            logger.exception("%s: command %s failed", self.station.station_id, event["action"])
+            reply.update(outcome="error", error=f"{type(error).__name__}: {error}"[:500])
+        else:
+            if isinstance(answer, CallError):
+                reply.update(
+                    outcome="error",
+                    response={
+                        "errorCode": answer.error_code,
+                        "errorDescription": answer.error_description,
+                        "errorDetails": answer.error_details,
+                    },
+                    error=f"{answer.error_code}: {answer.error_description}"[:500],
+                )
+            else:
+                reply.update(outcome="accepted", response=answer.payload)
+        await self.channel_layer.send(event["reply_channel"], reply)
 
     def _header(self, name: bytes) -> str | None:
         for key, value in self.scope.get("headers", []):

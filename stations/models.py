@@ -81,6 +81,9 @@ class ChargingStation(models.Model):
     firmware_status_at = models.DateTimeField(null=True, blank=True)
     diagnostics_status = models.CharField(max_length=40, blank=True)
     diagnostics_status_at = models.DateTimeField(null=True, blank=True)
+    local_list_version = models.IntegerField(
+        default=0, help_text="version of the local authorisation list last accepted by the station"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -436,3 +439,66 @@ class StationEvent(models.Model):
     class Meta:
         ordering = ["-timestamp", "-id"]
         indexes = [models.Index(fields=["station", "kind", "-timestamp"], name="station_event_lookup")]
+
+
+class CommandOutcome(models.TextChoices):
+    PENDING = "pending"
+    ACCEPTED = "accepted"  # the station answered and agreed
+    REJECTED = "rejected"  # the station answered and refused (status other than Accepted)
+    ERROR = "error"  # the station answered with a CALLERROR
+    TIMEOUT = "timeout"  # no answer in time
+    OFFLINE = "offline"  # no connection to send it on
+    INVALID = "invalid"  # refused before sending (bad parameters for this station)
+
+
+class CommandLog(models.Model):
+    """Every CSMS-initiated command: who asked, what was sent, what came back, how fast."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="commands")
+    command = models.CharField(max_length=40)
+    params = models.JSONField(default=dict, blank=True)
+    ocpp_action = models.CharField(max_length=50, blank=True)
+    ocpp_request = models.JSONField(null=True, blank=True)
+    ocpp_response = models.JSONField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=CommandOutcome.choices, default=CommandOutcome.PENDING)
+    status = models.CharField(max_length=40, blank=True, help_text="the station's status answer, if any")
+    error = models.CharField(max_length=500, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    source = models.CharField(max_length=20, default="api", help_text="api, admin, cli, task, ...")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["station", "-requested_at"], name="command_log_by_station")]
+
+    def __str__(self) -> str:
+        return f"{self.command} → {self.station.station_id}: {self.outcome}"
+
+
+class ReservationStatus(models.TextChoices):
+    REQUESTED = "Requested"
+    ACCEPTED = "Accepted"
+    REJECTED = "Rejected"
+    CANCELLED = "Cancelled"
+    EXPIRED = "Expired"
+    USED = "Used"
+    REMOVED = "Removed"
+
+
+class Reservation(models.Model):
+    """A reservation of an EVSE (or the whole station) for an id token until ``expires_at``."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="reservations")
+    evse_id = models.PositiveIntegerField(default=0, help_text="0: any EVSE of the station")
+    id_token_value = models.CharField(max_length=255)
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=ReservationStatus.choices, default=ReservationStatus.REQUESTED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -1,22 +1,52 @@
-"""Who may see what. Every view, admin page and API endpoint reads through here.
+"""Who may see and change what. Every view, admin page and API endpoint goes through here.
 
-Operators (staff) see the whole network; a site owner sees the sites of the
-organisations they belong to; a driver sees only their own sessions.
+Operators (superusers and the Operators group) run the whole network; a site owner sees
+and manages the sites of the organisations they belong to; a driver sees only their own
+sessions and tokens.
 """
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
-from stations.models import ChargingSession, ChargingStation, Connector, Evse
-
+from stations.models import (
+    ChargingSession,
+    ChargingStation,
+    CommandLog,
+    Connector,
+    Driver,
+    Evse,
+    IdToken,
+    Organization,
+    Site,
+)
 
 OPERATORS_GROUP = "Operators"
 
 
 def is_operator(user) -> bool:
-    """Superusers and members of the Operators group run the whole network."""
     if not user or not user.is_authenticated:
         return False
     return user.is_superuser or user.groups.filter(name=OPERATORS_GROUP).exists()
+
+
+def organizations_of(user) -> QuerySet[Organization]:
+    if not user or not user.is_authenticated:
+        return Organization.objects.none()
+    if is_operator(user):
+        return Organization.objects.all()
+    return Organization.objects.filter(members=user)
+
+
+def is_site_owner(user) -> bool:
+    return bool(user and user.is_authenticated and Organization.objects.filter(members=user).exists())
+
+
+def sites_visible_to(user) -> QuerySet[Site]:
+    sites = Site.objects.select_related("organization")
+    if is_operator(user):
+        return sites
+    if not user or not user.is_authenticated:
+        return sites.none()
+    return sites.filter(organization__members=user)
 
 
 def stations_visible_to(user) -> QuerySet[ChargingStation]:
@@ -25,21 +55,61 @@ def stations_visible_to(user) -> QuerySet[ChargingStation]:
             Prefetch("connectors", queryset=Connector.objects.order_by("connector_id"))
         ))
     )
-    if not user or not user.is_authenticated:
-        return stations.none()
     if is_operator(user):
         return stations
+    if not user or not user.is_authenticated:
+        return stations.none()
     return stations.filter(site__organization__members=user)
+
+
+def evses_visible_to(user) -> QuerySet[Evse]:
+    return Evse.objects.filter(station__in=stations_visible_to(user).values("pk")).select_related(
+        "station"
+    ).prefetch_related("connectors")
 
 
 def sessions_visible_to(user) -> QuerySet[ChargingSession]:
     sessions = ChargingSession.objects.select_related("station", "evse", "connector", "id_token")
-    if not user or not user.is_authenticated:
-        return sessions.none()
     if is_operator(user):
         return sessions
-    owned = sessions.filter(station__site__organization__members=user)
+    if not user or not user.is_authenticated:
+        return sessions.none()
+    scope = Q(station__site__organization__members=user)
     driver = getattr(user, "driver", None)
     if driver is not None:
-        return (owned | sessions.filter(driver=driver)).distinct()
-    return owned
+        scope |= Q(driver=driver)
+    return sessions.filter(scope).distinct()
+
+
+def id_tokens_visible_to(user) -> QuerySet[IdToken]:
+    tokens = IdToken.objects.select_related("driver")
+    if is_operator(user):
+        return tokens
+    driver = getattr(user, "driver", None) if user and user.is_authenticated else None
+    if driver is None:
+        return tokens.none()
+    return tokens.filter(driver=driver)
+
+
+def drivers_visible_to(user) -> QuerySet[Driver]:
+    if is_operator(user):
+        return Driver.objects.all()
+    driver = getattr(user, "driver", None) if user and user.is_authenticated else None
+    return Driver.objects.filter(pk=driver.pk) if driver is not None else Driver.objects.none()
+
+
+def command_logs_visible_to(user) -> QuerySet[CommandLog]:
+    logs = CommandLog.objects.select_related("station", "requested_by")
+    if is_operator(user):
+        return logs
+    if not user or not user.is_authenticated:
+        return logs.none()
+    return logs.filter(station__site__organization__members=user)
+
+
+def can_manage_station(user, station: ChargingStation) -> bool:
+    """Change it, approve it, send it commands."""
+    if is_operator(user):
+        return True
+    return bool(station.site_id and station.site.organization_id
+                and organizations_of(user).filter(pk=station.site.organization_id).exists())

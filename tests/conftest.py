@@ -59,6 +59,17 @@ class OcppTestClient:
         return frame[2]
 
 
+    async def expect_call(self, action: str, answer: dict | None = None, error: tuple | None = None) -> dict:
+        """Wait for the CSMS's CALL, check its action, answer it; returns the CALL payload."""
+        frame = await self.receive_frame()
+        assert frame[0] == 2 and frame[2] == action, f"expected CALL {action}, got {frame}"
+        if error is not None:
+            await self.send_frame([4, frame[1], error[0], error[1], {}])
+        elif answer is not None:
+            await self.send_frame([3, frame[1], answer])
+        return frame[3]
+
+
 def basic_auth(user: str, password: str) -> bytes:
     return b"Basic " + base64.b64encode(f"{user}:{password}".encode())
 

@@ -1,6 +1,4 @@
 import pytest
-from django.conf import settings
-from django.db import connection
 
 
 def test_healthz_answers_without_database(client):

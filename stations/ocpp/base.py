@@ -8,7 +8,8 @@ the version's own vocabulary (1.6 says FormationViolation where 2.0.1 says Forma
 
 import json
 import logging
-from datetime import datetime, timezone as dt_timezone
+import uuid
+from datetime import UTC, datetime
 
 from asgiref.sync import sync_to_async
 from ocpp.exceptions import FormatViolationError, OCPPError, SecurityError
@@ -34,12 +35,12 @@ def parse_timestamp(value: str) -> datetime:
     except (TypeError, ValueError):
         raise FormatViolationError(details={"cause": f"not an RFC 3339 timestamp: {value!r}"}) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt_timezone.utc)
-    return parsed.astimezone(dt_timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def now_iso() -> str:
-    return datetime.now(dt_timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class StationSession:
@@ -115,6 +116,18 @@ class FrameRouter:
             await self._send_error(msg, error)
         finally:
             self.current_payload = None
+
+    async def call_raw(self, action: str, payload: dict) -> CallResult | CallError:
+        """Send a CALL with a camelCase payload as given and return the station's answer.
+
+        Unlike ``call()`` this keeps free-form payloads raw. The caller validated the
+        request; the lock keeps one CALL in flight per station, as OCPP-J requires.
+        Wrap in ``asyncio.wait_for``: the package's timeout only starts once the lock is held.
+        """
+        call = Call(unique_id=str(uuid.uuid4()), action=action, payload=payload)
+        async with self._call_lock:
+            await self._send(call.to_json())
+            return await self._get_specific_response(call.unique_id, self._response_timeout)
 
     async def _send(self, message: str) -> None:
         # The package builds CALLERRORs for handler failures itself: speak this version's codes.

@@ -64,7 +64,7 @@ def authenticate_station(*, station_id: str, authorization: str | None) -> Charg
         return station
     if station.security_profile == 0:
         return station
-    return ConnectionRefused("station has no password set but requires security profile %d" % station.security_profile)
+    return ConnectionRefused(f"station has no password but requires security profile {station.security_profile}")
 
 
 def mark_connected(*, station_pk: int, connection_id: str, ocpp_version: str) -> None:

@@ -1,6 +1,6 @@
 """The read-only REST API: token auth, the contract's fields, and who sees what."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -15,8 +15,8 @@ from stations.services.sessions import start_session, stop_session
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc)
-T1 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+T1 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 def client_for(user) -> APIClient:

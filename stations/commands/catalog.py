@@ -1,0 +1,341 @@
+"""Version-neutral commands and what each becomes in OCPP 1.6 and 2.0.1.
+
+A command is a name and parameters (validated by a DRF serializer, so the API, the admin
+and ``station_command`` report the same clear errors). ``build`` turns it into the
+(action, camelCase payload) of the station's OCPP version; the consumer sends exactly that.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from rest_framework import serializers
+
+from stations.models import IdTokenType
+
+V16 = "1.6"
+V201 = "2.0.1"
+
+
+class CommandError(ValueError):
+    """The command cannot be sent as asked; the message says why (HTTP 400)."""
+
+    def __init__(self, message, details=None):
+        super().__init__(message)
+        self.details = details or {}
+
+
+# --- parameters --------------------------------------------------------------------
+
+
+class StartSessionParams(serializers.Serializer):
+    evse_id = serializers.IntegerField(min_value=1, required=False, help_text="EVSE (1.6: connector) to start on")
+    id_token = serializers.CharField(max_length=36)
+    id_token_type = serializers.ChoiceField(choices=IdTokenType.values, default=IdTokenType.CENTRAL)
+    remote_start_id = serializers.IntegerField(required=False, help_text="2.0.1 remoteStartId; generated if omitted")
+
+
+class StopSessionParams(serializers.Serializer):
+    transaction_id = serializers.CharField(max_length=36, help_text="the session's transaction id")
+
+
+class ResetParams(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["soft", "hard", "on_idle"], default="soft")
+    evse_id = serializers.IntegerField(min_value=1, required=False, help_text="2.0.1 only: reset one EVSE")
+
+
+class UnlockConnectorParams(serializers.Serializer):
+    evse_id = serializers.IntegerField(min_value=1)
+    connector_id = serializers.IntegerField(min_value=1, default=1)
+
+
+class ChangeAvailabilityParams(serializers.Serializer):
+    operational = serializers.BooleanField()
+    evse_id = serializers.IntegerField(min_value=0, default=0, help_text="0: the whole station")
+    connector_id = serializers.IntegerField(min_value=1, required=False, help_text="2.0.1 only")
+
+
+class GetConfigurationParams(serializers.Serializer):
+    keys = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        default=list,
+        help_text="1.6: configuration keys (empty = all). 2.0.1: 'Component/Variable' names (required).",
+    )
+
+
+class SetConfigurationParams(serializers.Serializer):
+    key = serializers.CharField(max_length=200, help_text="1.6: key. 2.0.1: 'Component/Variable'.")
+    value = serializers.CharField(max_length=1000, allow_blank=True)
+
+
+class GetBaseReportParams(serializers.Serializer):
+    report_base = serializers.ChoiceField(
+        choices=["FullInventory", "ConfigurationInventory", "SummaryInventory"], default="FullInventory"
+    )
+    request_id = serializers.IntegerField(required=False)
+
+
+class TriggerMessageParams(serializers.Serializer):
+    message = serializers.CharField(max_length=50, help_text="e.g. BootNotification, Heartbeat, StatusNotification")
+    evse_id = serializers.IntegerField(min_value=1, required=False)
+
+
+class EmptyParams(serializers.Serializer):
+    pass
+
+
+class DataTransferParams(serializers.Serializer):
+    vendor_id = serializers.CharField(max_length=255)
+    message_id = serializers.CharField(max_length=50, required=False)
+    data = serializers.JSONField(required=False, help_text="1.6: sent as a string; 2.0.1: any JSON")
+
+
+class ReserveNowParams(serializers.Serializer):
+    reservation_id = serializers.IntegerField(required=False, help_text="assigned by ChargeNet if omitted")
+    evse_id = serializers.IntegerField(min_value=0, default=0, help_text="0: any EVSE")
+    id_token = serializers.CharField(max_length=36)
+    id_token_type = serializers.ChoiceField(choices=IdTokenType.values, default=IdTokenType.CENTRAL)
+    expires_at = serializers.DateTimeField()
+
+
+class CancelReservationParams(serializers.Serializer):
+    reservation_id = serializers.IntegerField()
+
+
+class SendLocalListParams(serializers.Serializer):
+    update_type = serializers.ChoiceField(choices=["Full", "Differential"], default="Full")
+    # Filled by the service from the token database, not by the caller.
+    version = serializers.IntegerField(required=False, read_only=True)
+
+
+class RawParams(serializers.Serializer):
+    action = serializers.CharField(max_length=50, help_text="OCPP action, e.g. GetDiagnostics")
+    payload = serializers.DictField(default=dict, help_text="camelCase payload, validated against the schema")
+
+
+# --- translation ---------------------------------------------------------------------
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _split_variable(name: str) -> dict:
+    component, sep, variable = name.partition("/")
+    if not sep or not component or not variable:
+        raise CommandError(f"2.0.1 variables are named 'Component/Variable', not {name!r}")
+    return {"component": {"name": component}, "variable": {"name": variable}}
+
+
+def _id_token(p) -> dict:
+    return {"idToken": p["id_token"], "type": p["id_token_type"]}
+
+
+def start_session(p, version):
+    if version == V16:
+        payload = {"idTag": p["id_token"]}
+        if "evse_id" in p:
+            payload["connectorId"] = p["evse_id"]
+        return "RemoteStartTransaction", payload
+    payload = {"idToken": _id_token(p), "remoteStartId": p["remote_start_id"]}
+    if "evse_id" in p:
+        payload["evseId"] = p["evse_id"]
+    return "RequestStartTransaction", payload
+
+
+def stop_session(p, version):
+    if version == V16:
+        try:
+            return "RemoteStopTransaction", {"transactionId": int(p["transaction_id"])}
+        except ValueError:
+            raise CommandError("1.6 transaction ids are integers") from None
+    return "RequestStopTransaction", {"transactionId": p["transaction_id"]}
+
+
+def reset(p, version):
+    if version == V16:
+        return "Reset", {"type": "Hard" if p["type"] == "hard" else "Soft"}
+    payload = {"type": "Immediate" if p["type"] == "hard" else "OnIdle"}
+    if "evse_id" in p:
+        payload["evseId"] = p["evse_id"]
+    return "Reset", payload
+
+
+def unlock_connector(p, version):
+    if version == V16:
+        return "UnlockConnector", {"connectorId": p["evse_id"]}
+    return "UnlockConnector", {"evseId": p["evse_id"], "connectorId": p["connector_id"]}
+
+
+def change_availability(p, version):
+    if version == V16:
+        return "ChangeAvailability", {
+            "connectorId": p["evse_id"],
+            "type": "Operative" if p["operational"] else "Inoperative",
+        }
+    payload = {"operationalStatus": "Operative" if p["operational"] else "Inoperative"}
+    if p["evse_id"]:
+        payload["evse"] = {"id": p["evse_id"]}
+        if "connector_id" in p:
+            payload["evse"]["connectorId"] = p["connector_id"]
+    return "ChangeAvailability", payload
+
+
+def get_configuration(p, version):
+    if version == V16:
+        return "GetConfiguration", ({"key": p["keys"]} if p["keys"] else {})
+    if not p["keys"]:
+        raise CommandError("2.0.1 stations need 'keys' (Component/Variable); use get_base_report for everything")
+    return "GetVariables", {"getVariableData": [_split_variable(k) for k in p["keys"]]}
+
+
+def set_configuration(p, version):
+    if version == V16:
+        return "ChangeConfiguration", {"key": p["key"], "value": p["value"]}
+    return "SetVariables", {"setVariableData": [{**_split_variable(p["key"]), "attributeValue": p["value"]}]}
+
+
+def get_base_report(p, version):
+    if version == V16:
+        # 1.6 has no device model; its configuration is the nearest thing.
+        return "GetConfiguration", {}
+    return "GetBaseReport", {"requestId": p["request_id"], "reportBase": p["report_base"]}
+
+
+def trigger_message(p, version):
+    if version == V16:
+        payload = {"requestedMessage": p["message"]}
+        if "evse_id" in p:
+            payload["connectorId"] = p["evse_id"]
+        return "TriggerMessage", payload
+    payload = {"requestedMessage": p["message"]}
+    if "evse_id" in p:
+        payload["evse"] = {"id": p["evse_id"]}
+    return "TriggerMessage", payload
+
+
+def clear_cache(p, version):
+    return "ClearCache", {}
+
+
+def data_transfer(p, version):
+    payload = {"vendorId": p["vendor_id"]}
+    if "message_id" in p:
+        payload["messageId"] = p["message_id"]
+    if "data" in p:
+        data = p["data"]
+        if version == V16 and not isinstance(data, str):
+            data = json.dumps(data)
+        payload["data"] = data
+    return "DataTransfer", payload
+
+
+def reserve_now(p, version):
+    if version == V16:
+        return "ReserveNow", {
+            "connectorId": p["evse_id"],
+            "expiryDate": _iso(p["expires_at"]),
+            "idTag": p["id_token"],
+            "reservationId": p["reservation_id"],
+        }
+    payload = {"id": p["reservation_id"], "expiryDateTime": _iso(p["expires_at"]), "idToken": _id_token(p)}
+    if p["evse_id"]:
+        payload["evseId"] = p["evse_id"]
+    return "ReserveNow", payload
+
+
+def cancel_reservation(p, version):
+    return "CancelReservation", {"reservationId": p["reservation_id"]}
+
+
+def send_local_list(p, version):
+    """A Full update with no tokens clears the station's list (the list is then omitted)."""
+    if version == V16:
+        items = [
+            {
+                "idTag": e["value"],
+                "idTagInfo": {"status": e["status"], **({"expiryDate": e["expiry"]} if e["expiry"] else {})},
+            }
+            for e in p["entries"]
+        ]
+        payload = {"listVersion": p["version"], "updateType": p["update_type"]}
+    else:
+        items = [
+            {
+                "idToken": {"idToken": e["value"], "type": e["type"]},
+                "idTokenInfo": {"status": e["status"], **({"cacheExpiryDateTime": e["expiry"]} if e["expiry"] else {})},
+            }
+            for e in p["entries"]
+        ]
+        payload = {"versionNumber": p["version"], "updateType": p["update_type"]}
+    if items:
+        payload["localAuthorizationList"] = items
+    return "SendLocalList", payload
+
+
+def get_local_list_version(p, version):
+    return "GetLocalListVersion", {}
+
+
+def raw(p, version):
+    return p["action"], p["payload"]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    params: type[serializers.Serializer]
+    build: Callable[[dict, str], tuple[str, dict]]
+    description: str
+
+
+COMMANDS: dict[str, CommandSpec] = {
+    spec.name: spec
+    for spec in [
+        CommandSpec(
+            "start_session", StartSessionParams, start_session, "RemoteStartTransaction / RequestStartTransaction"
+        ),
+        CommandSpec("stop_session", StopSessionParams, stop_session, "RemoteStopTransaction / RequestStopTransaction"),
+        CommandSpec("reset", ResetParams, reset, "Reset (soft, hard, on idle)"),
+        CommandSpec("unlock_connector", UnlockConnectorParams, unlock_connector, "UnlockConnector"),
+        CommandSpec(
+            "change_availability",
+            ChangeAvailabilityParams,
+            change_availability,
+            "ChangeAvailability (station, EVSE or connector)",
+        ),
+        CommandSpec("get_configuration", GetConfigurationParams, get_configuration, "GetConfiguration / GetVariables"),
+        CommandSpec(
+            "set_configuration", SetConfigurationParams, set_configuration, "ChangeConfiguration / SetVariables"
+        ),
+        CommandSpec(
+            "get_base_report",
+            GetBaseReportParams,
+            get_base_report,
+            "GetBaseReport (device model into the database) / 1.6 GetConfiguration",
+        ),
+        CommandSpec("trigger_message", TriggerMessageParams, trigger_message, "TriggerMessage"),
+        CommandSpec("clear_cache", EmptyParams, clear_cache, "ClearCache"),
+        CommandSpec("data_transfer", DataTransferParams, data_transfer, "DataTransfer"),
+        CommandSpec("reserve_now", ReserveNowParams, reserve_now, "ReserveNow"),
+        CommandSpec("cancel_reservation", CancelReservationParams, cancel_reservation, "CancelReservation"),
+        CommandSpec("send_local_list", SendLocalListParams, send_local_list, "SendLocalList from the token database"),
+        CommandSpec("get_local_list_version", EmptyParams, get_local_list_version, "GetLocalListVersion"),
+        CommandSpec("raw", RawParams, raw, "any other OCPP action, validated against the version's schema"),
+    ]
+}
+
+
+def validate_params(command: str, params: dict) -> dict:
+    spec = COMMANDS.get(command)
+    if spec is None:
+        raise CommandError(f"unknown command {command!r}; one of {', '.join(COMMANDS)}")
+    serializer = spec.params(data=params)
+    if not serializer.is_valid():
+        raise CommandError("invalid parameters", details=serializer.errors)
+    unknown = set(params) - set(spec.params().fields)
+    if unknown:
+        raise CommandError("invalid parameters", details={k: ["unknown parameter"] for k in sorted(unknown)})
+    return dict(serializer.validated_data)
