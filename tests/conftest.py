@@ -125,6 +125,11 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     from django.conf import settings
 
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        # A file (live daphne processes share it), one per run so parallel runs don't collide.
+        settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(
+            settings.BASE_DIR / f"test-db-{os.getpid()}.sqlite3"
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -1,18 +1,44 @@
-import json
+"""``manage.py station_command ID COMMAND key=value ...``: send a command, print the answer.
 
+With REDIS_URL set, the command travels over the shared channel layer like any other
+caller's. Embedded (in-memory channel layer), the station's connection lives only inside
+the server process, so the command goes through that server's REST API instead, as an
+operator of your choice.
+"""
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from rest_framework.authtoken.models import Token
 
 from stations.commands.catalog import COMMANDS
 from stations.commands.service import CommandError as InvalidCommand
 from stations.commands.service import StationNotFound, send_command
 
+TEXT_PARAMS = ("id_token", "transaction_id", "key", "value", "vendor_id", "message_id", "message")
 
-def parse_value(raw: str):
-    """key=value values: JSON where it parses (numbers, booleans, lists, objects), else text."""
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
+
+def parse_params(items: list[str]) -> dict:
+    """key=value pairs; values are JSON where they parse (numbers, booleans, lists, objects),
+    except ids and texts, which stay text even when they look like numbers."""
+    params = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise CommandError(f"parameters are key=value, not {item!r}")
+        if key in TEXT_PARAMS:
+            params[key] = raw
+            continue
+        try:
+            params[key] = json.loads(raw)
+        except ValueError:
+            params[key] = raw
+    return params
 
 
 class Command(BaseCommand):
@@ -23,25 +49,51 @@ class Command(BaseCommand):
         parser.add_argument("command", help="one of: " + ", ".join(COMMANDS))
         parser.add_argument("params", nargs="*", metavar="key=value")
         parser.add_argument("--timeout", type=float, default=None, help="seconds to wait for the answer")
+        parser.add_argument("--server", default="http://127.0.0.1:8000",
+                            help="embedded mode only: the running server to send it through")
+        parser.add_argument("--user", help="embedded mode only: operator to act as (default: first superuser)")
 
-    def handle(self, *args, station_id, command, params, timeout, **options):
-        parsed = {}
-        for item in params:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise CommandError(f"parameters are key=value, not {item!r}")
-            parsed[key] = parse_value(value)
-        # IDs and tokens stay text even when they look like numbers.
-        for key in ("id_token", "transaction_id", "key", "value", "vendor_id", "message_id", "message"):
-            if key in parsed and not isinstance(parsed[key], str):
-                parsed[key] = json.dumps(parsed[key])
+    def handle(self, *args, station_id, command, params, timeout, server, user, **options):
+        parsed = parse_params(params)
+        if settings.REDIS_URL:
+            answer = self._over_channel_layer(station_id, command, parsed, timeout)
+        else:
+            answer = self._through_server(server, user, station_id, command, parsed, timeout)
+        self.stdout.write(json.dumps(answer, indent=2, default=str))
+        if answer.get("outcome") != "accepted":
+            raise SystemExit(1)
+
+    def _over_channel_layer(self, station_id, command, params, timeout) -> dict:
         try:
-            result = send_command(station_id=station_id, command=command, params=parsed, source="cli", timeout=timeout)
+            return send_command(
+                station_id=station_id, command=command, params=params, source="cli", timeout=timeout
+            ).as_dict()
         except StationNotFound:
             raise CommandError(f"no station {station_id!r}") from None
         except InvalidCommand as error:
             details = f" {json.dumps(error.details)}" if error.details else ""
             raise CommandError(f"{error}{details}") from None
-        self.stdout.write(json.dumps(result.as_dict(), indent=2, default=str))
-        if result.outcome not in ("accepted",):
-            raise SystemExit(1)
+
+    def _through_server(self, server, username, station_id, command, params, timeout) -> dict:
+        User = get_user_model()
+        users = User.objects.filter(username=username) if username else User.objects.filter(is_superuser=True)
+        operator = users.order_by("pk").first()
+        if operator is None:
+            raise CommandError("no operator to act as: create a superuser or pass --user")
+        token, _ = Token.objects.get_or_create(user=operator)
+        body = {"command": command, **params, **({"timeout": timeout} if timeout else {})}
+        url = f"{server.rstrip('/')}/api/v1/stations/{urllib.parse.quote(station_id, safe='')}/commands/"
+        request = urllib.request.Request(
+            url, data=json.dumps(body).encode(), method="POST",
+            headers={"Authorization": f"Token {token.key}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=(timeout or settings.OCPP_COMMAND_TIMEOUT) + 10) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as error:
+            answer = json.load(error)
+            if error.code in (400, 404):
+                raise CommandError(f"{answer.get('detail', answer)} {json.dumps(answer.get('errors') or '')}")
+            return answer
+        except urllib.error.URLError as error:
+            raise CommandError(f"cannot reach the server at {server} ({error.reason}); is it running?") from None
