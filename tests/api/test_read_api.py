@@ -74,7 +74,7 @@ def test_operator_sees_every_station_with_live_state(network):
     acme = stations["ACME-1"]
     for field in ("online", "last_seen", "vendor", "model", "firmware_version", "ocpp_version", "evses"):
         assert field in acme
-    assert acme["site"] == "Acme Yard"
+    assert acme["site_name"] == "Acme Yard"
     assert acme["evses"][0]["evse_id"] == 1
     assert acme["evses"][0]["connectors"][0]["connector_id"] == 1
 
@@ -118,8 +118,8 @@ def test_sessions_filter_by_station_and_status(network):
     assert [s["id"] for s in by_station] == [network["alice_session"].pk]
 
 
-def test_read_only_api_refuses_writes(network):
-    response = client_for(network["operator"]).post("/api/v1/stations/", {"station_id": "X"}, format="json")
+def test_sessions_cannot_be_written_through_the_api(network):
+    response = client_for(network["operator"]).post("/api/v1/sessions/", {"station": "ACME-1"}, format="json")
     assert response.status_code == 405
 
 
