@@ -1,7 +1,17 @@
+import json
+
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.shortcuts import redirect
+from django.urls import path
 
 from stations import models
+from stations.commands.catalog import COMMANDS, parse_key_values
+from stations.commands.service import CommandError, send_command
 from stations.services.registry import RegistrationError, register_station
+from stations.services.traffic import recent_frames
 
 
 class EvseInline(admin.TabularInline):
@@ -23,21 +33,123 @@ class SiteAdmin(admin.ModelAdmin):
     search_fields = ["name", "city", "address"]
 
 
+class CommandForm(forms.Form):
+    command = forms.ChoiceField(choices=[(name, f"{name} ({spec.description})") for name, spec in COMMANDS.items()])
+    params = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "placeholder": "evse_id=1\nid_token=04A2B3"}),
+        help_text="One key=value per line, e.g. evse_id=1 and id_token=04A2B3 for start_session.",
+    )
+
+
+def _describe(station_id: str, result) -> tuple[str, int]:
+    text = f"{station_id}: {result.command} → {result.outcome}"
+    if result.status:
+        text += f" ({result.status})"
+    if result.error:
+        text += f": {result.error}"
+    if result.latency_ms is not None:
+        text += f" in {result.latency_ms} ms"
+    level = messages.SUCCESS if result.outcome == "accepted" else messages.WARNING
+    return text, level
+
+
+def _command_action(command: str, params: dict, description: str):
+    def run(modeladmin, request, queryset):
+        for station in queryset:
+            try:
+                result = send_command(station_id=station.station_id, command=command, params=dict(params),
+                                      requested_by=request.user, source="admin")
+            except CommandError as error:
+                modeladmin.message_user(request, f"{station.station_id}: {error}", messages.ERROR)
+                continue
+            modeladmin.message_user(request, *_describe(station.station_id, result))
+
+    run.__name__ = f"command_{command}_{'_'.join(str(v) for v in params.values())}".rstrip("_")
+    return admin.action(description=description)(run)
+
+
 @admin.register(models.ChargingStation)
 class ChargingStationAdmin(admin.ModelAdmin):
     list_display = [
-        "station_id", "site", "is_online", "last_seen", "registration_status", "vendor", "model",
-        "firmware_version", "ocpp_version",
+        "station_id", "site", "is_online", "connector_states", "active_sessions", "last_seen",
+        "registration_status", "vendor", "model", "firmware_version", "ocpp_version",
     ]
     list_filter = ["is_online", "registration_status", "ocpp_version", "vendor", "site"]
     search_fields = ["station_id", "serial_number", "vendor", "model"]
     readonly_fields = [
         "vendor", "model", "serial_number", "firmware_version", "iccid", "imsi", "ocpp_version", "status",
         "is_online", "connected_at", "last_seen", "last_boot_at", "boot_reason", "firmware_status",
-        "firmware_status_at", "diagnostics_status", "diagnostics_status_at", "created_at",
+        "firmware_status_at", "diagnostics_status", "diagnostics_status_at", "local_list_version", "created_at",
     ]
     inlines = [EvseInline]
-    actions = ["approve_registration", "reject_registration", "generate_new_password"]
+    actions = [
+        "approve_registration", "reject_registration", "generate_new_password",
+        _command_action("reset", {"type": "soft"}, "Reset (soft)"),
+        _command_action("reset", {"type": "hard"}, "Reset (hard)"),
+        _command_action("change_availability", {"operational": True}, "Make available"),
+        _command_action("change_availability", {"operational": False}, "Make unavailable"),
+        _command_action("trigger_message", {"message": "StatusNotification"}, "Ask for status"),
+        _command_action("clear_cache", {}, "Clear authorisation cache"),
+        _command_action("get_configuration", {}, "Read configuration (1.6)"),
+        _command_action("get_base_report", {}, "Read device model (2.0.1)"),
+        _command_action("send_local_list", {}, "Send local authorisation list"),
+    ]
+    change_form_template = "admin/stations/chargingstation/change_form.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("site").prefetch_related("evses__connectors").annotate(
+            active_session_count=Count("sessions", filter=Q(sessions__status=models.SessionStatus.ACTIVE))
+        )
+
+    @admin.display(description="connectors")
+    def connector_states(self, station):
+        states = [f"{evse.evse_id}: {c.status}" for evse in station.evses.all() for c in evse.connectors.all()]
+        return ", ".join(states) or "—"
+
+    @admin.display(description="charging", ordering="active_session_count")
+    def active_sessions(self, station):
+        return station.active_session_count
+
+    def get_urls(self):
+        return [
+            path("<path:object_id>/command/", self.admin_site.admin_view(self.command_view),
+                 name="stations_chargingstation_command"),
+        ] + super().get_urls()
+
+    def command_view(self, request, object_id):
+        station = self.get_object(request, object_id)
+        if station is None or not self.has_change_permission(request, station) or request.method != "POST":
+            raise PermissionDenied
+        form = CommandForm(request.POST)
+        if form.is_valid():
+            try:
+                params = parse_key_values([line for line in form.cleaned_data["params"].splitlines() if line.strip()])
+                result = send_command(station_id=station.station_id, command=form.cleaned_data["command"],
+                                      params=params, requested_by=request.user, source="admin")
+                self.message_user(request, *_describe(station.station_id, result))
+                if result.response is not None:
+                    self.message_user(request, f"Answer: {json.dumps(result.response)[:1000]}", messages.INFO)
+            except CommandError as error:
+                details = f" {json.dumps(error.details)}" if error.details else ""
+                self.message_user(request, f"{error}{details}", messages.ERROR)
+        else:
+            self.message_user(request, f"Invalid command form: {form.errors.as_text()}", messages.ERROR)
+        return redirect("admin:stations_chargingstation_change", station.pk)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        station = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if station is not None:
+            extra_context.update(
+                command_form=CommandForm(),
+                active_sessions=station.sessions.filter(status=models.SessionStatus.ACTIVE).select_related(
+                    "evse", "connector"),
+                recent_commands=station.commands.select_related("requested_by")[:10],
+                recent_events=station.events.all()[:10],
+                recent_frames=recent_frames(station.station_id) if station.is_online else None,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Approve registration (Accepted)")
     def approve_registration(self, request, queryset):
@@ -143,3 +255,25 @@ class StationEventAdmin(admin.ModelAdmin):
 class DeviceModelVariableAdmin(admin.ModelAdmin):
     list_display = ["station", "component", "evse_id", "variable", "attribute_type", "value", "reported_at"]
     search_fields = ["station__station_id", "component", "variable"]
+
+
+@admin.register(models.CommandLog)
+class CommandLogAdmin(admin.ModelAdmin):
+    list_display = ["requested_at", "station", "command", "outcome", "status", "latency_ms", "requested_by", "source"]
+    list_filter = ["outcome", "command", "source"]
+    search_fields = ["station__station_id", "command"]
+    date_hierarchy = "requested_at"
+    readonly_fields = [f.name for f in models.CommandLog._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.Reservation)
+class ReservationAdmin(admin.ModelAdmin):
+    list_display = ["pk", "station", "evse_id", "id_token_value", "expires_at", "status"]
+    list_filter = ["status"]
+    search_fields = ["station__station_id", "id_token_value"]

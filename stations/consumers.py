@@ -5,6 +5,8 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import deque
+from datetime import UTC, datetime
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -23,6 +25,8 @@ logger = logging.getLogger(__name__)
 SUBPROTOCOLS = {"ocpp2.0.1": ("2.0.1", StationHandler201), "ocpp1.6": ("1.6", StationHandler16)}
 
 CLOSE_REPLACED = 4000  # another connection of the same station took over
+RECENT_FRAMES = 30
+RECENT_FRAME_CHARS = 2000
 
 
 def choose_subprotocol(offered: list[str]) -> str | None:
@@ -34,20 +38,28 @@ def choose_subprotocol(offered: list[str]) -> str | None:
 
 
 class _Inbox:
-    """The connection object the ``ocpp`` package reads from and writes to."""
+    """The connection object the ``ocpp`` package reads from and writes to. It remembers
+    the last frames both ways, for operators looking at a station ("last messages")."""
 
     def __init__(self, consumer: "OcppConsumer"):
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._consumer = consumer
+        self.recent: deque[tuple[str, str, str]] = deque(maxlen=RECENT_FRAMES)
 
     def put(self, frame: str) -> None:
+        self.recent.append((_now_iso(), "in", frame[:RECENT_FRAME_CHARS]))
         self._queue.put_nowait(frame)
 
     async def recv(self) -> str:
         return await self._queue.get()
 
     async def send(self, frame: str) -> None:
+        self.recent.append((_now_iso(), "out", frame[:RECENT_FRAME_CHARS]))
         await self._consumer.send(text_data=frame)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
@@ -154,6 +166,11 @@ class OcppConsumer(AsyncWebsocketConsumer):
         task = asyncio.create_task(self._run_command(event))
         self._command_tasks.add(task)
         task.add_done_callback(self._command_tasks.discard)
+
+    async def station_traffic(self, event):
+        """Another process asks for this connection's last frames."""
+        frames = list(self.inbox.recent) if self.handler is not None else []
+        await self.channel_layer.send(event["reply_channel"], {"type": "traffic.result", "frames": frames})
 
     async def _run_command(self, event):
         reply = {"type": "command.result", "command_id": event["command_id"]}

@@ -71,6 +71,7 @@ class ChargingStation(models.Model):
     ocpp_version = models.CharField(max_length=8, blank=True)
     # Station-wide availability (1.6 connector 0).
     status = models.CharField(max_length=20, blank=True)
+    status_at = models.DateTimeField(null=True, blank=True)
     is_online = models.BooleanField(default=False)
     connection_id = models.CharField(max_length=64, blank=True, editable=False)
     connected_at = models.DateTimeField(null=True, blank=True)

@@ -28,7 +28,7 @@ import time
 import uuid
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 import websockets
@@ -430,7 +430,7 @@ async def _nap(event: asyncio.Event, seconds: float) -> None:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def run_fleet(
@@ -718,9 +718,9 @@ class Station201(_Protocol, ChargePoint201):
         request = session.request
         result = await self._transaction_event(
             evse, session, "Started", "RemoteStart" if request.remote else "Authorized", "Transaction.Begin",
-            {"remote_start_id": request.remote_start_id},
-            evse={"id": evse.evse_id, "connector_id": 1},
-            id_token={"id_token": request.id_token, "type": request.id_token_type},
+            info={"remote_start_id": request.remote_start_id},
+            fields={"evse": {"id": evse.evse_id, "connector_id": 1},
+                    "id_token": {"id_token": request.id_token, "type": request.id_token_type}},
         )
         return result is None or (result.id_token_info or {"status": "Accepted"})["status"] == "Accepted"
 
@@ -735,18 +735,18 @@ class Station201(_Protocol, ChargePoint201):
     async def stop_transaction(self, evse: Evse, session: Session):
         return await self._transaction_event(
             evse, session, "Ended", self.ENDED_TRIGGERS.get(session.stop_reason, "AbnormalCondition"),
-            "Transaction.End", {"stopped_reason": session.stop_reason},
+            "Transaction.End", info={"stopped_reason": session.stop_reason},
         )
 
-    async def _transaction_event(self, evse, session, event_type, trigger_reason, context,
-                                 transaction_info=None, **fields):
-        info = {"transaction_id": session.transaction_id,
-                "charging_state": "Charging" if evse.charging else "EVConnected", **(transaction_info or {})}
+    async def _transaction_event(self, evse: Evse, session: Session, event_type: str, trigger_reason: str,
+                                 context: str, *, info: dict | None = None, fields: dict | None = None):
+        transaction_info = {"transaction_id": session.transaction_id,
+                            "charging_state": "Charging" if evse.charging else "EVConnected", **(info or {})}
         return await self.request(call201.TransactionEvent(
             event_type=event_type, timestamp=now_iso(), trigger_reason=trigger_reason,
-            seq_no=session.next_seq_no(), transaction_info=info,
+            seq_no=session.next_seq_no(), transaction_info=transaction_info,
             meter_value=[self._meter_value(_sampled_values(evse, context, with_power=evse.charging))],
-            **fields,
+            **(fields or {}),
         ))
 
     @staticmethod
@@ -882,3 +882,4 @@ class Station201(_Protocol, ChargePoint201):
 
 
 PROTOCOLS: dict[str, type[_Protocol]] = {"1.6": Station16, "2.0.1": Station201}
+VERSIONS = tuple(PROTOCOLS)  # "1.6", "2.0.1"

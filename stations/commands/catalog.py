@@ -339,3 +339,28 @@ def validate_params(command: str, params: dict) -> dict:
     if unknown:
         raise CommandError("invalid parameters", details={k: ["unknown parameter"] for k in sorted(unknown)})
     return dict(serializer.validated_data)
+
+
+TEXT_PARAMS = ("id_token", "transaction_id", "key", "value", "vendor_id", "message_id", "message")
+
+
+def parse_key_values(items: list[str]) -> dict:
+    """Parameters typed by a person as key=value (CLI arguments, admin form lines).
+
+    Values are JSON where they parse (numbers, booleans, lists, objects), except ids and
+    texts, which stay text even when they look like numbers.
+    """
+    params = {}
+    for item in items:
+        key, sep, raw = item.strip().partition("=")
+        if not sep or not key:
+            raise CommandError(f"parameters are key=value, not {item!r}")
+        key = key.strip()
+        if key in TEXT_PARAMS:
+            params[key] = raw
+            continue
+        try:
+            params[key] = json.loads(raw)
+        except ValueError:
+            params[key] = raw
+    return params

@@ -19,8 +19,10 @@ from stations.models import RegistrationStatus
 
 logger = logging.getLogger(__name__)
 
-# Actions a station may send before it is Accepted.
+# Actions a station may send before it is Accepted (while Pending).
 ALLOWED_BEFORE_ACCEPTED = {"BootNotification", "Heartbeat"}
+# A Rejected station must stay silent until it boots again (1.6 §4.2, 2.0.1 B03).
+ALLOWED_WHILE_REJECTED = {"BootNotification"}
 
 
 def db(func):
@@ -101,10 +103,9 @@ class FrameRouter:
             )
 
     async def _route_call(self, msg: Call) -> None:
-        if (
-            self.station.registration_status != RegistrationStatus.ACCEPTED
-            and msg.action not in ALLOWED_BEFORE_ACCEPTED
-        ):
+        status = self.station.registration_status
+        allowed = ALLOWED_WHILE_REJECTED if status == RegistrationStatus.REJECTED else ALLOWED_BEFORE_ACCEPTED
+        if status != RegistrationStatus.ACCEPTED and msg.action not in allowed:
             await self._send_error(msg, SecurityError(
                 description=f"Station is {self.station.registration_status}; send BootNotification first"
             ))

@@ -11,9 +11,9 @@ from ocpp.v16.enums import Action, DataTransferStatus
 from stations.models import StationEvent
 from stations.ocpp.base import FrameRouter, StationSession, db, now_iso, parse_timestamp
 from stations.services import boot, reports, sessions
-from stations.services.status import record_status
 from stations.services.authorization import Authorization, authorize
 from stations.services.meter_values import Sample, make_sample
+from stations.services.status import record_status
 
 
 def id_tag_info(auth: Authorization) -> dict:

@@ -14,12 +14,16 @@ from django.db import IntegrityError, transaction
 
 from stations.models import (
     ChargingSession,
+    Location,
+    MeterSample,
+    Phase,
+    ReadingContext,
     SessionStatus,
     StationEvent,
     TransactionEventRecord,
 )
 from stations.services.authorization import Authorization, authorize
-from stations.services.meter_values import Sample, recompute_energy, store_samples
+from stations.services.meter_values import ENERGY_REGISTER, Sample, recompute_energy, store_samples
 from stations.services.status import ensure_connector
 
 
@@ -113,16 +117,19 @@ def stop_session(
         .first()
     )
     if session is None:
-        StationEvent.objects.create(
+        # get_or_create: the station repeats the stop until answered; one record is enough.
+        StationEvent.objects.get_or_create(
             station_id=station_pk,
             kind=StationEvent.Kind.UNKNOWN_TRANSACTION,
             timestamp=stopped_at,
             summary=f"Stop for unknown transaction {transaction_id}",
-            payload={
-                "transaction_id": str(transaction_id),
-                "meter_stop_wh": meter_stop_wh,
-                "reason": reason,
-                "id_token": id_token_value,
+            defaults={
+                "payload": {
+                    "transaction_id": str(transaction_id),
+                    "meter_stop_wh": meter_stop_wh,
+                    "reason": reason,
+                    "id_token": id_token_value,
+                }
             },
         )
         return SessionResult(session=None, authorization=auth)
@@ -212,13 +219,9 @@ def apply_transaction_event(*, station_pk: int, event: TransactionEvent) -> Sess
         return SessionResult(session=session, authorization=auth, duplicate=True)
 
     if event.evse_id and session.connector_id is None:
-        connector = ensure_connector(
-            station_pk=station_pk, evse_id=event.evse_id, connector_id=event.connector_id or 1
-        )
+        connector = ensure_connector(station_pk=station_pk, evse_id=event.evse_id, connector_id=event.connector_id or 1)
         session.evse, session.connector = connector.evse, connector
-    if event.id_token_value is not None and (
-        not session.id_token_value or event.trigger_reason != "StopAuthorized"
-    ):
+    if event.id_token_value is not None and (not session.id_token_value or event.trigger_reason != "StopAuthorized"):
         # The token that started (or was later bound to) the session identifies its driver;
         # a different token that only stops it does not take it over.
         _bind_token(session, auth, event.id_token_value)
@@ -242,8 +245,25 @@ def apply_transaction_event(*, station_pk: int, event: TransactionEvent) -> Sess
 
     evse_id = session.evse.evse_id if session.evse_id else (event.evse_id or 0)
     store_samples(station_pk=station_pk, evse_id=evse_id, session=session, samples=event.samples)
-    if event.event_type == "Ended" and session.meter_stop_wh is None and session.meter_last_wh is not None:
+    if (
+        session.status == SessionStatus.COMPLETED
+        and session.meter_last_wh is not None
+        and session.meter_stop_wh != session.meter_last_wh
+        and not _stop_register_reported(session)
+    ):
+        # Without a Transaction.End register the latest reading is the stop, and an event
+        # from the offline queue that arrives after Ended may still carry a later one.
         session.meter_stop_wh = session.meter_last_wh
         recompute_energy(session)
         session.save(update_fields=["meter_stop_wh", "energy_wh", "updated_at"])
     return SessionResult(session=session, authorization=auth)
+
+
+def _stop_register_reported(session: ChargingSession) -> bool:
+    return MeterSample.objects.filter(
+        session=session,
+        context=ReadingContext.TRANSACTION_END,
+        measurand=ENERGY_REGISTER,
+        phase=Phase.NONE,
+        location=Location.OUTLET,
+    ).exists()

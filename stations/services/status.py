@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 
 from stations.models import ChargingStation, Connector, ConnectorStatus, ConnectorStatusChange, Evse
 
@@ -36,7 +37,9 @@ def record_status(
     """
     status = normalise_status(status)
     if evse_id == 0:
-        ChargingStation.objects.filter(pk=station_pk).update(status=status)
+        ChargingStation.objects.filter(pk=station_pk).filter(
+            Q(status_at__isnull=True) | Q(status_at__lte=timestamp)
+        ).update(status=status, status_at=timestamp)
         return
     connector = ensure_connector(station_pk=station_pk, evse_id=evse_id, connector_id=connector_id)
     ConnectorStatusChange.objects.create(

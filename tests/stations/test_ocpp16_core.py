@@ -1,7 +1,7 @@
 """OCPP 1.6J core messages a station sends, as real frames through the ASGI stack:
 what the CSMS answers and what it keeps."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
@@ -20,13 +20,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def utc(value: str) -> datetime:
-    return datetime.fromisoformat(value).astimezone(timezone.utc)
+    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 def assert_is_now(value: str) -> None:
     """An OCPP timestamp the CSMS just produced: RFC 3339 in UTC, within a few seconds."""
     assert value.endswith("Z"), value
-    assert abs(utc(value) - datetime.now(timezone.utc)) < timedelta(seconds=5)
+    assert abs(utc(value) - datetime.now(UTC)) < timedelta(seconds=5)
 
 
 @pytest.fixture
@@ -146,6 +146,15 @@ async def test_status_notification_for_connector_0_sets_the_station_status(stati
     assert await Evse.objects.filter(station=station).acount() == 0  # connector 0 is not an EVSE
 
 
+async def test_older_station_status_does_not_overwrite_a_newer_one(station, ocpp):
+    async with ocpp("CP-1") as client:
+        for status, at in [("Unavailable", "2025-03-01T10:00:00Z"), ("Available", "2025-03-01T09:00:00Z")]:
+            await client.result(
+                "StatusNotification", {"connectorId": 0, "errorCode": "NoError", "status": status, "timestamp": at}
+            )
+    assert (await ChargingStation.objects.aget(pk=station.pk)).status == "Unavailable"
+
+
 async def test_older_status_notification_goes_to_history_without_overwriting(station, ocpp):
     async with ocpp("CP-1") as client:
         await client.result(
@@ -187,7 +196,7 @@ async def test_authorize_accepts_a_known_token(station, make_token, ocpp):
 
 
 async def test_authorize_reports_the_expiry_date_of_an_accepted_token(station, make_token, ocpp):
-    expires = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=30)
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
     await adb(make_token)("TOKEN-1", expires_at=expires)
     async with ocpp("CP-1") as client:
         answer = await client.result("Authorize", {"idTag": "TOKEN-1"})
@@ -209,7 +218,7 @@ async def test_authorize_answers_blocked_for_a_blocked_token(station, make_token
 
 
 async def test_authorize_answers_expired_for_a_token_past_its_expiry(station, make_token, ocpp):
-    await adb(make_token)("TOKEN-1", expires_at=datetime.now(timezone.utc) - timedelta(minutes=1))
+    await adb(make_token)("TOKEN-1", expires_at=datetime.now(UTC) - timedelta(minutes=1))
     async with ocpp("CP-1") as client:
         answer = await client.result("Authorize", {"idTag": "TOKEN-1"})
     assert answer["idTagInfo"]["status"] == "Expired"

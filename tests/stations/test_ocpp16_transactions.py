@@ -1,12 +1,13 @@
 """OCPP 1.6J transactions: StartTransaction, MeterValues and StopTransaction as real frames,
 including the retries a station sends when it lost our answer."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from stations.models import (
     ChargingSession,
+    Location,
     Measurand,
     MeterSample,
     Phase,
@@ -22,7 +23,7 @@ T0 = "2025-03-01T10:00:00Z"
 
 
 def utc(value: str) -> datetime:
-    return datetime.fromisoformat(value).astimezone(timezone.utc)
+    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 def start_transaction(id_tag="TOKEN-1", meter_start=1000, timestamp=T0, connector_id=1) -> dict:
@@ -53,7 +54,7 @@ async def station(make_station, make_token):
 
 
 async def session_of(transaction_id: int) -> ChargingSession:
-    return await ChargingSession.objects.select_related("driver", "evse", "connector").aget(
+    return await ChargingSession.objects.select_related("station", "driver", "evse", "connector").aget(
         transaction_id=str(transaction_id)
     )
 
@@ -152,7 +153,7 @@ async def test_meter_values_store_normalised_samples_with_phases_and_contexts(st
     assert rows[(Measurand.CURRENT_IMPORT, Phase.L1)].value == pytest.approx(16.1)
     assert rows[(Measurand.CURRENT_IMPORT, Phase.L1)].context == ReadingContext.SAMPLE_PERIODIC  # the default
     voltage = rows[(Measurand.VOLTAGE, Phase.L1_N)]
-    assert voltage.value == 231.0 and voltage.location == 1  # Inlet
+    assert (voltage.value, voltage.location) == (231.0, Location.INLET)
 
 
 async def test_meter_values_move_the_session_energy(station, ocpp):
@@ -293,6 +294,14 @@ async def test_stop_transaction_for_unknown_transaction_is_answered_and_recorded
     assert event.payload["meter_stop_wh"] == 7000
     assert event.timestamp == utc("2025-03-01T11:00:00+00:00")
     assert await ChargingSession.objects.acount() == 0
+
+
+async def test_repeated_stop_for_unknown_transaction_is_recorded_once(station, ocpp):
+    async with ocpp("CP-1") as client:
+        for _ in range(3):
+            frame = await client.call("StopTransaction", stop_transaction(424242, 7000))
+            assert frame[0] == 3
+    assert await StationEvent.objects.filter(kind=StationEvent.Kind.UNKNOWN_TRANSACTION).acount() == 1
 
 
 async def test_stop_transaction_for_unknown_transaction_answers_the_id_tag(station, ocpp):

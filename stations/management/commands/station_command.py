@@ -16,29 +16,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
 
-from stations.commands.catalog import COMMANDS
+from stations.commands.catalog import COMMANDS, parse_key_values
+from stations.commands.catalog import CommandError as BadParameters
 from stations.commands.service import CommandError as InvalidCommand
 from stations.commands.service import StationNotFound, send_command
-
-TEXT_PARAMS = ("id_token", "transaction_id", "key", "value", "vendor_id", "message_id", "message")
-
-
-def parse_params(items: list[str]) -> dict:
-    """key=value pairs; values are JSON where they parse (numbers, booleans, lists, objects),
-    except ids and texts, which stay text even when they look like numbers."""
-    params = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise CommandError(f"parameters are key=value, not {item!r}")
-        if key in TEXT_PARAMS:
-            params[key] = raw
-            continue
-        try:
-            params[key] = json.loads(raw)
-        except ValueError:
-            params[key] = raw
-    return params
 
 
 class Command(BaseCommand):
@@ -54,7 +35,10 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="embedded mode only: operator to act as (default: first superuser)")
 
     def handle(self, *args, station_id, command, params, timeout, server, user, **options):
-        parsed = parse_params(params)
+        try:
+            parsed = parse_key_values(params)
+        except BadParameters as error:
+            raise CommandError(str(error)) from None
         if settings.REDIS_URL:
             answer = self._over_channel_layer(station_id, command, parsed, timeout)
         else:

@@ -1,0 +1,194 @@
+"""``manage.py simulate``: simulated charging stations that boot, charge and report.
+
+The stations are registered first, in the database this command shares with the server,
+with passwords derived from SECRET_KEY: a rerun (or the load benchmark) knows them
+without storing them anywhere.
+"""
+
+import asyncio
+import hashlib
+import hmac
+import signal
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from stations import credentials
+from stations.models import ChargingStation, Driver, IdToken
+from stations.services import registry
+from stations.simulator import VERSIONS, SimulatedStation, SimulationStats, Timing, run_fleet, wait_for_server
+
+# Up to this many stations go through the registry services one by one; more are bulk-created.
+BULK_THRESHOLD = 50
+
+
+@dataclass(frozen=True)
+class FleetMember:
+    station_id: str
+    password: str
+    id_token: str
+
+    @property
+    def driver_email(self) -> str:
+        return f"driver-{self.id_token.lower()}@simulator.invalid"
+
+
+def _derive(purpose: str, station_id: str) -> str:
+    message = f"chargenet-simulator:{purpose}:{station_id}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def fleet_members(prefix: str, count: int) -> list[FleetMember]:
+    """``count`` stations ``<prefix>01``...; password and id token derived from SECRET_KEY."""
+    width = max(2, len(str(count)))  # DEMO-01.. as seed_demo names them
+    station_ids = [f"{prefix}{n:0{width}d}" for n in range(1, count + 1)]
+    return [
+        FleetMember(
+            station_id=station_id,
+            password=_derive("password", station_id)[:32],
+            # Looks like a 7-byte RFID UID, and fits a 1.6 idTag (20 characters at most).
+            id_token=_derive("id-token", station_id)[:14].upper(),
+        )
+        for station_id in station_ids
+    ]
+
+
+def prepare_fleet(members: list[FleetMember]) -> None:
+    """Make sure each station exists with its password (security profile 1) and has an id token."""
+    for member in members:
+        registry.validate_station_id(member.station_id)
+    if len(members) <= BULK_THRESHOLD:
+        for member in members:
+            registry.register_station(station_id=member.station_id, password=member.password, security_profile=1)
+            registry.register_id_token(value=member.id_token, driver_email=member.driver_email)
+        return
+    with transaction.atomic():
+        _bulk_prepare(members)
+
+
+def _bulk_prepare(members: list[FleetMember]) -> None:
+    passwords = {m.station_id: m.password for m in members}
+    ChargingStation.objects.bulk_create(
+        [ChargingStation(station_id=m.station_id, password_hash=credentials.hash_password(m.password),
+                         security_profile=1) for m in members],
+        ignore_conflicts=True, batch_size=500,
+    )
+    # Stations that existed keep their row: repair those whose password is not ours
+    # (registered by hand, or under another SECRET_KEY).
+    stale = []
+    for chunk in _chunks(list(passwords)):
+        for station in ChargingStation.objects.filter(station_id__in=chunk):
+            password = passwords[station.station_id]
+            if station.security_profile != 1 or not credentials.check_password(password, station.password_hash):
+                station.password_hash = credentials.hash_password(password)
+                station.security_profile = 1
+                stale.append(station)
+    ChargingStation.objects.bulk_update(stale, ["password_hash", "security_profile"], batch_size=500)
+
+    Driver.objects.bulk_create([Driver(email=m.driver_email) for m in members], ignore_conflicts=True, batch_size=500)
+    driver_pks = {}
+    for chunk in _chunks([m.driver_email for m in members]):
+        driver_pks.update(Driver.objects.filter(email__in=chunk).values_list("email", "pk"))
+    IdToken.objects.bulk_create(
+        [IdToken(value=m.id_token, driver_id=driver_pks[m.driver_email]) for m in members],
+        ignore_conflicts=True, batch_size=500,
+    )
+
+
+def _chunks(items: list, size: int = 500):
+    # SQLite limits the parameters of one query.
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class Command(BaseCommand):
+    help = "Run simulated charging stations (OCPP 1.6J / 2.0.1) against the CSMS: they boot, charge and report."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # --version here is the OCPP version; it replaces Django's "print Django's version".
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
+    def add_arguments(self, parser):
+        parser.add_argument("--stations", type=int, default=1, help="how many stations (default 1)")
+        parser.add_argument("--url", default="ws://127.0.0.1:8000/ocpp", help="the CSMS's OCPP endpoint")
+        parser.add_argument("--version", choices=[*VERSIONS, "mixed"], default="mixed",
+                            help="OCPP version; mixed alternates 1.6 and 2.0.1 (default)")
+        parser.add_argument("--duration", type=float, default=0, help="seconds to run; 0 (default) until Ctrl-C")
+        parser.add_argument("--meter-interval", type=float, default=10, help="seconds between meter values")
+        parser.add_argument("--session-seconds", type=float, default=120, help="length of a charging session")
+        parser.add_argument("--pause-seconds", type=float, default=30, help="idle time between sessions")
+        parser.add_argument("--heartbeat-interval", type=float, default=None,
+                            help="seconds between heartbeats (default: what the CSMS sets at boot)")
+        parser.add_argument("--power-kw", type=float, default=11, help="charging power (default 11 kW)")
+        parser.add_argument("--prefix", default="SIM-", help="station id prefix (default SIM-)")
+        parser.add_argument("--ramp", type=float, default=None,
+                            help="seconds over which the stations connect (default: 100 stations a second)")
+        parser.add_argument("--wait", type=float, default=120, help="seconds to wait for the server to come up")
+
+    def handle(self, *args, **options):
+        count = options["stations"]
+        if count < 1:
+            raise CommandError("--stations must be at least 1")
+        url = options["url"].rstrip("/")
+        members = fleet_members(options["prefix"], count)
+        try:
+            registry.validate_station_id(members[-1].station_id)
+        except registry.RegistrationError as error:
+            raise CommandError(f"--prefix gives station ids like {members[-1].station_id!r}: {error}") from None
+
+        if not asyncio.run(wait_for_server(url, 0)):
+            self.stdout.write(f"Waiting for the CSMS at {url} ...")
+            if not asyncio.run(wait_for_server(url, options["wait"])):
+                raise CommandError(f"nothing listens at {url} after {options['wait']:g} s")
+        prepare_fleet(members)
+
+        timing = Timing(
+            heartbeat_interval_s=options["heartbeat_interval"],
+            meter_interval_s=options["meter_interval"],
+            session_s=options["session_seconds"],
+            pause_s=options["pause_seconds"],
+        )
+        stats = SimulationStats()
+        versions = VERSIONS if options["version"] == "mixed" else [options["version"]]
+        stations = [
+            SimulatedStation(
+                member.station_id, member.password, url=url, version=versions[n % len(versions)],
+                id_token=member.id_token, power_w=int(options["power_kw"] * 1000), timing=timing, stats=stats,
+            )
+            for n, member in enumerate(members)
+        ]
+        ramp_s = options["ramp"] if options["ramp"] is not None else count / 100
+        until = f"for {options['duration']:g} s" if options["duration"] else "until Ctrl-C"
+        self.stdout.write(f"Simulating {count} station(s) ({options['version']}) against {url} {until}.")
+
+        started = time.monotonic()
+        try:
+            asyncio.run(self._simulate(stations, duration_s=options["duration"], ramp_s=ramp_s))
+        except KeyboardInterrupt:
+            self.stderr.write("Interrupted: sessions left running.")
+        elapsed = time.monotonic() - started
+        self.stdout.write(
+            f"Ran {elapsed:.0f} s: {stats.sessions_completed} sessions completed, "
+            f"{stats.messages_sent} messages sent, {stats.errors} errors "
+            f"({stats.call_errors} CALLERROR, {stats.timeouts} timeouts, {stats.refused} refused handshakes, "
+            f"{stats.disconnects} lost connections)."
+        )
+
+    async def _simulate(self, stations: list[SimulatedStation], *, duration_s: float, ramp_s: float) -> None:
+        # The first Ctrl-C lets the stations end their sessions; a second one stops at once.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_interrupt():
+            self.stdout.write("Stopping: ending sessions (Ctrl-C again to quit at once) ...")
+            stop.set()
+            loop.remove_signal_handler(signal.SIGINT)
+
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        try:
+            await run_fleet(stations, duration_s=duration_s, ramp_s=ramp_s, stop=stop)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
