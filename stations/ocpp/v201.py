@@ -7,7 +7,7 @@ from ocpp.v201.enums import Action, DataTransferStatusEnumType
 
 from stations.models import StationEvent
 from stations.ocpp.base import FrameRouter, StationSession, db, now_iso, parse_timestamp
-from stations.services import boot, reports, sessions
+from stations.services import boot, reports, reservations, sessions
 from stations.services.authorization import Authorization, authorize
 from stations.services.meter_values import Sample, make_sample
 from stations.services.status import record_status
@@ -173,6 +173,13 @@ class StationHandler201(FrameRouter, ChargePoint):
     async def on_log_status_notification(self, status, **kw):
         await db(reports.record_diagnostics_status)(station_pk=self.station.station_pk, status=status)
         return call_result.LogStatusNotification()
+
+    @on(Action.reservation_status_update)
+    async def on_reservation_status_update(self, reservation_id, reservation_update_status, **kw):
+        await db(reservations.record_reservation_update)(
+            station_pk=self.station.station_pk, reservation_id=reservation_id, status=reservation_update_status
+        )
+        return call_result.ReservationStatusUpdate()
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id, **kw):
