@@ -8,6 +8,7 @@ import uuid
 from collections import deque
 from datetime import UTC, datetime
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -70,6 +71,16 @@ class OcppConsumer(AsyncWebsocketConsumer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._command_tasks: set[asyncio.Task] = set()
+
+    async def dispatch(self, message):
+        """Channels closes stale database connections before every event, on the one
+        shared sync thread: a thread hop per OCPP frame, queued behind every ORM call of
+        the process. Every ORM call here goes through database_sync_to_async, which
+        already does that, so events are dispatched directly."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self):
         station_id = self.scope["url_route"]["kwargs"]["station_id"]
