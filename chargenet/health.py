@@ -41,7 +41,7 @@ def _channel_layer_ok() -> bool:
         return False
 
     async def roundtrip() -> bool:
-        channel = await layer.new_channel("readyz.")
+        channel = await layer.new_channel()
         token = uuid.uuid4().hex
         await layer.send(channel, {"type": "readyz.ping", "token": token})
         message = await asyncio.wait_for(layer.receive(channel), timeout=2)

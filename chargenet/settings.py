@@ -115,6 +115,8 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
+                # Separates deployments (or test runs) sharing one Redis.
+                "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
                 # Station groups live as long as the connection; re-joined on reconnect.
                 "group_expiry": 7 * 24 * 3600,
                 "capacity": 1000,

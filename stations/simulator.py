@@ -113,6 +113,7 @@ class Evse:
         self.available = True
         self.session: Session | None = None
         self.start_request: StartRequest | None = None  # a remote start waiting to be served
+        self.idle_until = 0.0  # time.monotonic() before which no session starts by itself
         self.wake = asyncio.Event()  # something changed: a remote start or stop, shutting down
         self._register_wh = float(meter_wh)
         self._charging_since: float | None = None
@@ -266,10 +267,12 @@ class SimulatedStation:
         evses = self.evses_at(evse_id)
         for evse in evses:
             evse.available = available
+            if not available:
+                evse.start_request = None
         return any(evse.session is not None for evse in evses)
 
     def wake(self) -> None:
-        """Let the EVSEs act on what changed (a reserved start, a session told to stop)."""
+        """Let the EVSEs act on what changed: a reserved start, a session to stop, availability."""
         for evse in self.evses:
             evse.wake.set()
 
@@ -341,6 +344,7 @@ class SimulatedStation:
         finally:
             for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _boot(self, protocol: "_Protocol", reason: str) -> bool:
         """BootNotification until Accepted; False when told to wind down first."""
@@ -362,19 +366,29 @@ class SimulatedStation:
 
     async def _run_evse(self, protocol: "_Protocol", evse: Evse) -> None:
         while True:
-            if evse.session is None and evse.available and not self._winding_down:
-                request, evse.start_request = evse.start_request or StartRequest(self.id_token), None
-                await self._start_session(protocol, evse, request)
-            if evse.session is not None:  # just started, or begun on an earlier connection
+            if evse.session is None:
+                await self._idle(evse)
+                if self._winding_down:
+                    return
+                if evse.available:
+                    request, evse.start_request = evse.start_request or StartRequest(self.id_token), None
+                    await self._start_session(protocol, evse, request)
+            if evse.session is not None:  # just started, or begun before the connection dropped
                 await self._charge(protocol, evse)
                 await self._stop_session(protocol, evse)
-            if self._winding_down:
+
+    async def _idle(self, evse: Evse) -> None:
+        """Until a remote start, the end of the pause (on an available EVSE), or winding down."""
+        while evse.start_request is None and not self._winding_down:
+            pause_left_s = evse.idle_until - time.monotonic()
+            if evse.available and pause_left_s <= 0:
                 return
-            await self._pause(evse)
+            await _nap(evse.wake, pause_left_s if evse.available else self.timing.pause_s)
 
     async def _start_session(self, protocol: "_Protocol", evse: Evse, request: StartRequest) -> None:
         if not request.remote and not await protocol.authorize(request.id_token):
             self.stats.rejected_tokens += 1
+            evse.idle_until = time.monotonic() + self.timing.pause_s
             return
         session = Session(
             request=request,
@@ -386,6 +400,7 @@ class SimulatedStation:
         accepted = await protocol.start_transaction(evse, session)
         if session.transaction_id is None:  # the CSMS did not open a transaction
             evse.stop_charging()
+            evse.idle_until = time.monotonic() + self.timing.pause_s
             await protocol.send_status(evse)
             return
         evse.session = session
@@ -411,13 +426,8 @@ class SimulatedStation:
         if await protocol.stop_transaction(evse, evse.session) is not None:
             self.stats.sessions_completed += 1
         evse.session = None
+        evse.idle_until = time.monotonic() + self.timing.pause_s
         await protocol.send_status(evse)
-
-    async def _pause(self, evse: Evse) -> None:
-        """Idle for ``pause_s``; a remote start or winding down ends the pause early."""
-        until = time.monotonic() + self.timing.pause_s
-        while evse.start_request is None and not self._winding_down and time.monotonic() < until:
-            await _nap(evse.wake, until - time.monotonic())
 
 
 async def _nap(event: asyncio.Event, seconds: float) -> None:
@@ -624,6 +634,7 @@ class Station16(_Protocol, ChargePoint16):
 
     @after(Action16.change_availability)
     async def after_change_availability(self, connector_id, **_):
+        self.station.wake()
         for evse in self.station.evses_at(connector_id):
             if evse.session is None:
                 await self.send_status(evse)
@@ -796,6 +807,7 @@ class Station201(_Protocol, ChargePoint201):
 
     @after(Action201.change_availability)
     async def after_change_availability(self, evse=None, **_):
+        self.station.wake()
         for station_evse in self.station.evses_at((evse or {}).get("id")):
             if station_evse.session is None:
                 await self.send_status(station_evse)

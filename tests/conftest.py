@@ -125,11 +125,30 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     from django.conf import settings
 
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        # A file (live daphne processes share it), one per run so parallel runs don't collide.
-        settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(
-            settings.BASE_DIR / f"test-db-{os.getpid()}.sqlite3"
-        )
+    database = settings.DATABASES["default"]
+    # One test database per run, so parallel runs (and a crashed run's leftovers) never
+    # collide. SQLite gets a file, which live daphne processes can share.
+    if database["ENGINE"].endswith("sqlite3"):
+        name = str(settings.BASE_DIR / f"test-db-{os.getpid()}.sqlite3")
+    else:
+        name = f"test_{database['NAME']}_{os.getpid()}"
+    database.setdefault("TEST", {})["NAME"] = name
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_channel_layer():
+    """Runs sharing one Redis (CI beside a developer, leftovers of a killed run) must not
+    see each other's station groups: give this run its own prefix, and child processes too."""
+    from channels.layers import channel_layers
+    from django.conf import settings
+
+    prefix = f"test{os.getpid()}"
+    os.environ["CHANNEL_LAYER_PREFIX"] = prefix
+    config = settings.CHANNEL_LAYERS["default"].get("CONFIG")
+    if config is not None:
+        config["prefix"] = prefix
+    channel_layers.backends.clear()
+    yield
 
 
 @pytest.fixture(autouse=True)

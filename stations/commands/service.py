@@ -264,7 +264,7 @@ async def send_command_async(
         return await finish(prepared, outcome=CommandOutcome.OFFLINE, error="station is not connected")
 
     layer = get_channel_layer()
-    reply_channel = await layer.new_channel("command.")
+    reply_channel = await layer.new_channel()  # one prefix: channels_redis reads one list per prefix
     started = time.monotonic()
     await layer.group_send(
         station_group(station_id),

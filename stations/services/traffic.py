@@ -15,7 +15,7 @@ from stations.groups import station_group
 async def recent_frames_async(station_id: str, timeout_s: float = 1.0) -> list[dict] | None:
     """[{at, direction, frame}], oldest first; None when no connection answers."""
     layer = get_channel_layer()
-    reply_channel = await layer.new_channel("traffic.")
+    reply_channel = await layer.new_channel()
     await layer.group_send(station_group(station_id), {"type": "station.traffic", "reply_channel": reply_channel})
     try:
         message = await asyncio.wait_for(layer.receive(reply_channel), timeout_s)

@@ -5,6 +5,7 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
+from django.db import connections
 from django.test import Client
 
 from stations.models import ChargingStation, CommandLog, Reservation
@@ -16,7 +17,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def in_request_thread(func):
     """Run a sync view call as daphne does: in a thread of its own. (The shared sync
     thread belongs to the consumers; a view blocking it would stall their events.)"""
-    return sync_to_async(func, thread_sensitive=False)
+
+    def run(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        finally:
+            connections.close_all()  # the test client keeps them open; this thread is done
+
+    return sync_to_async(run, thread_sensitive=False)
 
 
 def messages_of(page) -> str:

@@ -168,7 +168,7 @@ class Command(BaseCommand):
         try:
             asyncio.run(self._simulate(stations, duration_s=options["duration"], ramp_s=ramp_s))
         except KeyboardInterrupt:
-            self.stderr.write("Interrupted: sessions left running.")
+            self.stderr.write("Interrupted: sessions in progress were left open.")
         elapsed = time.monotonic() - started
         self.stdout.write(
             f"Ran {elapsed:.0f} s: {stats.sessions_completed} sessions completed, "
@@ -178,17 +178,22 @@ class Command(BaseCommand):
         )
 
     async def _simulate(self, stations: list[SimulatedStation], *, duration_s: float, ramp_s: float) -> None:
-        # The first Ctrl-C lets the stations end their sessions; a second one stops at once.
+        # The first Ctrl-C (or SIGTERM, as `make run` sends) lets the stations end their
+        # sessions; a second one stops at once.
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
 
-        def on_interrupt():
+        def on_signal():
             self.stdout.write("Stopping: ending sessions (Ctrl-C again to quit at once) ...")
             stop.set()
-            loop.remove_signal_handler(signal.SIGINT)
+            for signum in signals:
+                loop.remove_signal_handler(signum)
 
-        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        for signum in signals:
+            loop.add_signal_handler(signum, on_signal)
         try:
             await run_fleet(stations, duration_s=duration_s, ramp_s=ramp_s, stop=stop)
         finally:
-            loop.remove_signal_handler(signal.SIGINT)
+            for signum in signals:
+                loop.remove_signal_handler(signum)
