@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -101,8 +102,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-else:
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -131,6 +130,10 @@ CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    # Invoices for the previous month go out on the 1st, 02:00 UTC.
+    "monthly-invoicing": {"task": "billing.run_invoicing", "schedule": crontab(minute=0, hour=2, day_of_month=1)},
+}
 
 # --- Auth, API ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -178,6 +181,13 @@ CHARGENET_AUTO_REGISTER = _env_flag("CHARGENET_AUTO_REGISTER", False)
 OCPP_HEARTBEAT_INTERVAL = int(os.environ.get("OCPP_HEARTBEAT_INTERVAL", "300"))
 # How long a CSMS-initiated command waits for the station's answer (seconds).
 OCPP_COMMAND_TIMEOUT = float(os.environ.get("OCPP_COMMAND_TIMEOUT", "30"))
+# Threads the OCPP layer runs database calls on (SQLite: one writer at a time).
+_SQLITE = DATABASES["default"]["ENGINE"].endswith("sqlite3")
+OCPP_DB_THREADS = int(os.environ.get("OCPP_DB_THREADS", "1" if _SQLITE else "4"))
+# Meter values of all stations are written in batches: a frame waits at most this long
+# for others (0 turns batching off) and a batch holds at most this many frames.
+OCPP_METER_BATCH_WINDOW_MS = float(os.environ.get("OCPP_METER_BATCH_WINDOW_MS", "20"))
+OCPP_METER_BATCH_SIZE = 200
 # How often, at most, a station's "last seen" timestamp is written to the database.
 OCPP_LAST_SEEN_WRITE_INTERVAL = 30
 

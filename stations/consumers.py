@@ -9,13 +9,13 @@ from collections import deque
 from datetime import UTC, datetime
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from ocpp.messages import CallError
 
 from stations.groups import station_group
 from stations.ocpp.base import StationSession
+from stations.ocpp.dbpool import db
 from stations.ocpp.v16 import StationHandler16
 from stations.ocpp.v201 import StationHandler201
 from stations.services import connections
@@ -75,8 +75,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message):
         """Channels closes stale database connections before every event, on the one
         shared sync thread: a thread hop per OCPP frame, queued behind every ORM call of
-        the process. Every ORM call here goes through database_sync_to_async, which
-        already does that, so events are dispatched directly."""
+        the process. Every ORM call here goes through ``db()``, which does that itself
+        on its own threads, so events are dispatched directly."""
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
@@ -93,7 +93,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
 
         authorization = self._header(b"authorization")
-        result = await database_sync_to_async(connections.authenticate_station)(
+        result = await db(connections.authenticate_station)(
             station_id=station_id, authorization=authorization
         )
         if isinstance(result, connections.ConnectionRefused):
@@ -114,7 +114,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         # process) steps aside before this one takes the group.
         await self.channel_layer.group_send(self.group, {"type": "station.replaced", "connection_id": connection_id})
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await database_sync_to_async(connections.mark_connected)(
+        await db(connections.mark_connected)(
             station_pk=result.pk, connection_id=connection_id, ocpp_version=version
         )
         await self.accept(subprotocol=subprotocol)
@@ -144,7 +144,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         now = time.monotonic()
         if now - self._last_seen_written > settings.OCPP_LAST_SEEN_WRITE_INTERVAL:
             self._last_seen_written = now
-            await database_sync_to_async(connections.touch_last_seen)(
+            await db(connections.touch_last_seen)(
                 station_pk=self.station.station_pk, connection_id=self.station.connection_id
             )
 
@@ -156,7 +156,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if self.station is None:
             return
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        await database_sync_to_async(connections.mark_disconnected)(
+        await db(connections.mark_disconnected)(
             station_pk=self.station.station_pk, connection_id=self.station.connection_id
         )
         logger.info("%s: disconnected (%s)", self.station.station_id, code)

@@ -11,11 +11,11 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
-from asgiref.sync import sync_to_async
 from ocpp.exceptions import FormatViolationError, OCPPError, SecurityError
 from ocpp.messages import Call, CallError, CallResult, MessageType
 
 from stations.models import RegistrationStatus
+from stations.ocpp.dbpool import db  # noqa: F401  (handlers import it from here)
 
 logger = logging.getLogger(__name__)
 
@@ -23,11 +23,6 @@ logger = logging.getLogger(__name__)
 ALLOWED_BEFORE_ACCEPTED = {"BootNotification", "Heartbeat"}
 # A Rejected station must stay silent until it boots again (1.6 §4.2, 2.0.1 B03).
 ALLOWED_WHILE_REJECTED = {"BootNotification"}
-
-
-def db(func):
-    """Run an ORM service from the event loop (Django's one database thread)."""
-    return sync_to_async(func, thread_sensitive=True)
 
 
 def parse_timestamp(value: str) -> datetime:

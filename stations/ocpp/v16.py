@@ -10,8 +10,10 @@ from ocpp.v16.enums import Action, DataTransferStatus
 
 from stations.models import StationEvent
 from stations.ocpp.base import FrameRouter, StationSession, db, now_iso, parse_timestamp
+from stations.ocpp.batcher import meter_batcher
 from stations.services import boot, reports, sessions
 from stations.services.authorization import Authorization, authorize
+from stations.services.meter_batch import MeterWrite
 from stations.services.meter_values import Sample, make_sample
 from stations.services.status import record_status
 
@@ -116,10 +118,20 @@ class StationHandler16(FrameRouter, ChargePoint):
 
     @on(Action.meter_values)
     async def on_meter_values(self, connector_id, meter_value, transaction_id=None, **kw):
+        samples = samples_from(meter_value)
+        if transaction_id is not None and await meter_batcher().submit(
+            MeterWrite(
+                station_pk=self.station.station_pk,
+                evse_id=connector_id,
+                transaction_id=str(transaction_id),
+                samples=samples,
+            )
+        ):
+            return call_result.MeterValues()
         await db(sessions.record_meter_values)(
             station_pk=self.station.station_pk,
             evse_id=connector_id,
-            samples=samples_from(meter_value),
+            samples=samples,
             transaction_id=str(transaction_id) if transaction_id is not None else None,
         )
         return call_result.MeterValues()
@@ -160,4 +172,3 @@ class StationHandler16(FrameRouter, ChargePoint):
     async def on_diagnostics_status_notification(self, status, **kw):
         await db(reports.record_diagnostics_status)(station_pk=self.station.station_pk, status=status)
         return call_result.DiagnosticsStatusNotification()
-

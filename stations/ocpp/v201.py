@@ -7,8 +7,10 @@ from ocpp.v201.enums import Action, DataTransferStatusEnumType
 
 from stations.models import StationEvent
 from stations.ocpp.base import FrameRouter, StationSession, db, now_iso, parse_timestamp
+from stations.ocpp.batcher import meter_batcher
 from stations.services import boot, reports, reservations, sessions
 from stations.services.authorization import Authorization, authorize
+from stations.services.meter_batch import EventFacts, MeterWrite
 from stations.services.meter_values import Sample, make_sample
 from stations.services.status import record_status
 
@@ -97,6 +99,30 @@ class StationHandler201(FrameRouter, ChargePoint):
     async def on_transaction_event(self, event_type, timestamp, trigger_reason, seq_no, transaction_info, **kw):
         evse = kw.get("evse") or {}
         id_token = kw.get("id_token")
+        samples = samples_from(kw.get("meter_value"))
+        if (
+            event_type == "Updated"
+            and id_token is None
+            and "remote_start_id" not in transaction_info
+            and kw.get("reservation_id") is None
+            and await meter_batcher().submit(
+                MeterWrite(
+                    station_pk=self.station.station_pk,
+                    evse_id=evse.get("id", 0),
+                    transaction_id=transaction_info["transaction_id"],
+                    samples=samples,
+                    names_evse=bool(evse),
+                    event=EventFacts(
+                        seq_no=seq_no,
+                        trigger_reason=trigger_reason,
+                        timestamp=parse_timestamp(timestamp),
+                        offline=kw.get("offline", False),
+                        charging_state=transaction_info.get("charging_state"),
+                    ),
+                )
+            )
+        ):
+            return call_result.TransactionEvent()
         event = sessions.TransactionEvent(
             event_type=event_type,
             transaction_id=transaction_info["transaction_id"],
@@ -112,7 +138,7 @@ class StationHandler201(FrameRouter, ChargePoint):
             stopped_reason=transaction_info.get("stopped_reason"),
             remote_start_id=transaction_info.get("remote_start_id"),
             reservation_id=kw.get("reservation_id"),
-            samples=samples_from(kw.get("meter_value")),
+            samples=samples,
         )
         result = await db(sessions.apply_transaction_event)(station_pk=self.station.station_pk, event=event)
         if result.authorization is None:
@@ -192,4 +218,3 @@ class StationHandler201(FrameRouter, ChargePoint):
             payload=raw,
         )
         return call_result.DataTransfer(status=DataTransferStatusEnumType.unknown_vendor_id)
-

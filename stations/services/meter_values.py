@@ -18,10 +18,25 @@ _LOCATIONS = {label: value for value, label in Location.choices}
 
 # unit -> (factor to the base unit, offset)
 _UNITS = {
-    "Wh": (1, 0), "kWh": (1000, 0), "varh": (1, 0), "kvarh": (1000, 0),
-    "W": (1, 0), "kW": (1000, 0), "VA": (1, 0), "kVA": (1000, 0), "var": (1, 0), "kvar": (1000, 0),
-    "A": (1, 0), "V": (1, 0), "Hz": (1, 0), "Percent": (1, 0), "Celsius": (1, 0), "Celcius": (1, 0),
-    "K": (1, -273.15), "Fahrenheit": (5 / 9, -32 * 5 / 9), "": (1, 0),
+    "Wh": (1, 0),
+    "kWh": (1000, 0),
+    "varh": (1, 0),
+    "kvarh": (1000, 0),
+    "W": (1, 0),
+    "kW": (1000, 0),
+    "VA": (1, 0),
+    "kVA": (1000, 0),
+    "var": (1, 0),
+    "kvar": (1000, 0),
+    "A": (1, 0),
+    "V": (1, 0),
+    "Hz": (1, 0),
+    "Percent": (1, 0),
+    "Celsius": (1, 0),
+    "Celcius": (1, 0),
+    "K": (1, -273.15),
+    "Fahrenheit": (5 / 9, -32 * 5 / 9),
+    "": (1, 0),
 }
 
 ENERGY_REGISTER = Measurand.ENERGY_ACTIVE_IMPORT_REGISTER
@@ -64,7 +79,7 @@ def make_sample(
     factor, offset = _UNITS.get(unit if unit is not None else _default_unit(code), (None, None))
     if factor is None:
         return None
-    number = number * factor * (10 ** multiplier) + offset
+    number = number * factor * (10**multiplier) + offset
     return Sample(
         timestamp=timestamp,
         measurand=code,
@@ -79,11 +94,14 @@ def _default_unit(measurand: int) -> str:
     return "Wh" if measurand < Measurand.POWER_ACTIVE_IMPORT else ""
 
 
-def store_samples(*, station_pk: int, evse_id: int, session: ChargingSession | None, samples: list[Sample]) -> int:
+def store_samples(
+    *, station_pk: int, evse_id: int, session: ChargingSession | None, samples: list[Sample], save: bool = True
+) -> set[str]:
     """Insert samples (duplicates ignored) and advance the session's register. Call inside
-    the caller's transaction. Returns how many samples were offered."""
+    the caller's transaction. Returns the session fields changed; with ``save=False`` the
+    caller saves them along with its own changes (one UPDATE instead of two)."""
     if not samples:
-        return 0
+        return set()
     MeterSample.objects.bulk_create(
         [
             MeterSample(
@@ -101,13 +119,17 @@ def store_samples(*, station_pk: int, evse_id: int, session: ChargingSession | N
         ],
         ignore_conflicts=True,
     )
-    if session is not None:
-        apply_energy_registers(session, samples)
-    return len(samples)
+    if session is None:
+        return set()
+    changed = apply_energy_registers(session, samples)
+    if changed and save:
+        session.save(update_fields=sorted(changed | {"updated_at"}))
+    return changed
 
 
-def apply_energy_registers(session: ChargingSession, samples: list[Sample]) -> list[str]:
-    """Move the session's first/last energy register by these samples; returns changed fields.
+def apply_energy_registers(session: ChargingSession, samples: list[Sample]) -> set[str]:
+    """Move the session's first/last energy register by these samples (unsaved); returns
+    the changed fields.
 
     Transaction.Begin fixes the start, Transaction.End the stop; otherwise the earliest
     reading is the start and the latest the current register.
@@ -135,8 +157,7 @@ def apply_energy_registers(session: ChargingSession, samples: list[Sample]) -> l
             changed |= {"meter_last_wh", "meter_last_at"}
     if changed:
         changed |= recompute_energy(session)
-        session.save(update_fields=sorted(changed | {"updated_at"}))
-    return sorted(changed)
+    return changed
 
 
 def recompute_energy(session: ChargingSession) -> set[str]:

@@ -25,6 +25,7 @@ from stations.models import (
 from stations.services.authorization import Authorization, authorize
 from stations.services.meter_values import ENERGY_REGISTER, Sample, recompute_energy, store_samples
 from stations.services.status import ensure_connector
+from stations.signals import session_completed, session_started
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ def start_session(
     session.save()
     session.transaction_id = str(session.pk)
     session.save(update_fields=["transaction_id"])
+    session_started.send(sender=ChargingSession, session=session)
     return SessionResult(session=session, authorization=auth)
 
 
@@ -137,7 +139,7 @@ def stop_session(
         return SessionResult(session=session, authorization=auth, duplicate=True)
 
     evse_id = session.evse.evse_id if session.evse_id else 0
-    store_samples(station_pk=station_pk, evse_id=evse_id, session=session, samples=samples or [])
+    store_samples(station_pk=station_pk, evse_id=evse_id, session=session, samples=samples or [], save=False)
     session.meter_stop_wh = meter_stop_wh
     if session.meter_last_at is None or stopped_at >= session.meter_last_at:
         session.meter_last_wh, session.meter_last_at = meter_stop_wh, stopped_at
@@ -146,6 +148,7 @@ def stop_session(
     session.status = SessionStatus.COMPLETED
     recompute_energy(session)
     session.save()
+    _announce_completion(session)
     return SessionResult(session=session, authorization=auth)
 
 
@@ -202,9 +205,12 @@ def apply_transaction_event(*, station_pk: int, event: TransactionEvent) -> Sess
     if event.id_token_value is not None:
         auth = authorize(value=event.id_token_value, type=event.id_token_type)
 
-    session, _ = ChargingSession.objects.select_for_update().get_or_create(
-        station_id=station_pk, transaction_id=event.transaction_id
+    session, created = (
+        ChargingSession.objects.select_for_update(of=("self",))
+        .select_related("evse")
+        .get_or_create(station_id=station_pk, transaction_id=event.transaction_id)
     )
+    was_completed = session.status == SessionStatus.COMPLETED
     try:
         with transaction.atomic():
             TransactionEventRecord.objects.create(
@@ -218,48 +224,66 @@ def apply_transaction_event(*, station_pk: int, event: TransactionEvent) -> Sess
     except IntegrityError:
         return SessionResult(session=session, authorization=auth, duplicate=True)
 
+    changed = {"last_seq_no"} if session.last_seq_no is None or event.seq_no > session.last_seq_no else set()
+    if changed:
+        session.last_seq_no = event.seq_no
     if event.evse_id and session.connector_id is None:
         connector = ensure_connector(station_pk=station_pk, evse_id=event.evse_id, connector_id=event.connector_id or 1)
         session.evse, session.connector = connector.evse, connector
+        changed |= {"evse", "connector"}
     if event.id_token_value is not None and (not session.id_token_value or event.trigger_reason != "StopAuthorized"):
         # The token that started (or was later bound to) the session identifies its driver;
         # a different token that only stops it does not take it over.
         _bind_token(session, auth, event.id_token_value)
+        changed |= {"id_token_value", "authorization_status", "id_token", "driver"}
     if event.event_type == "Started" or session.started_at is None:
         session.started_at = event.timestamp
-    if event.offline:
-        session.offline = True
-    if event.charging_state:
-        session.charging_state = event.charging_state
-    if event.remote_start_id is not None:
-        session.remote_start_id = event.remote_start_id
-    if event.reservation_id is not None:
-        session.reservation_id = event.reservation_id
-    if session.last_seq_no is None or event.seq_no > session.last_seq_no:
-        session.last_seq_no = event.seq_no
-    if event.event_type == "Ended":
+        changed.add("started_at")
+    for name, value in [
+        ("offline", True if event.offline else None),
+        ("charging_state", event.charging_state or None),
+        ("remote_start_id", event.remote_start_id),
+        ("reservation_id", event.reservation_id),
+    ]:
+        if value is not None and getattr(session, name) != value:
+            setattr(session, name, value)
+            changed.add(name)
+    if event.event_type == "Ended" and session.status != SessionStatus.COMPLETED:
         session.status = SessionStatus.COMPLETED
         session.stopped_at = event.timestamp
         session.stop_reason = event.stopped_reason or "Local"
-    session.save()
+        changed |= {"status", "stopped_at", "stop_reason"}
 
     evse_id = session.evse.evse_id if session.evse_id else (event.evse_id or 0)
-    store_samples(station_pk=station_pk, evse_id=evse_id, session=session, samples=event.samples)
+    changed |= store_samples(station_pk=station_pk, evse_id=evse_id, session=session, samples=event.samples, save=False)
     if (
         session.status == SessionStatus.COMPLETED
         and session.meter_last_wh is not None
         and session.meter_stop_wh != session.meter_last_wh
-        and not _stop_register_reported(session)
+        and not _stop_register_reported(session, event.samples)
     ):
         # Without a Transaction.End register the latest reading is the stop, and an event
         # from the offline queue that arrives after Ended may still carry a later one.
         session.meter_stop_wh = session.meter_last_wh
-        recompute_energy(session)
-        session.save(update_fields=["meter_stop_wh", "energy_wh", "updated_at"])
+        changed |= {"meter_stop_wh"} | recompute_energy(session)
+    if created:
+        session.save()
+        session_started.send(sender=ChargingSession, session=session)
+    elif changed:
+        session.save(update_fields=sorted(changed | {"updated_at"}))
+    if session.status == SessionStatus.COMPLETED and not was_completed:
+        _announce_completion(session)
     return SessionResult(session=session, authorization=auth)
 
 
-def _stop_register_reported(session: ChargingSession) -> bool:
+def _announce_completion(session: ChargingSession) -> None:
+    session_id = session.pk
+    transaction.on_commit(lambda: session_completed.send(sender=ChargingSession, session_id=session_id))
+
+
+def _stop_register_reported(session: ChargingSession, samples: list[Sample]) -> bool:
+    if any(sample.is_energy_register and sample.context == ReadingContext.TRANSACTION_END for sample in samples):
+        return True
     return MeterSample.objects.filter(
         session=session,
         context=ReadingContext.TRANSACTION_END,

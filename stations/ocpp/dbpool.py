@@ -1,0 +1,42 @@
+"""The threads the OCPP layer runs its ORM calls on.
+
+Channels' database_sync_to_async runs every ORM call of a process on one thread, so one
+slow query holds up every station, and a handshake waits behind a backlog of meter values
+until daphne gives up on it. Here the calls go to a small pool instead: each thread has
+its own database connection, and waiting on PostgreSQL overlaps. A station's messages are
+still handled one after another, so per-station order is kept. SQLite allows one writer
+at a time, so it gets one thread.
+"""
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=settings.OCPP_DB_THREADS, thread_name_prefix="ocpp-db")
+    return _executor
+
+
+def _with_fresh_connection(func):
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        close_old_connections()  # drops connections that broke or outlived CONN_MAX_AGE
+        try:
+            return func(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return run
+
+
+def db(func):
+    """``await db(service)(**kwargs)``: run an ORM service off the event loop."""
+    return sync_to_async(_with_fresh_connection(func), thread_sensitive=False, executor=_pool())
