@@ -28,11 +28,11 @@ run: migrate
 	@echo "ChargeNet on http://$(HOST):$(PORT)/admin/ (admin / admin) - Ctrl-C stops server and simulator"
 	@$(PY) manage.py simulate --stations $(DEMO_STATIONS) --prefix DEMO- --url ws://$(HOST):$(PORT)/ocpp & \
 	  SIM=$$!; trap 'kill $$SIM 2>/dev/null' EXIT INT TERM; \
-	  $(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 chargenet.asgi:application
+	  $(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 --websocket_connect_timeout 30 chargenet.asgi:application
 
 # The server alone, without demo data or simulator.
 serve: migrate
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 chargenet.asgi:application
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 --websocket_connect_timeout 30 chargenet.asgi:application
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

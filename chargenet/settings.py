@@ -188,8 +188,9 @@ OCPP_DB_THREADS = int(os.environ.get("OCPP_DB_THREADS", "1" if _SQLITE else "4")
 # for others (0 turns batching off) and a batch holds at most this many frames.
 OCPP_METER_BATCH_WINDOW_MS = float(os.environ.get("OCPP_METER_BATCH_WINDOW_MS", "20"))
 OCPP_METER_BATCH_SIZE = 200
-# How often, at most, a station's "last seen" timestamp is written to the database.
-OCPP_LAST_SEEN_WRITE_INTERVAL = 30
+# Each process renews "last seen" of the stations it holds this often (seconds), in one
+# UPDATE; a station nobody renewed for three intervals is marked offline.
+OCPP_LAST_SEEN_WRITE_INTERVAL = float(os.environ.get("OCPP_LAST_SEEN_WRITE_INTERVAL", "30"))
 
 LOGGING = {
     "version": 1,

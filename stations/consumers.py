@@ -3,19 +3,18 @@ is spoken, and handing frames to the version's handler (stations.ocpp.v16 / v201
 
 import asyncio
 import logging
-import time
 import uuid
 from collections import deque
 from datetime import UTC, datetime
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from ocpp.messages import CallError
 
 from stations.groups import station_group
 from stations.ocpp.base import StationSession
-from stations.ocpp.dbpool import db
+from stations.ocpp.dbpool import db_handshake
+from stations.ocpp.presence import presence
 from stations.ocpp.v16 import StationHandler16
 from stations.ocpp.v201 import StationHandler201
 from stations.services import connections
@@ -93,7 +92,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
 
         authorization = self._header(b"authorization")
-        result = await db(connections.authenticate_station)(
+        result = await db_handshake(connections.authenticate_station)(
             station_id=station_id, authorization=authorization
         )
         if isinstance(result, connections.ConnectionRefused):
@@ -114,7 +113,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         # process) steps aside before this one takes the group.
         await self.channel_layer.group_send(self.group, {"type": "station.replaced", "connection_id": connection_id})
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await db(connections.mark_connected)(
+        await db_handshake(connections.mark_connected)(
             station_pk=result.pk, connection_id=connection_id, ocpp_version=version
         )
         await self.accept(subprotocol=subprotocol)
@@ -122,7 +121,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.inbox = _Inbox(self)
         self.handler = handler_class(self.station, self.inbox)
         self.handler_task = asyncio.create_task(self._serve())
-        self._last_seen_written = time.monotonic()
+        presence().add(self.station.station_pk)
+        self._present = True
         logger.info("%s: connected with OCPP %s", result.station_id, version)
 
     async def _serve(self):
@@ -141,25 +141,33 @@ class OcppConsumer(AsyncWebsocketConsumer):
             # OCPP-J is text only; a binary frame cannot be a valid message.
             text_data = "<binary frame>"
         self.inbox.put(text_data)
-        now = time.monotonic()
-        if now - self._last_seen_written > settings.OCPP_LAST_SEEN_WRITE_INTERVAL:
-            self._last_seen_written = now
-            await db(connections.touch_last_seen)(
-                station_pk=self.station.station_pk, connection_id=self.station.connection_id
-            )
 
     async def disconnect(self, code):
+        await self._leave()
+        logger.info("%s: disconnected (%s)", self.station.station_id if self.station else "?", code)
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # daphne kills consumers that outlive a dropped handshake or a shutdown; they
+            # never see websocket.disconnect, so leave here too (no-op after disconnect).
+            if self.station is not None and getattr(self, "_present", False):
+                asyncio.get_running_loop().create_task(self._leave())
+
+    async def _leave(self):
         if self.handler_task is not None:
             self.handler_task.cancel()
         for task in list(self._command_tasks):
             task.cancel()
-        if self.station is None:
+        if self.station is None or not getattr(self, "_present", False):
             return
+        self._present = False
+        presence().remove(self.station.station_pk)
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        await db(connections.mark_disconnected)(
+        await db_handshake(connections.mark_disconnected)(
             station_pk=self.station.station_pk, connection_id=self.station.connection_id
         )
-        logger.info("%s: disconnected (%s)", self.station.station_id, code)
 
     # --- channel-layer events -------------------------------------------------------
 

@@ -15,14 +15,13 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-_executor: ThreadPoolExecutor | None = None
+_executors: dict[str, ThreadPoolExecutor] = {}
 
 
-def _pool() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=settings.OCPP_DB_THREADS, thread_name_prefix="ocpp-db")
-    return _executor
+def _pool(name: str, size: int) -> ThreadPoolExecutor:
+    if name not in _executors:
+        _executors[name] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"ocpp-{name}")
+    return _executors[name]
 
 
 def _with_fresh_connection(func):
@@ -39,4 +38,12 @@ def _with_fresh_connection(func):
 
 def db(func):
     """``await db(service)(**kwargs)``: run an ORM service off the event loop."""
-    return sync_to_async(_with_fresh_connection(func), thread_sensitive=False, executor=_pool())
+    return sync_to_async(
+        _with_fresh_connection(func), thread_sensitive=False, executor=_pool("db", settings.OCPP_DB_THREADS)
+    )
+
+
+def db_handshake(func):
+    """Like ``db`` for WebSocket handshakes, on threads of their own: daphne drops a
+    handshake that takes 5 s, so it must not queue behind a backlog of messages."""
+    return sync_to_async(_with_fresh_connection(func), thread_sensitive=False, executor=_pool("handshake", 2))

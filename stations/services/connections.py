@@ -85,7 +85,3 @@ def mark_disconnected(*, station_pk: int, connection_id: str) -> bool:
             is_online=False, connection_id="", last_seen=timezone.now()
         )
     return bool(updated)
-
-
-def touch_last_seen(*, station_pk: int, connection_id: str) -> None:
-    ChargingStation.objects.filter(pk=station_pk, connection_id=connection_id).update(last_seen=timezone.now())

@@ -40,8 +40,15 @@ def element(*components: dict, **restrictions) -> dict:
 
 
 def tariff(*elements: dict, currency: str = "EUR", **fields) -> dict:
-    return {"country_code": "DE", "party_id": "CNT", "id": "T-1", "currency": currency,
-            "elements": list(elements), "last_updated": "2024-01-01T00:00:00Z", **fields}
+    return {
+        "country_code": "DE",
+        "party_id": "CNT",
+        "id": "T-1",
+        "currency": currency,
+        "elements": list(elements),
+        "last_updated": "2024-01-01T00:00:00Z",
+        **fields,
+    }
 
 
 def timeline(*points, start: datetime | None = None, end: datetime | None = None, **kwargs) -> SessionTimeline:
@@ -97,7 +104,10 @@ def test_brief_tariff_on_a_weekday_worked_by_hand():
     assert line_amounts(breakdown) == [(0, "ENERGY", "0.67"), (1, "ENERGY", "5.90"), (2, "PARKING_TIME", "10.50")]
     assert [str(x.amount_incl_vat) for x in breakdown.lines] == ["0.80", "7.02", "12.50"]
     assert (breakdown.total_excl_vat, breakdown.total_vat, breakdown.total_incl_vat) == (
-        Decimal("17.07"), Decimal("3.25"), Decimal("20.32"))
+        Decimal("17.07"),
+        Decimal("3.25"),
+        Decimal("20.32"),
+    )
     assert breakdown.vat_summary == {Decimal("19.0"): (Decimal("17.07"), Decimal("3.25"))}
     assert breakdown.total_energy_kwh == Decimal("16.5")
     assert breakdown.total_time_h == Decimal("3.75")
@@ -113,8 +123,9 @@ def test_brief_tariff_on_a_saturday_has_no_peak_price():
 
 
 def test_brief_tariff_charges_no_parking_when_unplugged_within_two_hours():
-    session = timeline((local(2024, 6, 12, 10, 0), 0), (local(2024, 6, 12, 10, 40), 7000),
-                       end=local(2024, 6, 12, 11, 59))
+    session = timeline(
+        (local(2024, 6, 12, 10, 0), 0), (local(2024, 6, 12, 10, 40), 7000), end=local(2024, 6, 12, 11, 59)
+    )
     breakdown = price(BRIEF_TARIFF, session)
 
     assert line_amounts(breakdown) == [(1, "ENERGY", "2.73")]  # 7 kWh x 0.39
@@ -142,8 +153,7 @@ def test_flat_fee_is_billed_once_per_session():
 def test_time_is_billed_for_charging_time_only():
     """OCPI: 2.00 EUR/h charging, 10 % VAT, per minute; 2.5 h charging -> 5.00 / 5.50. The hour
     parked afterwards is free: "the driver will not be billed for time they are not charging"."""
-    session = timeline((local(2024, 6, 12, 10), 0), (local(2024, 6, 12, 12, 30), 20000),
-                       end=local(2024, 6, 12, 13, 30))
+    session = timeline((local(2024, 6, 12, 10), 0), (local(2024, 6, 12, 12, 30), 20000), end=local(2024, 6, 12, 13, 30))
     breakdown = price(tariff(element(component("TIME", 2.00, 10.0, step_size=60))), session)
 
     assert money(breakdown) == ("5.00", "5.50")
@@ -154,8 +164,7 @@ def test_time_is_billed_for_charging_time_only():
 def test_parking_time_is_billed_for_time_not_charging():
     """OCPI: 3 EUR/h charging (10 %, per minute), 5 EUR/h parking (20 %, per 5 min); 150 min
     charging + 42 min parking -> 7.50 + 45 min x 5/h = 3.75 -> 11.25 / 12.75."""
-    session = timeline((local(2024, 6, 12, 10), 0), (local(2024, 6, 12, 12, 30), 20000),
-                       end=local(2024, 6, 12, 13, 12))
+    session = timeline((local(2024, 6, 12, 10), 0), (local(2024, 6, 12, 12, 30), 20000), end=local(2024, 6, 12, 13, 12))
     breakdown = price(
         tariff(element(component("TIME", 3.00, 10.0, step_size=60), component("PARKING_TIME", 5.00, 20.0, 300))),
         session,
@@ -178,10 +187,15 @@ def test_reported_power_marks_a_period_as_charging_even_if_the_register_has_not_
 
 
 def test_unsorted_readings_price_like_sorted_ones():
-    points = [(local(2024, 6, 12, 17, 10), 16500), (local(2024, 6, 12, 15, 30), 0),
-              (local(2024, 6, 12, 19, 15), 16500), (local(2024, 6, 12, 16, 30), 11000)]
-    shuffled = SessionTimeline(start=local(2024, 6, 12, 15, 30), end=local(2024, 6, 12, 19, 15),
-                               readings=[Reading(*p) for p in points])
+    points = [
+        (local(2024, 6, 12, 17, 10), 16500),
+        (local(2024, 6, 12, 15, 30), 0),
+        (local(2024, 6, 12, 19, 15), 16500),
+        (local(2024, 6, 12, 16, 30), 11000),
+    ]
+    shuffled = SessionTimeline(
+        start=local(2024, 6, 12, 15, 30), end=local(2024, 6, 12, 19, 15), readings=[Reading(*p) for p in points]
+    )
     assert price(BRIEF_TARIFF, shuffled) == price(BRIEF_TARIFF, brief_session(12))
 
 
@@ -235,6 +249,22 @@ def test_the_repeated_autumn_hour_is_in_the_window_twice():
     assert money(breakdown) == ("2.00", "2.00")
 
 
+def test_a_window_edge_inside_the_repeated_autumn_hour_counts_on_both_passes():
+    """02:30-03:00 on 27 October 2024 happens twice: 00:30-01:00 UTC (CEST) and 01:30-02:00 UTC
+    (CET). A session 00:00-02:00 UTC pays both half hours."""
+    session = steady_session(datetime(2024, 10, 27, 0, tzinfo=UTC), datetime(2024, 10, 27, 2, tzinfo=UTC))
+    t = tariff(element(component("TIME", "1.00"), start_time="02:30", end_time="03:00"))
+    breakdown = price(t, session)
+
+    assert breakdown.lines[0].volume == Decimal("1")
+    assert [p["start_date_time"] for p in breakdown.charging_periods] == [
+        "2024-10-27T00:00:00Z",
+        "2024-10-27T00:30:00Z",
+        "2024-10-27T01:00:00Z",
+        "2024-10-27T01:30:00Z",
+    ]
+
+
 def test_day_of_week_is_the_local_weekday_of_each_instant():
     """A Friday-night price (22:00-06:00, FRIDAY) ends at Saturday 00:00: of a Friday 21:00 -
     Saturday 07:00 session at 1 kW, 2 kWh pay 0.20 and 8 kWh pay 0.40 -> 0.40 + 3.20."""
@@ -269,7 +299,10 @@ def test_kwh_thresholds_split_between_readings_by_linear_interpolation():
     breakdown = price(t, steady_session(local(2024, 6, 12, 10), local(2024, 6, 12, 11), kw=10))
 
     assert line_amounts(breakdown) == [(0, "ENERGY", "2.00"), (1, "ENERGY", "1.80")]
-    assert [p["start_date_time"] for p in breakdown.charging_periods] == ["2024-06-12T08:00:00Z", "2024-06-12T08:24:00Z"]
+    assert [p["start_date_time"] for p in breakdown.charging_periods] == [
+        "2024-06-12T08:00:00Z",
+        "2024-06-12T08:24:00Z",
+    ]
 
 
 def test_durations_count_from_session_start_not_from_when_parking_starts():
@@ -287,8 +320,12 @@ def test_durations_count_from_session_start_not_from_when_parking_starts():
     session = timeline((local(2024, 6, 12, 9), 0), (local(2024, 6, 12, 10), 20000), end=local(2024, 6, 12, 12, 45))
     breakdown = price(t, session)
 
-    assert line_amounts(breakdown) == [(3, "ENERGY", "0.00"), (4, "ENERGY", "3.80"),
-                                       (1, "PARKING_TIME", "4.00"), (2, "PARKING_TIME", "2.25")]
+    assert line_amounts(breakdown) == [
+        (3, "ENERGY", "0.00"),
+        (4, "ENERGY", "3.80"),
+        (1, "PARKING_TIME", "4.00"),
+        (2, "PARKING_TIME", "2.25"),
+    ]
     assert money(breakdown) == ("10.05", "10.05")
 
 
@@ -316,8 +353,12 @@ def test_power_restrictions_from_the_average_power_between_readings():
     """OCPI's max_power example: 1 kWh at 6 kW, 40 kWh at 48 kW, 0.5 kWh at 4 kW ->
     0.20 + 20.00 + 0.10 = 20.30."""
     start = local(2024, 6, 12, 10)
-    session = timeline((start, 0), (start + timedelta(minutes=10), 1000), (start + timedelta(minutes=60), 41000),
-                       (start + timedelta(minutes=67, seconds=30), 41500))
+    session = timeline(
+        (start, 0),
+        (start + timedelta(minutes=10), 1000),
+        (start + timedelta(minutes=60), 41000),
+        (start + timedelta(minutes=67, seconds=30), 41500),
+    )
     breakdown = price(MAX_POWER_TARIFF, session)
 
     assert line_amounts(breakdown) == [(0, "ENERGY", "0.30"), (2, "ENERGY", "20.00")]
@@ -326,8 +367,12 @@ def test_power_restrictions_from_the_average_power_between_readings():
 
 def test_power_restrictions_from_reported_power_which_holds_until_the_next_reading():
     start = local(2024, 6, 12, 10)
-    session = timeline((start, 0, 6000), (start + timedelta(minutes=10), 1000, 48000),
-                       (start + timedelta(minutes=60), 41000, 4000), (start + timedelta(minutes=67, seconds=30), 41500, 0))
+    session = timeline(
+        (start, 0, 6000),
+        (start + timedelta(minutes=10), 1000, 48000),
+        (start + timedelta(minutes=60), 41000, 4000),
+        (start + timedelta(minutes=67, seconds=30), 41500, 0),
+    )
     assert money(price(MAX_POWER_TARIFF, session)) == ("20.30", "20.30")
 
 
@@ -348,16 +393,21 @@ COMPLEX_TARIFF = tariff(  # OCPI tariff_4_complex.json
 
 
 def charge_then_park(start: datetime, charging: timedelta, parking: timedelta, amps: float | None) -> SessionTimeline:
-    return timeline((start, 0, None, amps), (start + charging, 25000, None, None if amps is None else 0),
-                    end=start + charging + parking)
+    return timeline(
+        (start, 0, None, amps),
+        (start + charging, 25000, None, None if amps is None else 0),
+        end=start + charging + parking,
+    )
 
 
 def test_current_restrictions_on_a_monday_complex_example():
     """OCPI: Monday 09:30, 147 min at 16 A, then 42 min parked. 2.50 flat + 150 min x 1.00/h +
     45 min x 5.00/h = 8.75. The spec says 10.00 incl. VAT, rounding only its total
     (2.875 + 3.00 + 4.125); VAT rounded per line gives 2.88 + 3.00 + 4.13 = 10.01."""
-    breakdown = price(COMPLEX_TARIFF, charge_then_park(local(2024, 6, 10, 9, 30), timedelta(minutes=147),
-                                                       timedelta(minutes=42), amps=16))
+    breakdown = price(
+        COMPLEX_TARIFF,
+        charge_then_park(local(2024, 6, 10, 9, 30), timedelta(minutes=147), timedelta(minutes=42), amps=16),
+    )
     assert line_amounts(breakdown) == [(0, "FLAT", "2.50"), (1, "TIME", "2.50"), (4, "PARKING_TIME", "3.75")]
     assert money(breakdown) == ("8.75", "10.01")
 
@@ -365,15 +415,19 @@ def test_current_restrictions_on_a_monday_complex_example():
 def test_current_restrictions_on_a_saturday_complex_example():
     """OCPI: Saturday 13:30, 114 min at 43 A, then 71 min parked. 2.50 + 120 min x 1.25/h +
     75 min x 6.00/h = 12.50 excl., 14.13 incl. (as the spec says)."""
-    breakdown = price(COMPLEX_TARIFF, charge_then_park(local(2024, 6, 15, 13, 30), timedelta(minutes=114),
-                                                       timedelta(minutes=71), amps=43))
+    breakdown = price(
+        COMPLEX_TARIFF,
+        charge_then_park(local(2024, 6, 15, 13, 30), timedelta(minutes=114), timedelta(minutes=71), amps=43),
+    )
     assert line_amounts(breakdown) == [(0, "FLAT", "2.50"), (3, "TIME", "2.50"), (5, "PARKING_TIME", "7.50")]
     assert money(breakdown) == ("12.50", "14.13")
 
 
 def test_an_unknown_current_does_not_exclude_an_element():
-    breakdown = price(COMPLEX_TARIFF, charge_then_park(local(2024, 6, 10, 9, 30), timedelta(minutes=147),
-                                                       timedelta(minutes=42), amps=None))
+    breakdown = price(
+        COMPLEX_TARIFF,
+        charge_then_park(local(2024, 6, 10, 9, 30), timedelta(minutes=147), timedelta(minutes=42), amps=None),
+    )
     assert [x.element_index for x in breakdown.lines if x.component == "TIME"] == [1]
 
 
@@ -422,10 +476,18 @@ def test_a_flat_element_that_becomes_active_later_is_billed_once():
 # step_size
 
 STEP_SIZE_TARIFF = tariff(  # OCPI tariff_14_step_size.json
-    element(component("TIME", 1.20, step_size=1800), component("PARKING_TIME", 1.00, step_size=900),
-            start_time="00:00", end_time="17:00"),
-    element(component("TIME", 2.40, step_size=900), component("PARKING_TIME", 1.00, step_size=900),
-            start_time="17:00", end_time="20:00"),
+    element(
+        component("TIME", 1.20, step_size=1800),
+        component("PARKING_TIME", 1.00, step_size=900),
+        start_time="00:00",
+        end_time="17:00",
+    ),
+    element(
+        component("TIME", 2.40, step_size=900),
+        component("PARKING_TIME", 1.00, step_size=900),
+        start_time="17:00",
+        end_time="20:00",
+    ),
     element(component("TIME", 2.40, step_size=900), start_time="20:00", end_time="23:59"),
 )
 
@@ -454,14 +516,19 @@ def test_step_size_applies_to_the_run_total_with_the_last_elements_step(start, c
     assert str(breakdown.total_excl_vat) == total
 
 
-@pytest.mark.parametrize(("step_size", "billed_kwh", "excl"), [(1, "0.116", "0.03"), (25, "0.125", "0.03"),
-                                                               (500, "0.5", "0.13")])
+@pytest.mark.parametrize(
+    ("step_size", "billed_kwh", "excl"), [(1, "0.116", "0.03"), (25, "0.125", "0.03"), (500, "0.5", "0.13")]
+)
 def test_energy_step_size_rounds_the_billed_energy_up(step_size, billed_kwh, excl):
     """OCPI: 115.2 Wh at 0.25/kWh is billed as 116 Wh (0.029), 125 Wh (0.031) or 500 Wh (0.125)."""
     session = timeline((local(2024, 6, 12, 10), 0), (local(2024, 6, 12, 10, 5), 115.2))
     line = price(tariff(element(component("ENERGY", 0.25, step_size=step_size))), session).lines[0]
 
-    assert (line.volume, line.billed_volume, str(line.amount_excl_vat)) == (Decimal("0.1152"), Decimal(billed_kwh), excl)
+    assert (line.volume, line.billed_volume, str(line.amount_excl_vat)) == (
+        Decimal("0.1152"),
+        Decimal(billed_kwh),
+        excl,
+    )
 
 
 def test_each_priced_run_is_rounded_when_the_dimension_stops_being_priced():
@@ -486,8 +553,11 @@ def test_more_energy_before_a_price_rise_can_cost_less_because_of_step_size():
     )
 
     def session(before_noon_wh: int) -> SessionTimeline:
-        return timeline((local(2024, 6, 12, 11), 0), (local(2024, 6, 12, 12), before_noon_wh),
-                        (local(2024, 6, 12, 13), before_noon_wh + 500))
+        return timeline(
+            (local(2024, 6, 12, 11), 0),
+            (local(2024, 6, 12, 12), before_noon_wh),
+            (local(2024, 6, 12, 13), before_noon_wh + 500),
+        )
 
     assert money(price(t, session(300))) == ("0.73", "0.73")
     assert money(price(t, session(500))) == ("0.55", "0.55")
@@ -503,8 +573,13 @@ def test_vat_null_means_no_vat_and_differs_from_zero_percent():
     breakdown = price(t, session)
 
     assert [(x.vat_rate, x.amount_excl_vat, x.amount_incl_vat) for x in breakdown.lines] == [
-        (None, Decimal("3.00"), Decimal("3.00")), (Decimal("0"), Decimal("1.00"), Decimal("1.00"))]
-    assert breakdown.vat_summary == {None: (Decimal("3.00"), Decimal("0.00")), Decimal(0): (Decimal("1.00"), Decimal("0.00"))}
+        (None, Decimal("3.00"), Decimal("3.00")),
+        (Decimal("0"), Decimal("1.00"), Decimal("1.00")),
+    ]
+    assert breakdown.vat_summary == {
+        None: (Decimal("3.00"), Decimal("0.00")),
+        Decimal(0): (Decimal("1.00"), Decimal("0.00")),
+    }
     assert [x["vat_rate"] for x in breakdown.as_dict()["vat_summary"]] == [None, "0"]
 
 
@@ -512,8 +587,10 @@ def test_vat_is_summarised_per_rate():
     t = tariff(element(component("FLAT", "0.50", 20), component("ENERGY", "0.25", 10), component("TIME", "1.00", 20)))
     breakdown = price(t, steady_session(local(2024, 6, 12, 10), local(2024, 6, 12, 12), kw=10))
 
-    assert breakdown.vat_summary == {Decimal(10): (Decimal("5.00"), Decimal("0.50")),
-                                     Decimal(20): (Decimal("2.50"), Decimal("0.50"))}
+    assert breakdown.vat_summary == {
+        Decimal(10): (Decimal("5.00"), Decimal("0.50")),
+        Decimal(20): (Decimal("2.50"), Decimal("0.50")),
+    }
     assert money(breakdown) == ("7.50", "8.50")
 
 
@@ -531,7 +608,9 @@ def test_lines_round_half_up_and_totals_are_their_sum():
 
 def test_zero_decimal_currencies_round_to_whole_units():
     """12.345 kWh x 35 JPY = 432.075 -> 432; 10 % VAT 43.2 -> 43."""
-    session = timeline((local(2024, 6, 12, 10, zone="Asia/Tokyo"), 0), (local(2024, 6, 12, 11, zone="Asia/Tokyo"), 12345))
+    session = timeline(
+        (local(2024, 6, 12, 10, zone="Asia/Tokyo"), 0), (local(2024, 6, 12, 11, zone="Asia/Tokyo"), 12345)
+    )
     breakdown = price(tariff(element(component("ENERGY", 35, 10)), currency="JPY"), session, "Asia/Tokyo")
     assert money(breakdown) == ("432", "475")
 
@@ -598,7 +677,18 @@ def test_breakdown_serialises_to_json_with_decimals_as_strings():
     assert first["start_date_time"] == "2024-06-12T13:30:00Z"
     assert {"type": "ENERGY", "volume": "15.125000"} in first["dimensions"]
     assert [p["dimensions"][0]["type"] for p in data["charging_periods"]] == [
-        "ENERGY", "ENERGY", "PARKING_TIME", "PARKING_TIME"]
+        "ENERGY",
+        "ENERGY",
+        "PARKING_TIME",
+        "PARKING_TIME",
+    ]
+
+
+def test_cost_of_a_component_type_gives_cdr_style_subtotals():
+    breakdown = price(BRIEF_TARIFF, brief_session(12))
+    assert breakdown.cost_of("ENERGY") == (Decimal("6.57"), Decimal("7.82"))
+    assert breakdown.cost_of("PARKING_TIME") == (Decimal("10.50"), Decimal("12.50"))
+    assert breakdown.cost_of("FLAT") == (Decimal(0), Decimal(0))
 
 
 def test_charging_periods_add_up_to_the_session():
@@ -614,8 +704,10 @@ def test_charging_periods_add_up_to_the_session():
 
 def test_a_zero_length_session_pays_only_its_flat_fee():
     at = local(2024, 6, 12, 10)
-    breakdown = price(tariff(element(component("FLAT", "1.00", 19), component("ENERGY", "0.30"))),
-                      SessionTimeline(start=at, end=at, readings=[]))
+    breakdown = price(
+        tariff(element(component("FLAT", "1.00", 19), component("ENERGY", "0.30"))),
+        SessionTimeline(start=at, end=at, readings=[]),
+    )
     assert money(breakdown) == ("1.00", "1.19")
     assert breakdown.charging_periods == []
 
@@ -666,16 +758,21 @@ def test_malformed_tariffs_raise_tariff_error(bad_tariff, message):
 
 def test_prices_may_be_strings_ints_floats_or_decimals():
     session = steady_session(local(2024, 6, 12, 10), local(2024, 6, 12, 11), kw=10)
-    amounts = {money(price(tariff(element(component("ENERGY", value))), session))
-               for value in ("0.3", 0.3, Decimal("0.30"))}
+    amounts = {
+        money(price(tariff(element(component("ENERGY", value))), session)) for value in ("0.3", 0.3, Decimal("0.30"))
+    }
     assert amounts == {("3.00", "3.00")}
     assert money(price(tariff(element(component("ENERGY", 1))), session)) == ("10.00", "10.00")
 
 
 @pytest.mark.parametrize(
     ("window", "active"),
-    [({"start_date_time": "2024-06-12T08:00:00Z"}, True), ({"start_date_time": "2024-06-12T08:00:01Z"}, False),
-     ({"end_date_time": "2024-06-12T08:00:00Z"}, False), ({"end_date_time": "2024-06-12T08:30:00"}, True)],
+    [
+        ({"start_date_time": "2024-06-12T08:00:00Z"}, True),
+        ({"start_date_time": "2024-06-12T08:00:01Z"}, False),
+        ({"end_date_time": "2024-06-12T08:00:00Z"}, False),
+        ({"end_date_time": "2024-06-12T08:30:00"}, True),
+    ],
 )
 def test_a_tariff_is_only_usable_for_sessions_starting_while_it_is_active(window, active):
     session = steady_session(local(2024, 6, 12, 10), local(2024, 6, 12, 11))  # 08:00 UTC

@@ -1,0 +1,77 @@
+"""Which stations are connected: a lease each process renews for its own connections.
+
+Every ``OCPP_LAST_SEEN_WRITE_INTERVAL`` seconds a process writes ``last_seen = now`` for all
+the stations it holds, in one UPDATE (not one per station per message), and marks offline
+every station whose lease nobody renewed for three intervals. So a process that crashed,
+or a handshake daphne dropped while its consumer was still starting, cannot leave a
+station "online" for longer than that.
+"""
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from stations.models import ChargingStation
+from stations.ocpp.dbpool import db
+
+logger = logging.getLogger(__name__)
+
+LEASE_INTERVALS = 3
+
+
+def renew_leases(*, station_pks: list[int], expire_before) -> int:
+    """Refresh this process's stations; expire everybody's stale ones. Returns expired count."""
+    now = timezone.now()
+    for start in range(0, len(station_pks), 1000):
+        ChargingStation.objects.filter(pk__in=station_pks[start : start + 1000], is_online=True).update(last_seen=now)
+    return ChargingStation.objects.filter(is_online=True, last_seen__lt=expire_before).update(
+        is_online=False, connection_id=""
+    )
+
+
+class Presence:
+    def __init__(self, interval_s: float):
+        self.interval_s = interval_s
+        self.connected: dict[int, int] = {}  # station pk -> number of live connections here
+        self._task: asyncio.Task | None = None
+
+    def add(self, station_pk: int) -> None:
+        self.connected[station_pk] = self.connected.get(station_pk, 0) + 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._renew_forever())
+
+    def remove(self, station_pk: int) -> None:
+        count = self.connected.get(station_pk, 0) - 1
+        if count > 0:
+            self.connected[station_pk] = count
+        else:
+            self.connected.pop(station_pk, None)
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                expired = await db(renew_leases)(
+                    station_pks=list(self.connected),
+                    expire_before=timezone.now() - timedelta(seconds=self.interval_s * LEASE_INTERVALS),
+                )
+                if expired:
+                    logger.warning("%d station(s) marked offline: no process renewed their lease", expired)
+            except Exception:
+                logger.exception("renewing station leases failed")
+
+
+_presences: dict[int, Presence] = {}
+
+
+def presence() -> Presence:
+    """The presence of the running event loop (one per daphne process)."""
+    loop = asyncio.get_running_loop()
+    current = _presences.get(id(loop))
+    if current is None:
+        _presences.clear()
+        current = _presences[id(loop)] = Presence(settings.OCPP_LAST_SEEN_WRITE_INTERVAL)
+    return current
