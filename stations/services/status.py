@@ -9,6 +9,14 @@ from stations.models import ChargingStation, Connector, ConnectorStatus, Connect
 
 
 def ensure_connector(*, station_pk: int, evse_id: int, connector_id: int = 1) -> Connector:
+    """The connector, created with its EVSE on first report. One query when it exists."""
+    connector = (
+        Connector.objects.select_related("evse")
+        .filter(evse__station_id=station_pk, evse__evse_id=evse_id, connector_id=connector_id)
+        .first()
+    )
+    if connector is not None:
+        return connector
     evse, _ = Evse.objects.get_or_create(station_id=station_pk, evse_id=evse_id)
     connector, _ = Connector.objects.get_or_create(evse=evse, connector_id=connector_id)
     return connector
