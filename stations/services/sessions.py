@@ -18,6 +18,8 @@ from stations.models import (
     MeterSample,
     Phase,
     ReadingContext,
+    Reservation,
+    ReservationStatus,
     SessionStatus,
     StationEvent,
     TransactionEventRecord,
@@ -95,6 +97,7 @@ def start_session(
     session.save()
     session.transaction_id = str(session.pk)
     session.save(update_fields=["transaction_id"])
+    _use_reservation(station_pk, reservation_id)
     session_started.send(sender=ChargingSession, session=session)
     return SessionResult(session=session, authorization=auth)
 
@@ -266,6 +269,8 @@ def apply_transaction_event(*, station_pk: int, event: TransactionEvent) -> Sess
         # from the offline queue that arrives after Ended may still carry a later one.
         session.meter_stop_wh = session.meter_last_wh
         changed |= {"meter_stop_wh"} | recompute_energy(session)
+    if "reservation_id" in changed:
+        _use_reservation(station_pk, session.reservation_id)
     if created:
         session.save()
         session_started.send(sender=ChargingSession, session=session)
@@ -274,6 +279,12 @@ def apply_transaction_event(*, station_pk: int, event: TransactionEvent) -> Sess
     if session.status == SessionStatus.COMPLETED and not was_completed:
         _announce_completion(session)
     return SessionResult(session=session, authorization=auth)
+
+
+def _use_reservation(station_pk: int, reservation_id: int | None) -> None:
+    """A session started on a reservation consumes it."""
+    if reservation_id is not None:
+        Reservation.objects.filter(pk=reservation_id, station_id=station_pk).update(status=ReservationStatus.USED)
 
 
 def _announce_completion(session: ChargingSession) -> None:

@@ -110,3 +110,15 @@ async def test_reservation_status_update_expires_the_reservation(make_station, o
                                                     "reservationUpdateStatus": "Expired"})
     assert (await Reservation.objects.aget(pk=reservation.pk)).status == "Expired"
     assert await ChargingStation.objects.filter(pk=station.pk).aexists()
+
+
+async def test_starting_on_a_reservation_uses_it(make_station, make_token, ocpp):
+    station = await adb(make_station)("CP-1")
+    await adb(make_token)("TOKEN-1")
+    reservation = await Reservation.objects.acreate(
+        station=station, evse_id=1, id_token_value="TOKEN-1", expires_at="2030-01-01T00:00:00Z", status="Accepted"
+    )
+    async with ocpp(version="1.6") as cp:
+        await cp.result("StartTransaction", {"connectorId": 1, "idTag": "TOKEN-1", "meterStart": 0,
+                                             "timestamp": "2026-11-27T10:00:00Z", "reservationId": reservation.pk})
+    assert (await Reservation.objects.aget(pk=reservation.pk)).status == "Used"
