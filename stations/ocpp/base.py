@@ -11,13 +11,22 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
-from ocpp.exceptions import FormatViolationError, OCPPError, SecurityError
-from ocpp.messages import Call, CallError, CallResult, MessageType
+from ocpp.exceptions import FormatViolationError, GenericError, OCPPError, SecurityError
+from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator
 
 from stations.models import RegistrationStatus
 from stations.ocpp.dbpool import db  # noqa: F401  (handlers import it from here)
 
 logger = logging.getLogger(__name__)
+
+# jsonschema keyword -> OCPP error code (mapped to the version's spelling on sending)
+_SCHEMA_FAILURE_CODES = {
+    "enum": "PropertyConstraintViolation",
+    "minItems": "OccurrenceConstraintViolation",
+    "maxItems": "OccurrenceConstraintViolation",
+    "minimum": "PropertyConstraintViolation",
+    "maximum": "PropertyConstraintViolation",
+}
 
 # Actions a station may send before it is Accepted (while Pending).
 ALLOWED_BEFORE_ACCEPTED = {"BootNotification", "Heartbeat"}
@@ -108,10 +117,30 @@ class FrameRouter:
         self.current_payload = msg.payload
         try:
             await self._handle_call(msg)
+        except FormatViolationError as error:
+            await self._send_error(msg, self._refine_schema_error(msg, error))
         except OCPPError as error:
             await self._send_error(msg, error)
         finally:
             self.current_payload = None
+
+    def _refine_schema_error(self, msg: Call, error: OCPPError) -> OCPPError:
+        """The package reports most schema failures as FormatViolation; the specs name
+        finer codes for some (an enum value it does not know, too few or too many items)."""
+        try:
+            validator = get_validator(MessageType.Call, msg.action, self._ocpp_version)
+            failure = next(iter(validator.iter_errors(msg.payload)), None)
+        except Exception:
+            return error
+        if failure is None:
+            return error
+        code = _SCHEMA_FAILURE_CODES.get(failure.validator)
+        if code is None:
+            return error
+        where = "/".join(str(p) for p in failure.absolute_path) or "payload"
+        refined = GenericError(description=f"{where}: {failure.message}"[:255], details={"cause": failure.message})
+        refined.code = code
+        return refined
 
     async def call_raw(self, action: str, payload: dict) -> CallResult | CallError:
         """Send a CALL with a camelCase payload as given and return the station's answer.

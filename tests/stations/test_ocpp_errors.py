@@ -329,3 +329,22 @@ async def test_rejected_station_is_answered_rejected_at_boot(rejected_station, c
         assert_call_error(frame, frame[1], "SecurityError")
     stored = await ChargingStation.objects.aget(station_id="CP-1")
     assert stored.vendor == "ChargeCo"  # the station's identity is still recorded
+
+
+@pytest.mark.parametrize(
+    "version, action, payload, code",
+    [
+        ("1.6", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Exploded"},
+         "PropertyConstraintViolation"),
+        ("2.0.1", "StatusNotification", {"timestamp": "2026-11-27T10:00:00Z", "connectorStatus": "Exploded",
+                                         "evseId": 1, "connectorId": 1}, "PropertyConstraintViolation"),
+        ("1.6", "MeterValues", {"connectorId": 1, "meterValue": []}, "OccurenceConstraintViolation"),
+        ("2.0.1", "MeterValues", {"evseId": 1, "meterValue": []}, "OccurrenceConstraintViolation"),
+    ],
+)
+async def test_enum_and_occurrence_failures_get_their_own_codes(make_station, ocpp, version, action, payload, code):
+    await adb(make_station)("CP-1")
+    async with ocpp("CP-1", version=version) as client:
+        frame = await client.call(action, payload)
+        assert frame[0] == 4 and frame[2] == code, frame
+        assert "currentTime" in await client.result("Heartbeat", {})
