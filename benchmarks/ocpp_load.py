@@ -28,9 +28,9 @@ import base64
 import itertools
 import json
 import os
-import secrets
 import random
 import resource
+import secrets
 import subprocess
 import sys
 import tempfile

@@ -9,6 +9,7 @@ priced breakdown. Invoices gather a customer's CDRs of a month under a gapless n
 from decimal import Decimal
 
 from django.db import models
+from django.db.models.functions import Lower
 
 from stations.models import ChargingSession, Driver, Organization
 
@@ -32,7 +33,7 @@ class Tariff(models.Model):
     currency = models.CharField(max_length=3)
     type = models.CharField(max_length=20, choices=TariffType.choices, blank=True)
     tariff_alt_text = models.JSONField(default=list, blank=True)
-    tariff_alt_url = models.URLField(blank=True)
+    tariff_alt_url = models.URLField(max_length=255, blank=True)
     min_price = models.JSONField(null=True, blank=True, help_text='{"excl_vat": ..., "incl_vat": ...}')
     max_price = models.JSONField(null=True, blank=True)
     elements = models.JSONField(help_text="OCPI TariffElement list; order matters")
@@ -45,9 +46,19 @@ class Tariff(models.Model):
     class Meta:
         ordering = ["country_code", "party_id", "tariff_id"]
         constraints = [
-            models.UniqueConstraint(fields=["country_code", "party_id", "tariff_id"], name="tariff_unique_ocpi_id"),
+            # One CPO platform: the OCPI id alone names a tariff in the API and in assignments
+            # (OCPI ids are case-insensitive strings).
+            models.UniqueConstraint(Lower("tariff_id"), name="tariff_id_unique_ci",
+                                    violation_error_message="a tariff with this id exists (ids are case-insensitive)"),
             models.UniqueConstraint(fields=["is_default"], condition=models.Q(is_default=True),
                                     name="one_default_tariff"),
+            models.CheckConstraint(
+                condition=models.Q(start_date_time__isnull=True) | models.Q(end_date_time__isnull=True)
+                | models.Q(start_date_time__lt=models.F("end_date_time")),
+                name="tariff_starts_before_it_ends",
+            ),
+            models.CheckConstraint(condition=models.Q(is_default=False) | models.Q(organization__isnull=True),
+                                   name="default_tariff_is_network_wide"),
         ]
 
     def __str__(self) -> str:
@@ -62,6 +73,17 @@ class DriverGroup(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+def _one_tariff_per(place: str) -> list[models.UniqueConstraint]:
+    """At one place: one tariff for the public, and one for each driver group."""
+    here = models.Q(**{f"{place}__isnull": False})
+    return [
+        models.UniqueConstraint(fields=[place], condition=here & models.Q(driver_group__isnull=True),
+                                name=f"one_public_tariff_per_{place}"),
+        models.UniqueConstraint(fields=[place, "driver_group"], condition=here & models.Q(driver_group__isnull=False),
+                                name=f"one_group_tariff_per_{place}"),
+    ]
 
 
 class TariffAssignment(models.Model):
@@ -88,7 +110,18 @@ class TariffAssignment(models.Model):
                 ),
                 name="assignment_has_one_place",
             ),
+            *_one_tariff_per("site"),
+            *_one_tariff_per("station"),
+            *_one_tariff_per("evse"),
         ]
+
+    @property
+    def place(self):
+        return self.evse or self.station or self.site
+
+    def __str__(self) -> str:
+        who = f" for {self.driver_group}" if self.driver_group_id else ""
+        return f"{self.tariff.tariff_id} at {self.place}{who}"
 
 
 class SessionTariff(models.Model):
@@ -98,7 +131,13 @@ class SessionTariff(models.Model):
     tariff = models.ForeignKey(Tariff, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     snapshot = models.JSONField()
     time_zone = models.CharField(max_length=64, default="UTC")
+    driver_known = models.BooleanField(
+        default=True, help_text="the driver was identified when the tariff was resolved (2.0.1 may identify later)"
+    )
     taken_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.snapshot.get('id')} for session {self.session_id}"
 
 
 class ImmutableError(RuntimeError):

@@ -92,6 +92,8 @@ min_price / max_price
     taxed as a whole (OCPI's example: min 0.50/0.55 at 10 % gives 0.55, not 0.56). If the incl-VAT
     bound still binds afterwards (only when the tariff's incl_vat does not match its excl_vat and
     VAT rates), the rest is a VAT-only adjustment line (vat_rate None, amount excl 0).
+    ``min_max_applied`` is "MIN_PRICE", "MAX_PRICE", or "MIN_PRICE+MAX_PRICE" when the excl bound
+    of one and the incl bound of the other both bind.
 
 Tariff validity
     "When charging at a Charge Point, a driver accepts the tariff which is valid when they start
@@ -522,8 +524,15 @@ def _parse_tariff(raw: Any) -> _Tariff:
         elements.append(_Element(index=index, components=components, restrictions=restrictions))
     min_price = _parse_price(raw.get("min_price"), "min_price")
     max_price = _parse_price(raw.get("max_price"), "max_price")
-    if min_price and max_price and min_price.excl_vat > max_price.excl_vat:
-        raise TariffError("min_price.excl_vat is above max_price.excl_vat")
+    if min_price and max_price:
+        if min_price.excl_vat > max_price.excl_vat:
+            raise TariffError("min_price.excl_vat is above max_price.excl_vat")
+        if (
+            min_price.incl_vat is not None
+            and max_price.incl_vat is not None
+            and min_price.incl_vat > max_price.incl_vat
+        ):
+            raise TariffError("min_price.incl_vat is above max_price.incl_vat")
     start = raw.get("start_date_time")
     end = raw.get("end_date_time")
     tariff_id = raw.get("id")
@@ -882,31 +891,32 @@ def _vat_key(rate: Decimal | None) -> tuple[int, Decimal]:
     return (0, Decimal(0)) if rate is None else (1, rate)
 
 
+def _clamp(value: Decimal, low: Decimal | None, high: Decimal | None) -> Decimal:
+    if low is not None and value < low:
+        return low
+    if high is not None and value > high:
+        return high
+    return value
+
+
 def _adjustments(tariff: _Tariff, lines: list[PriceLine], q: Decimal) -> tuple[list[PriceLine], str | None]:
-    """MIN_PRICE / MAX_PRICE lines bringing the totals within the tariff's bounds."""
+    """MIN_PRICE / MAX_PRICE lines bringing the totals within the tariff's bounds: first the
+    excl-VAT total (the adjustment carries VAT), then, if still needed, the incl-VAT total."""
+    low, high = tariff.min_price, tariff.max_price
+    # A bound finer than the minor unit is rounded towards the inside of the allowed range.
+    low_excl = low.excl_vat.quantize(q, ROUND_CEILING) if low else None
+    low_incl = low.incl_vat.quantize(q, ROUND_CEILING) if low and low.incl_vat is not None else None
+    high_excl = high.excl_vat.quantize(q, ROUND_FLOOR) if high else None
+    high_incl = high.incl_vat.quantize(q, ROUND_FLOOR) if high and high.incl_vat is not None else None
+
     excl = sum((line.amount_excl_vat for line in lines), Decimal(0))
     incl = sum((line.amount_incl_vat for line in lines), Decimal(0))
-    kind, bound = None, None
-    if tariff.min_price and (
-        excl < tariff.min_price.excl_vat or (tariff.min_price.incl_vat is not None and incl < tariff.min_price.incl_vat)
-    ):
-        kind, bound = MIN_PRICE, tariff.min_price
-    elif tariff.max_price and (
-        excl > tariff.max_price.excl_vat or (tariff.max_price.incl_vat is not None and incl > tariff.max_price.incl_vat)
-    ):
-        kind, bound = MAX_PRICE, tariff.max_price
-    if kind is None:
-        return [], None
-
-    # A bound finer than the minor unit is rounded towards the inside of the allowed range.
-    inward = ROUND_CEILING if kind == MIN_PRICE else ROUND_FLOOR
-    bound = _Price(
-        excl_vat=bound.excl_vat.quantize(q, inward),
-        incl_vat=None if bound.incl_vat is None else bound.incl_vat.quantize(q, inward),
-    )
-    adjustments = []
-    difference = bound.excl_vat - excl
-    if (kind == MIN_PRICE and difference > 0) or (kind == MAX_PRICE and difference < 0):
+    adjustments: list[PriceLine] = []
+    applied: list[str] = []
+    difference = _clamp(excl, low_excl, high_excl) - excl
+    if difference:
+        kind = MIN_PRICE if difference > 0 else MAX_PRICE
+        applied.append(kind)
         groups: dict[Decimal | None, tuple[Decimal, Decimal]] = {}  # VAT rate -> (base, VAT) so far
         for line in lines:
             base, vat = groups.get(line.vat_rate, (Decimal(0), Decimal(0)))
@@ -920,26 +930,22 @@ def _adjustments(tariff: _Tariff, lines: list[PriceLine], q: Decimal) -> tuple[l
         remaining = difference
         ordered = sorted(shares, key=_vat_key)
         for n, rate in enumerate(ordered):
-            part = (
-                remaining
-                if n == len(ordered) - 1
-                else (difference * shares[rate] / total_share).quantize(q, ROUND_HALF_UP)
-            )
+            share = (difference * shares[rate] / total_share).quantize(q, ROUND_HALF_UP)
+            part = remaining if n == len(ordered) - 1 else share
             remaining -= part
             # The clamped total is taxed as a whole: this rate's VAT becomes round(its base x rate).
             base, vat = groups.get(rate, (Decimal(0), Decimal(0)))
             vat_after = Decimal(0) if rate is None else ((base + part) * rate / 100).quantize(q, ROUND_HALF_UP)
             adjustments.append(PriceLine(None, kind, Decimal(1), Decimal(1), part, rate, part, part + vat_after - vat))
-    incl_after = incl + sum((line.amount_incl_vat for line in adjustments), Decimal(0))
-    if bound.incl_vat is not None and (
-        (kind == MIN_PRICE and incl_after < bound.incl_vat) or (kind == MAX_PRICE and incl_after > bound.incl_vat)
-    ):
-        rest = bound.incl_vat - incl_after
+    incl += sum((line.amount_incl_vat for line in adjustments), Decimal(0))
+    rest = _clamp(incl, low_incl, high_incl) - incl
+    if rest:  # only when the tariff's incl_vat does not match its excl_vat and VAT rates
+        kind = MIN_PRICE if rest > 0 else MAX_PRICE
+        if kind not in applied:
+            applied.append(kind)
         zero = Decimal(0).quantize(q)
-        adjustments.append(
-            PriceLine(None, kind, Decimal(1), Decimal(1), zero, None, amount_excl_vat=zero, amount_incl_vat=rest)
-        )
-    return adjustments, kind
+        adjustments.append(PriceLine(None, kind, Decimal(1), Decimal(1), zero, None, zero, rest))
+    return adjustments, "+".join(applied) or None
 
 
 def _charging_periods(periods: list[_Period], selections: list[dict[str, _Element | None]], tariff_id: str | None):
@@ -1045,3 +1051,13 @@ def _price(raw_tariff: Mapping[str, Any], timeline: SessionTimeline, time_zone: 
         min_max_applied=applied,
         tariff_id=tariff.id,
     )
+
+
+def validate_tariff(raw: Any) -> None:
+    """Check that the engine can price with this OCPI Tariff; raises `TariffError` saying why not.
+
+    The same checks `price_session` makes before pricing, without a session: forms and the API
+    call it so that a tariff that could never be priced is refused when it is written."""
+    with localcontext() as context:
+        context.prec = 50
+        _parse_tariff(raw)

@@ -165,6 +165,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# --- Billing --------------------------------------------------------------------
+# The seller printed on invoices.
+CHARGENET_INVOICE_SELLER = {
+    "name": os.environ.get("INVOICE_SELLER_NAME", "ChargeNet Demo Operator GmbH"),
+    "address": [line for line in os.environ.get("INVOICE_SELLER_ADDRESS", "Europaplatz 1|10557 Berlin|Germany").split("|")],
+    "vat_id": os.environ.get("INVOICE_SELLER_VAT_ID", "DE000000000"),
+}
+
 # --- Internationalisation -------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

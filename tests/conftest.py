@@ -160,3 +160,14 @@ def _close_connections_of_async_tests():
     from django.db import connections
 
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager(settings):
+    """Tasks run in the test's process, also in CI's run with REDIS_URL (no worker there
+    to consume the broker's queue)."""
+    from chargenet.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER

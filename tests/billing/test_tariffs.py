@@ -1,6 +1,7 @@
 """Tariffs: OCPI validation, where a tariff applies (resolution order), and the snapshot a
 session takes when it starts."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -256,3 +257,46 @@ def test_a_failing_snapshot_never_stops_a_session_from_starting(network, monkeyp
 def test_validity_is_judged_at_the_session_start_not_now(network):
     assign("PAST", network["station"], end_date_time=(T0 + timedelta(hours=1)).isoformat())
     assert resolved(network) == "PAST"
+
+
+# --- the admin ------------------------------------------------------------------------------
+
+
+def admin_form(**changes) -> dict:
+    data = {
+        "tariff_id": "ADM-1", "organization": "", "country_code": "DE", "party_id": "CNT", "currency": "EUR",
+        "type": "", "tariff_alt_text": "[]", "tariff_alt_url": "", "min_price": "", "max_price": "",
+        "elements": json.dumps([{"price_components": [component("ENERGY", 0.3)]}]), "energy_mix": "",
+        "start_date_time_0": "", "start_date_time_1": "", "end_date_time_0": "", "end_date_time_1": "",
+        "assignments-TOTAL_FORMS": "0", "assignments-INITIAL_FORMS": "0", "assignments-MIN_NUM_FORMS": "0",
+        "assignments-MAX_NUM_FORMS": "1000",
+    }
+    return {**data, **changes}
+
+
+def test_the_admin_checks_a_tariff_as_the_api_does(admin_client):
+    bad = json.dumps([{"price_components": [{"type": "ENERGY", "price": 0.3, "vat": 19}]}])
+    page = admin_client.post("/admin/billing/tariff/add/", admin_form(elements=bad))
+    assert page.status_code == 200
+    assert "elements[0].price_components[0].step_size: This field is required." in page.content.decode()
+    never = json.dumps([{"price_components": [component("ENERGY", 0.3)], "restrictions": {"min_kwh": 9, "max_kwh": 1}}])
+    page = admin_client.post("/admin/billing/tariff/add/", admin_form(elements=never))
+    assert "could never apply" in page.content.decode()
+    assert not Tariff.objects.exists()
+    assert admin_client.post("/admin/billing/tariff/add/", admin_form()).status_code == 302
+    assert tariff_to_ocpi(Tariff.objects.get())["elements"] == [{"price_components": [component("ENERGY", 0.3)]}]
+
+
+def test_the_admin_moves_the_network_default(admin_client):
+    set_default_tariff(tariff=make_tariff("OLD"))
+    assert admin_client.post("/admin/billing/tariff/add/", admin_form(network_default="on")).status_code == 302
+    assert list(Tariff.objects.filter(is_default=True).values_list("tariff_id", flat=True)) == ["ADM-1"]
+    acme = Organization.objects.create(name="Acme")
+    page = admin_client.post("/admin/billing/tariff/add/", admin_form(tariff_id="ACME-1", organization=acme.pk,
+                                                                      network_default="on"))
+    assert "only a network-wide tariff" in page.content.decode()
+
+
+def test_cdrs_are_read_only_in_the_admin(admin_client):
+    assert admin_client.get("/admin/billing/chargedetailrecord/").status_code == 200
+    assert admin_client.get("/admin/billing/chargedetailrecord/add/").status_code == 403

@@ -70,7 +70,38 @@ class Command(BaseCommand):
             for value in tokens:
                 register_id_token(value=value, driver_email=email, type="eMAID" if "*" in value else "ISO14443")
 
+        self._seed_tariffs(org, sites)
+
         self.stdout.write(self.style.SUCCESS(
             f"Demo network ready: {len(sites)} sites, {stations} stations (DEMO-01..DEMO-{stations:02d}), "
             f"{len(DRIVERS)} drivers. Operators group: {operators.name}."
         ))
+
+    def _seed_tariffs(self, org, sites):
+        """A network default and the brief's example at the Berlin site: 0.39 EUR/kWh,
+        0.49 EUR/kWh 17:00-21:00 on weekdays, 0.10 EUR/min parking after 2 h, 19 % VAT."""
+        from billing.models import Tariff
+        from billing.tariffs import assign_tariff, create_tariff, set_default_tariff
+
+        if not Tariff.objects.filter(tariff_id="DEFAULT").exists():
+            default = create_tariff(ocpi={
+                "country_code": "DE", "party_id": "CNT", "id": "DEFAULT", "currency": "EUR", "type": "REGULAR",
+                "tariff_alt_text": [{"language": "en", "text": "0.45 EUR/kWh incl. VAT"}],
+                "elements": [{"price_components": [{"type": "ENERGY", "price": 0.378, "vat": 19.0, "step_size": 1}]}],
+            })
+            set_default_tariff(tariff=default)
+        if not Tariff.objects.filter(tariff_id="BERLIN-PEAK").exists():
+            berlin = create_tariff(organization=org, ocpi={
+                "country_code": "DE", "party_id": "CNT", "id": "BERLIN-PEAK", "currency": "EUR", "type": "REGULAR",
+                "tariff_alt_text": [{"language": "en", "text": "0.39 EUR/kWh, 0.49 EUR/kWh weekdays 17-21 h, "
+                                                              "0.10 EUR/min parking after 2 h (excl. VAT)"}],
+                "elements": [
+                    {"price_components": [{"type": "ENERGY", "price": 0.49, "vat": 19.0, "step_size": 1}],
+                     "restrictions": {"start_time": "17:00", "end_time": "21:00",
+                                      "day_of_week": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"]}},
+                    {"price_components": [{"type": "ENERGY", "price": 0.39, "vat": 19.0, "step_size": 1}]},
+                    {"price_components": [{"type": "PARKING_TIME", "price": 6.00, "vat": 19.0, "step_size": 60}],
+                     "restrictions": {"min_duration": 7200}},
+                ],
+            })
+            assign_tariff(tariff=berlin, place=sites[0])

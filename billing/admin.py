@@ -1,0 +1,3 @@
+"""Billing in the admin: tariffs and CDRs (admin_tariffs), invoices and exports (admin_invoices)."""
+
+from billing import admin_invoices, admin_tariffs  # noqa: F401  (they register the ModelAdmins)

@@ -1,0 +1,206 @@
+"""Tariffs, where they apply, driver groups and CDRs in the admin.
+
+A tariff's JSON (elements, prices, energy mix, alternative texts) is edited as text and
+checked exactly as the API checks it (`billing.tariffs.TariffSerializer`: OCPI structure,
+then `billing.pricing.validate_tariff`). CDRs and tariff snapshots are read-only.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+
+from billing.models import CdrVatLine, ChargeDetailRecord, DriverGroup, SessionTariff, Tariff, TariffAssignment
+from billing.tariffs import TariffAssignmentError, TariffSerializer, check_tariff_fits_place, set_default_tariff
+
+_OCPI_FIELDS = {  # OCPI name -> model field
+    "country_code": "country_code", "party_id": "party_id", "id": "tariff_id", "currency": "currency",
+    "type": "type", "tariff_alt_text": "tariff_alt_text", "tariff_alt_url": "tariff_alt_url",
+    "min_price": "min_price", "max_price": "max_price", "elements": "elements", "energy_mix": "energy_mix",
+    "start_date_time": "start_date_time", "end_date_time": "end_date_time",
+}
+
+
+def _messages(detail, path: str = "") -> list[str]:
+    """DRF's nested error detail as lines: "elements[0].price_components[1].vat: must be ..."."""
+    if isinstance(detail, dict):  # fields by name, list items by index
+        return [
+            line
+            for key, value in detail.items()
+            for line in _messages(
+                value,
+                path if key == "non_field_errors" else f"{path}[{key}]" if isinstance(key, int)
+                else f"{path}.{key}".lstrip("."),
+            )
+        ]
+    if isinstance(detail, list) and any(isinstance(item, dict | list) for item in detail):
+        return [line for n, item in enumerate(detail) if item for line in _messages(item, f"{path}[{n}]")]
+    items = detail if isinstance(detail, list) else [detail]
+    return [f"{path}: {item}" if path else str(item) for item in items]
+
+
+class TariffForm(forms.ModelForm):
+    # Not the model field: the one default moves here from wherever it was (see save_model),
+    # which the "one default" constraint would refuse as a plain field edit.
+    network_default = forms.BooleanField(
+        required=False, help_text="used where no assignment applies; only a network-wide tariff can be it"
+    )
+    tariff_alt_url = forms.URLField(required=False, max_length=255, assume_scheme="https")
+
+    class Meta:
+        model = Tariff
+        fields = [
+            "tariff_id", "organization", "network_default", "country_code", "party_id", "currency", "type",
+            "tariff_alt_text", "tariff_alt_url", "min_price", "max_price", "elements", "energy_mix",
+            "start_date_time", "end_date_time",
+        ]
+        widgets = {
+            name: forms.Textarea(attrs={"rows": rows, "cols": 100, "style": "font-family: monospace"})
+            for name, rows in [("elements", 16), ("tariff_alt_text", 3), ("min_price", 2), ("max_price", 2),
+                               ("energy_mix", 4)]
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["network_default"].initial = self.instance.is_default
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("network_default") and cleaned.get("organization") is not None:
+            self.add_error("network_default", "only a network-wide tariff (no organisation) can be the default")
+        if self.errors:
+            return cleaned
+        ocpi = {name: cleaned.get(field) for name, field in _OCPI_FIELDS.items()}
+        ocpi["type"] = ocpi["type"] or None
+        ocpi["tariff_alt_url"] = ocpi["tariff_alt_url"] or None
+        ocpi["tariff_alt_text"] = ocpi["tariff_alt_text"] or []
+        serializer = TariffSerializer(instance=self.instance if self.instance.pk else None, data=ocpi)
+        if not serializer.is_valid():
+            for name, detail in serializer.errors.items():
+                field = _OCPI_FIELDS.get(name)
+                if field in self.fields:
+                    nested = isinstance(detail, dict) or any(isinstance(item, dict | list) for item in detail)
+                    self.add_error(field, _messages(detail, name if nested else ""))
+                else:
+                    self.add_error(None, _messages(detail))
+        return cleaned
+
+
+class TariffAssignmentForm(forms.ModelForm):
+    class Meta:
+        model = TariffAssignment
+        fields = ["tariff", "site", "station", "evse", "driver_group"]
+
+    def clean(self):
+        cleaned = super().clean()
+        places = [cleaned.get(name) for name in ("site", "station", "evse") if cleaned.get(name) is not None]
+        if len(places) != 1:
+            raise ValidationError("choose exactly one place: a site, a station or an EVSE")
+        if cleaned.get("tariff") is not None:
+            try:
+                check_tariff_fits_place(cleaned["tariff"], places[0])
+            except TariffAssignmentError as error:
+                self.add_error("tariff", str(error))
+        return cleaned
+
+
+class TariffAssignmentInline(admin.TabularInline):
+    model = TariffAssignment
+    form = TariffAssignmentForm
+    extra = 0
+    autocomplete_fields = ["site", "station", "driver_group"]
+    raw_id_fields = ["evse"]
+
+
+@admin.register(Tariff)
+class TariffAdmin(admin.ModelAdmin):
+    form = TariffForm
+    list_display = ["tariff_id", "currency", "type", "organization", "is_default", "start_date_time",
+                    "end_date_time", "last_updated"]
+    list_filter = ["is_default", "currency", "type", "organization"]
+    search_fields = ["tariff_id"]
+    readonly_fields = ["last_updated"]
+    inlines = [TariffAssignmentInline]
+    actions = ["make_default"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if form.cleaned_data["network_default"] and not obj.is_default:
+            set_default_tariff(tariff=obj)
+        elif not form.cleaned_data["network_default"] and obj.is_default:
+            set_default_tariff(tariff=None)
+
+    @admin.action(description="Make it the network's default tariff")
+    def make_default(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "choose exactly one tariff", messages.ERROR)
+            return
+        try:
+            set_default_tariff(tariff=queryset.get())
+        except TariffAssignmentError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
+        self.message_user(request, f"{queryset.get().tariff_id} is now the default tariff", messages.SUCCESS)
+
+
+@admin.register(TariffAssignment)
+class TariffAssignmentAdmin(admin.ModelAdmin):
+    form = TariffAssignmentForm
+    list_display = ["tariff", "site", "station", "evse", "driver_group"]
+    list_filter = ["driver_group"]
+    list_select_related = ["tariff", "site", "station", "evse__station", "driver_group"]
+    search_fields = ["tariff__tariff_id", "station__station_id", "site__name"]
+    autocomplete_fields = ["tariff", "site", "station", "driver_group"]
+    raw_id_fields = ["evse"]
+
+
+@admin.register(DriverGroup)
+class DriverGroupAdmin(admin.ModelAdmin):
+    list_display = ["name"]
+    search_fields = ["name"]
+    filter_horizontal = ["drivers"]
+    inlines = [TariffAssignmentInline]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class CdrVatLineInline(admin.TabularInline):
+    model = CdrVatLine
+    fields = ["vat_rate", "base", "vat"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ChargeDetailRecord)
+class ChargeDetailRecordAdmin(ReadOnlyAdmin):
+    """Immutable: corrections go through credit notes."""
+
+    list_display = ["cdr_id", "station_id_text", "site_name", "driver", "end_date_time", "total_energy_kwh",
+                    "total_cost_incl_vat", "currency"]
+    list_filter = ["currency", "site_name"]
+    list_select_related = ["driver"]
+    search_fields = ["cdr_id", "station_id_text", "id_token_value", "driver__email"]
+    date_hierarchy = "end_date_time"
+    inlines = [CdrVatLineInline]
+
+
+@admin.register(SessionTariff)
+class SessionTariffAdmin(ReadOnlyAdmin):
+    list_display = ["session", "tariff", "time_zone", "driver_known", "taken_at"]
+    list_select_related = ["session__station", "tariff"]
+    raw_id_fields = ["session"]

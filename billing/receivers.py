@@ -1,0 +1,43 @@
+"""Billing's reactions to charging sessions.
+
+Started: snapshot the tariff, inside the transaction of the OCPP message that opened the
+session. Billing must never stop a car from charging, so a failure there is logged and rolled
+back to a savepoint; the CDR then resolves the tariff when the session ends.
+
+Completed: queue the pricing task once the completing transaction has committed (the signal
+already comes after commit; ``on_commit`` keeps that true for any other sender). Without
+REDIS_URL the task runs at once, in this process; its failure is logged, never raised into
+the station's message handling.
+"""
+
+import logging
+
+from django.db import transaction
+from django.dispatch import receiver
+
+from billing.tariffs import snapshot_session_tariff
+from billing.tasks import price_session
+from stations.signals import session_completed, session_started
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(session_started, dispatch_uid="billing.snapshot_tariff")
+def snapshot_tariff(sender, session, **kwargs) -> None:
+    try:
+        snapshot_session_tariff(session=session)  # atomic: a savepoint inside the message's transaction
+    except Exception:
+        logger.exception("tariff snapshot of session %s failed; it will be resolved when the session ends", session.pk)
+
+
+@receiver(session_completed, dispatch_uid="billing.price_session")
+def price_completed_session(sender, session_id, **kwargs) -> None:
+    transaction.on_commit(lambda: _queue_pricing(session_id))
+
+
+def _queue_pricing(session_id: int) -> None:
+    try:
+        price_session.delay(session_id)
+    except Exception:
+        logger.exception("pricing session %s failed; run billing.cdrs.create_cdr(session_id=%s) again",
+                         session_id, session_id)

@@ -1,0 +1,21 @@
+"""Celery tasks of billing. Eager without REDIS_URL; with it, run by any worker."""
+
+from celery import shared_task
+
+
+@shared_task(name="billing.price_session", autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def price_session(session_id: int) -> str | None:
+    """Write the CDR of a completed session (idempotent). Returns its CDR id."""
+    from billing.cdrs import create_cdr
+
+    cdr = create_cdr(session_id=session_id)
+    return cdr.cdr_id if cdr is not None else None
+
+
+@shared_task(name="billing.run_invoicing")
+def run_invoicing(period: str | None = None) -> dict:
+    """Invoice a month (YYYY-MM; default: the previous month). Celery beat runs it on the 1st."""
+    from billing.invoicing import previous_period
+    from billing.invoicing import run_invoicing as run
+
+    return run(period=period or previous_period()).as_dict()
