@@ -169,7 +169,7 @@ SPECTACULAR_SETTINGS = {
 # The seller printed on invoices.
 CHARGENET_INVOICE_SELLER = {
     "name": os.environ.get("INVOICE_SELLER_NAME", "ChargeNet Demo Operator GmbH"),
-    "address": [line for line in os.environ.get("INVOICE_SELLER_ADDRESS", "Europaplatz 1|10557 Berlin|Germany").split("|")],
+    "address": os.environ.get("INVOICE_SELLER_ADDRESS", "Europaplatz 1|10557 Berlin|Germany").split("|"),
     "vat_id": os.environ.get("INVOICE_SELLER_VAT_ID", "DE000000000"),
 }
 

@@ -1,0 +1,829 @@
+"""Site load management: share a site's grid connection among the sessions charging there.
+
+Plain functions on plain dataclasses (no models, no database, no OCPP), so the rules can be
+read, tested and simulated on their own. The load manager service turns sessions and meter
+values into ``SessionDemand``, calls ``allocate`` on session start, stop and meter values, asks
+a ``RebalancePolicy`` which stations must hear about it, and sends those charging profiles.
+``plan_schedule`` shifts sessions that have a departure time towards cheap or green hours;
+``fallback_default_limit`` is the TxDefaultProfile that keeps the site safe when the CSMS is
+unreachable.
+
+Units: power in W, current in A on each phase, voltage in V phase-to-neutral, energy in Wh.
+A three-phase car drawing P W puts P/3 on each phase, a single-phase car puts all of it on
+its phase; a phase carrying C W draws C/V A.
+
+The invariant everything here keeps: the chargers' limits add up to no more than the site
+limit, in total and on each phase, at every instant. Limits are rounded down (to 1 W and
+0.1 A) so rounding never breaks it, and checks are done in integers: W for the total,
+thirds of a W for each phase, so that a three-phase share is exact.
+"""
+
+import heapq
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+MIN_CURRENT_A = 6.0
+"""IEC 61851: below 6 A a car cannot charge, so a smaller limit means "pause"."""
+
+INF = math.inf
+TOTAL, L1, L2, L3 = range(4)
+_CONSTRAINTS = (TOTAL, L1, L2, L3)
+
+
+# --- the site ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SiteLimitPeriod:
+    """From ``start`` until the next period starts, the site may use at most this.
+
+    A period can only lower the static limit (building load forecast, PV that is not there,
+    a cheap-energy window ending): the grid connection is never exceeded. ``None`` means the
+    static limit applies."""
+
+    start: datetime
+    max_power_w: float | None = None
+    max_current_a: float | None = None
+
+
+@dataclass(frozen=True)
+class LimitInForce:
+    """The site limit over some span of time: total W and/or A on each phase."""
+
+    max_power_w: float | None
+    max_current_a: float | None
+    voltage_v: float
+
+    def capacity(self) -> tuple[float, float, float, float]:
+        """Integer capacity per constraint: total in W, each phase in thirds of a W
+        (``math.inf`` where there is no limit). Rounded down."""
+        total = INF if self.max_power_w is None else max(0, _down(self.max_power_w))
+        phase = INF if self.max_current_a is None else max(0, _down(3 * self.max_current_a * self.voltage_v))
+        return (total, phase, phase, phase)
+
+
+@dataclass(frozen=True)
+class SiteLimit:
+    """A site's grid connection: ``max_power_w`` (e.g. 110 kW) and/or ``max_current_a`` on
+    each of the three phases (e.g. 3x160 A) at ``voltage_v`` (phase-to-neutral), optionally
+    lowered over time by ``schedule`` (periods in increasing ``start`` order)."""
+
+    max_power_w: float | None = None
+    max_current_a: float | None = None
+    voltage_v: float = 230.0
+    schedule: tuple[SiteLimitPeriod, ...] = ()
+
+    def __post_init__(self):
+        if self.voltage_v <= 0:
+            raise ValueError("voltage_v must be positive")
+        starts = [period.start for period in self.schedule]
+        if starts != sorted(set(starts)):
+            raise ValueError("schedule periods must have increasing, distinct starts")
+        if self.max_power_w is None and self.max_current_a is None:
+            if not self.schedule:
+                raise ValueError("a site limit needs max_power_w, max_current_a or a schedule")
+            if any(p.max_power_w is None and p.max_current_a is None for p in self.schedule):
+                raise ValueError("without a static limit, every schedule period needs a limit")
+
+    def lowest(self, start: datetime, end: datetime | None = None) -> LimitInForce:
+        """The lowest limit in force at any instant of [start, end) (at ``start`` alone when
+        ``end`` is None). Limits sent now must hold until the next re-balance, so the
+        allocator looks ahead to it."""
+        in_force = [p for p in self.schedule if p.start <= start][-1:]
+        if not in_force and self.max_power_w is None and self.max_current_a is None:
+            raise ValueError(f"no site limit in force at {start.isoformat()}: the schedule starts later")
+        if end is not None:
+            in_force += [p for p in self.schedule if start < p.start < end]
+        power = _lowest([self.max_power_w, *(p.max_power_w for p in in_force)])
+        current = _lowest([self.max_current_a, *(p.max_current_a for p in in_force)])
+        return LimitInForce(max_power_w=power, max_current_a=current, voltage_v=self.voltage_v)
+
+    def lowest_ever(self) -> LimitInForce:
+        """The lowest limit the site ever has: what a CSMS that cannot follow the schedule
+        (because it is offline) must assume."""
+        power = _lowest([self.max_power_w, *(p.max_power_w for p in self.schedule)])
+        current = _lowest([self.max_current_a, *(p.max_current_a for p in self.schedule)])
+        return LimitInForce(max_power_w=power, max_current_a=current, voltage_v=self.voltage_v)
+
+    def next_change(self, after: datetime) -> datetime | None:
+        """When the next schedule period starts: the service re-balances then."""
+        return next((p.start for p in self.schedule if p.start > after), None)
+
+
+def _lowest(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+# --- the sessions -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionDemand:
+    """One session charging at the site, as the allocator sees it.
+
+    ``max_power_w`` and/or ``max_current_a`` (on each phase used) are the EVSE's maximum,
+    lowered to the car's when that is known. ``phases`` is 1 or 3; a single-phase car sits on
+    site phase ``phase`` (1-3, after the station's phase rotation). ``measured_power_w`` is
+    the latest meter value (None if unknown) and ``allowed_power_w`` the limit the station
+    holds now (last profile sent, or its default profile); together they tell a car that
+    charges slower than allowed. ``min_power_w`` defaults to 6 A on each phase used.
+    A station that rejects profiles or is offline cannot be limited: it is counted at its
+    maximum. ``suspended_ev`` is OCPP's SuspendedEV: the car takes no energy though offered
+    it (full, or waiting for its own timer); such a car only gets what no other car can use.
+    The service sets it from status or meter values, and clears it when the car draws again
+    or, now and then, to offer a car that is only pausing power again. Higher ``priority`` is served first; ``arrival``
+    (lower came first, e.g. the session's database id) orders sessions of equal priority.
+    ``departure`` and ``energy_request_wh`` are only used by ``plan_schedule``."""
+
+    session_id: str
+    max_power_w: float | None = None
+    max_current_a: float | None = None
+    phases: int = 3
+    phase: int = 1
+    measured_power_w: float | None = None
+    allowed_power_w: float | None = None
+    priority: int = 0
+    min_power_w: float | None = None
+    profile_rejected: bool = False
+    offline: bool = False
+    suspended_ev: bool = False
+    departure: datetime | None = None
+    energy_request_wh: float | None = None
+    arrival: int = 0
+
+    def __post_init__(self):
+        if self.phases not in (1, 3):
+            raise ValueError(f"{self.session_id}: phases must be 1 or 3")
+        if self.phase not in (1, 2, 3):
+            raise ValueError(f"{self.session_id}: phase must be 1, 2 or 3")
+        if self.max_power_w is None and self.max_current_a is None:
+            raise ValueError(f"{self.session_id}: an EVSE maximum (max_power_w or max_current_a) is needed")
+        for name in ("max_power_w", "max_current_a", "min_power_w", "measured_power_w", "allowed_power_w"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{self.session_id}: {name} must not be negative")
+
+    @property
+    def controlled(self) -> bool:
+        """Whether a charging profile reaches this station and is obeyed."""
+        return not (self.profile_rejected or self.offline)
+
+
+def _rank(session: SessionDemand) -> tuple:
+    """Who is served first: cars that take energy before suspended ones, then by priority
+    and arrival."""
+    return (session.suspended_ev, -session.priority, session.arrival, session.session_id)
+
+
+def _weights(phases: int, phase: int) -> tuple[int, int, int, int]:
+    """What 1 W of this session uses of each constraint: 1 W of the total and, per phase,
+    1 third of a W (three-phase) or 3 thirds on its phase (single-phase)."""
+    if phases == 3:
+        return (1, 1, 1, 1)
+    return (1, *(3 if p == phase else 0 for p in (1, 2, 3)))
+
+
+def _evse_max_w(session: SessionDemand, voltage_v: float) -> float:
+    by_power = INF if session.max_power_w is None else session.max_power_w
+    by_current = INF if session.max_current_a is None else session.max_current_a * voltage_v * session.phases
+    return min(by_power, by_current)
+
+
+def _min_w(session: SessionDemand, voltage_v: float) -> int:
+    wanted = MIN_CURRENT_A * voltage_v * session.phases if session.min_power_w is None else session.min_power_w
+    return min(_up(wanted), _down(_evse_max_w(session, voltage_v)))
+
+
+def _down(value: float) -> int:
+    """Rounded down to a whole unit, once float noise below a millionth is gone
+    (18.7 A x 220 V is 4113.999999999999 in floats, and 4114 W)."""
+    return math.floor(round(value, 6))
+
+
+def _up(value: float) -> int:
+    return math.ceil(round(value, 6))
+
+
+def _amps(power_w: int, phases: int, voltage_v: float) -> float:
+    """Current on each phase used at ``power_w``, rounded down to 0.1 A."""
+    return _down(10 * power_w / (voltage_v * phases)) / 10
+
+
+def _fit(slack: Sequence[float], weights: Sequence[int]) -> float:
+    """The most W a session with these weights can add without exceeding ``slack``."""
+    return min(slack[c] if slack[c] == INF else slack[c] // w for c, w in enumerate(weights) if w)
+
+
+# --- allocation -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionLimit:
+    """What one session may draw: ``limit_w``, or ``limit_a`` on each phase used (for
+    stations that take ampere profiles). 0 when queued. ``max_w`` is what it would get with
+    capacity to spare (EVSE maximum; for a slow car measured power plus headroom; for a
+    suspended car its minimum); ``min_w`` the least it can charge at. A session that is not ``controlled`` (profile
+    rejected, offline) gets no profile: its limit is its maximum, counted against the site."""
+
+    session_id: str
+    limit_w: int
+    limit_a: float
+    phases: int
+    phase: int
+    max_w: int
+    min_w: int
+    queued: bool = False
+    controlled: bool = True
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """The limit per session at ``at`` (in ``limits``, highest rank first), under ``site``.
+    ``queued`` sessions wait at 0 because their minimum does not fit. ``unused_w`` and
+    ``unused_a`` (per phase) are what is left of the site limit. ``overloaded`` is set when
+    stations that cannot be limited already exceed the site limit on their own."""
+
+    at: datetime
+    site: LimitInForce
+    limits: Mapping[str, SessionLimit]
+    queued: tuple[str, ...]
+    unused_w: int | None
+    unused_a: tuple[float, float, float] | None
+    overloaded: bool = False
+
+    @property
+    def total_w(self) -> int:
+        return sum(limit.limit_w for limit in self.limits.values())
+
+
+@dataclass
+class _Claim:
+    """A controlled, admitted session while it is being filled."""
+
+    session_id: str
+    weights: tuple[int, int, int, int]
+    low: int
+    high: int
+    power: float = 0.0
+
+
+def allocate(
+    site_limit: SiteLimit,
+    sessions: Iterable[SessionDemand],
+    *,
+    at: datetime,
+    until: datetime | None = None,
+    headroom_a: float = 1.0,
+    headroom_ratio: float = 0.1,
+) -> Allocation:
+    """Share the site limit in force over [at, until) among ``sessions``.
+
+    1. Stations that reject profiles or are offline are counted at their maximum.
+    2. Admission, by priority then arrival: a session is admitted if its minimum fits next to
+       the minimums of those admitted before it, on the total and on each phase it uses;
+       otherwise it is queued at 0 (a later, smaller or other-phase session may still fit).
+       A session whose minimum is 0 (its EVSE maximum is 0) is never queued.
+    3. Each session's ceiling is its EVSE maximum, except for a car that charges slower than
+       allowed: headroom = max(headroom_a on each phase used, headroom_ratio x measured); if
+       measured + headroom < allowed it is capped at measured + headroom, so others get the
+       rest; if it draws within headroom/2 of what it is allowed it may want more and gets
+       its EVSE maximum; in between it keeps what it is allowed (hysteresis, so its limit
+       does not flap).
+    4. Water-filling, highest priority first: within a priority every admitted session
+       starts at its minimum and a common level rises (equal W for all, max-min fair) until
+       a session reaches its ceiling or a constraint it uses (the total or one of its
+       phases) is full; those stop, the others rise on. Lower priorities share what is left.
+    5. Limits are rounded down to 1 W and 0.1 A.
+    6. Suspended cars (SuspendedEV) come last: once every other car has its share, each in
+       turn gets its minimum, to resume with, if that still fits; otherwise it is queued.
+
+    Capacity is left unused only when every admitted session is at its ceiling or uses a
+    full constraint (e.g. its phase). The result does not depend on the order of
+    ``sessions``.
+    """
+    sessions = sorted(sessions, key=_rank)
+    if len({s.session_id for s in sessions}) != len(sessions):
+        raise ValueError("session ids must be unique")
+    site = site_limit.lowest(at, until)
+    voltage = site.voltage_v
+    capacity = site.capacity()
+    headroom = {"headroom_a": headroom_a, "headroom_ratio": headroom_ratio}
+
+    used = [0, 0, 0, 0]
+    for session in sessions:
+        if not session.controlled:
+            power = _up(_evse_max_w(session, voltage))
+            for c, w in enumerate(_weights(session.phases, session.phase)):
+                used[c] += w * power
+    overloaded = any(used[c] > capacity[c] for c in _CONSTRAINTS)
+
+    active = [s for s in sessions if s.controlled and not s.suspended_ev]
+    claims, queued = _admit(active, capacity, used, voltage, **headroom)
+    slack = [capacity[c] - used[c] for c in _CONSTRAINTS]
+    for priority in sorted({session.priority for session in active}, reverse=True):
+        _fill([claim for session, claim in claims if session.priority == priority], slack)
+    used = _round_down([claim for _, claim in claims], capacity, used)
+
+    suspended = [s for s in sessions if s.controlled and s.suspended_ev]
+    more_claims, more_queued = _admit(suspended, capacity, used, voltage, **headroom)
+    granted = {claim.session_id: claim for _, claim in claims + more_claims}
+    queued += more_queued
+    waiting = set(queued)
+
+    limits: dict[str, SessionLimit] = {}
+    for session in sessions:
+        sid = session.session_id
+        if not session.controlled:
+            power = _up(_evse_max_w(session, voltage))
+            low, high = _min_w(session, voltage), power
+        elif sid in granted:
+            power, low, high = int(granted[sid].power), granted[sid].low, granted[sid].high
+        else:
+            power, low, high = 0, _min_w(session, voltage), _down(_evse_max_w(session, voltage))
+        limits[sid] = SessionLimit(
+            session_id=sid,
+            limit_w=power,
+            limit_a=_amps(power, session.phases, voltage),
+            phases=session.phases,
+            phase=session.phase,
+            max_w=high,
+            min_w=low,
+            queued=sid in waiting,
+            controlled=session.controlled,
+        )
+
+    return Allocation(
+        at=at,
+        site=site,
+        limits=limits,
+        queued=tuple(queued),
+        unused_w=_unused_w(site, limits.values()),
+        unused_a=_unused_a(site, limits.values()),
+        overloaded=overloaded,
+    )
+
+
+def _admit(
+    sessions: list[SessionDemand],
+    capacity: Sequence[float],
+    used: list[int],
+    voltage_v: float,
+    *,
+    headroom_a: float,
+    headroom_ratio: float,
+) -> tuple[list[tuple[SessionDemand, _Claim]], list[str]]:
+    """Claims at their minimum for the sessions whose minimum fits, in order, next to
+    ``used`` (which they are added to); the ids of the others."""
+    claims, queued = [], []
+    for session in sessions:
+        weights = _weights(session.phases, session.phase)
+        low = _min_w(session, voltage_v)
+        if low == 0 or all(used[c] + w * low <= capacity[c] for c, w in enumerate(weights) if w):
+            for c, w in enumerate(weights):
+                used[c] += w * low
+            headroom_w = headroom_a * voltage_v * session.phases
+            high = _ceiling_w(session, voltage_v, low, headroom_w, headroom_ratio)
+            claims.append((session, _Claim(session.session_id, weights, low, high, float(low))))
+        else:
+            queued.append(session.session_id)
+    return claims, queued
+
+
+def _ceiling_w(session: SessionDemand, voltage_v: float, low: int, headroom_w: float, headroom_ratio: float) -> int:
+    evse_max = _down(_evse_max_w(session, voltage_v))
+    measured, allowed = session.measured_power_w, session.allowed_power_w
+    if session.suspended_ev:  # takes nothing: its minimum, to resume with, is enough
+        return low
+    if measured is None or allowed is None:
+        return max(low, evse_max)
+    headroom = max(headroom_w, headroom_ratio * measured)
+    if measured + headroom < allowed:
+        ceiling = _down(measured + headroom)
+    elif measured < allowed - headroom / 2:
+        ceiling = _down(allowed)
+    else:
+        ceiling = evse_max
+    return max(low, min(evse_max, ceiling))
+
+
+def _fill(claims: list[_Claim], slack: list[float]) -> None:
+    """Progressive filling of one priority: raise a common level, each claim at
+    clamp(level, low, high), until every claim is frozen by its ceiling or a full
+    constraint. Consumes ``slack`` (per constraint, in the units of ``_weights``).
+    Events (a claim starts rising, reaches its ceiling, a constraint fills) are taken in
+    level order, so this is O(n log n)."""
+    rate = [0, 0, 0, 0]  # d(usage)/d(level) of the rising claims
+    level = 0.0
+    frozen = {i for i, claim in enumerate(claims) if claim.low >= claim.high}
+    rising: set[int] = set()
+    starts = sorted((claim.low, i) for i, claim in enumerate(claims) if i not in frozen)
+    stops: list[tuple[int, int]] = []  # heap of (high, i) of rising claims
+    next_start = 0
+
+    def freeze(i: int) -> None:
+        frozen.add(i)
+        claims[i].power = min(claims[i].high, max(claims[i].low, level))
+        if i in rising:
+            rising.discard(i)
+            for c, w in enumerate(claims[i].weights):
+                rate[c] -= w
+
+    def close(c: int) -> None:
+        slack[c] = max(0.0, slack[c])
+        for i, claim in enumerate(claims):
+            if i not in frozen and claim.weights[c]:
+                freeze(i)
+
+    for c in _CONSTRAINTS:
+        if slack[c] <= 0:
+            close(c)
+    while True:
+        while stops and (stops[0][1] in frozen or stops[0][0] <= level):
+            _, i = heapq.heappop(stops)
+            if i not in frozen:
+                freeze(i)
+        while next_start < len(starts) and starts[next_start][0] <= level:
+            _, i = starts[next_start]
+            next_start += 1
+            if i not in frozen:
+                rising.add(i)
+                for c, w in enumerate(claims[i].weights):
+                    rate[c] += w
+                heapq.heappush(stops, (claims[i].high, i))
+        while next_start < len(starts) and starts[next_start][1] in frozen:
+            next_start += 1
+
+        fills = {c: level + slack[c] / rate[c] for c in _CONSTRAINTS if rate[c] and slack[c] != INF}
+        target = min(
+            starts[next_start][0] if next_start < len(starts) else INF,
+            stops[0][0] if stops else INF,
+            *fills.values(),
+        )
+        if target == INF:
+            break
+        for c in fills:
+            slack[c] -= rate[c] * (target - level)
+        level = target
+        for c, fill_level in fills.items():
+            if fill_level <= level or slack[c] <= 1e-9:
+                close(c)
+    for i in range(len(claims)):
+        if i not in frozen:
+            freeze(i)
+
+
+def _round_down(claims: list[_Claim], capacity: Sequence[float], used_by_minimums: Sequence[int]) -> list[int]:
+    """Floor every claim to whole W, then check the constraints in exact integers and, should
+    float error have left one over its capacity, take 1 W at a time from the lowest-ranked
+    claims above their minimum that use it. Returns what is used then."""
+    for claim in claims:
+        claim.power = max(claim.low, min(claim.high, math.floor(claim.power)))
+    used = list(used_by_minimums)
+    for claim in claims:
+        for c, w in enumerate(claim.weights):
+            used[c] += w * (int(claim.power) - claim.low)
+    for c in _CONSTRAINTS:
+        for claim in reversed(claims):
+            if used[c] <= capacity[c]:
+                break
+            while used[c] > capacity[c] and claim.weights[c] and claim.power > claim.low:
+                claim.power -= 1
+                for k, w in enumerate(claim.weights):
+                    used[k] -= w
+    return used
+
+
+def _usage(limits: Iterable[SessionLimit]) -> list[int]:
+    used = [0, 0, 0, 0]
+    for limit in limits:
+        for c, w in enumerate(_weights(limit.phases, limit.phase)):
+            used[c] += w * limit.limit_w
+    return used
+
+
+def _unused_w(site: LimitInForce, limits: Iterable[SessionLimit]) -> int | None:
+    total, phase, _, _ = site.capacity()
+    room = min(total, phase)  # three phases of `phase` thirds of a W each make `phase` W
+    if room == INF:
+        return None
+    return max(0, int(room) - _usage(limits)[TOTAL])
+
+
+def _unused_a(site: LimitInForce, limits: Iterable[SessionLimit]) -> tuple[float, float, float] | None:
+    if site.max_current_a is None:
+        return None
+    capacity, used = site.capacity(), _usage(limits)
+    return tuple(max(0.0, _down(10 * (capacity[c] - used[c]) / (3 * site.voltage_v)) / 10) for c in (L1, L2, L3))
+
+
+# --- re-balancing without flooding the stations ----------------------------------------
+
+
+@dataclass(frozen=True)
+class SentProfile:
+    """The limit a station holds for a session, and when it was sent."""
+
+    limit_w: int
+    sent_at: datetime
+
+
+@dataclass(frozen=True)
+class RebalancePolicy:
+    """Which sessions get a new charging profile after a re-allocation.
+
+    - A new session (none sent yet) gets one now: its station holds only the default profile.
+    - A decrease larger than the dead-band, and any decrease to 0 (queued), is sent now:
+      others' increases may rely on it.
+    - An increase larger than the dead-band, or from 0, is sent once ``min_interval`` has
+      passed since that session's last profile; until then the station keeps a lower limit,
+      which is safe.
+    - A change within the dead-band (below max(dead_band_w, dead_band_ratio x held limit))
+      is not sent, unless the limits the stations would hold then exceed the site limit:
+      then withheld decreases are added, largest first, until they do not. Sending every
+      decrease always restores the site limit, as every held limit is then at most its new
+      allocation.
+    - Stations that reject profiles or are offline get none.
+    """
+
+    min_interval: timedelta = timedelta(minutes=5)
+    dead_band_w: float = 700.0
+    dead_band_ratio: float = 0.1
+
+    def due(self, allocation: Allocation, sent: Mapping[str, SentProfile]) -> list[str]:
+        """Session ids whose station must get a profile with its new limit now, in the order
+        to send them: new sessions, then decreases (largest first), then increases; send the
+        increases once the decreases are accepted, and the stations never hold more than the
+        site limit meanwhile. ``sent`` holds what each station was last sent; the caller
+        updates it for the sessions returned and forgets sessions that ended."""
+        now = allocation.at
+        due: list[str] = []
+        withheld_decreases: list[tuple[int, str]] = []
+        held: dict[str, int] = {}
+        for sid, limit in allocation.limits.items():
+            previous = sent.get(sid)
+            if not limit.controlled:
+                held[sid] = limit.limit_w
+                continue
+            if previous is None:
+                due.append(sid)
+                continue
+            held[sid] = previous.limit_w
+            change = limit.limit_w - previous.limit_w
+            outside_band = abs(change) >= max(self.dead_band_w, self.dead_band_ratio * previous.limit_w)
+            if change < 0 and (outside_band or limit.limit_w == 0):
+                due.append(sid)
+            elif change > 0 and (outside_band or previous.limit_w == 0):
+                if now - previous.sent_at >= self.min_interval:
+                    due.append(sid)
+            elif change < 0:
+                withheld_decreases.append((change, sid))
+        change_of = {sid: allocation.limits[sid].limit_w - held[sid] for sid in due if sid in held}
+        for sid in due:
+            held[sid] = allocation.limits[sid].limit_w
+
+        capacity = allocation.site.capacity()
+        withheld_decreases.sort()
+        while withheld_decreases and not _within(capacity, allocation.limits, held):
+            change, sid = withheld_decreases.pop(0)
+            due.append(sid)
+            change_of[sid] = change
+            held[sid] = allocation.limits[sid].limit_w
+        order = {sid: i for i, sid in enumerate(allocation.limits)}
+        return sorted(due, key=lambda sid: (sid in change_of, change_of.get(sid, 0), order[sid]))
+
+
+def _within(capacity: Sequence[float], limits: Mapping[str, SessionLimit], held: Mapping[str, int]) -> bool:
+    used = [0, 0, 0, 0]
+    for sid, power in held.items():
+        limit = limits[sid]
+        for c, w in enumerate(_weights(limit.phases, limit.phase)):
+            used[c] += w * power
+    return all(used[c] <= capacity[c] for c in _CONSTRAINTS)
+
+
+# --- the safe default when the CSMS is unreachable -------------------------------------
+
+
+@dataclass(frozen=True)
+class DefaultLimit:
+    """A TxDefaultProfile limit for every EVSE: in W, or in A on each phase used."""
+
+    limit_w: int
+    limit_a: float
+
+
+def fallback_default_limit(
+    site_limit: SiteLimit,
+    evse_count: int,
+    *,
+    evse_max_power_w: float | None = None,
+    evse_max_current_a: float | None = None,
+    unmanaged: Iterable[SessionDemand] = (),
+) -> DefaultLimit:
+    """The default limit that keeps the site safe however many of its ``evse_count`` EVSEs
+    charge, whatever the cars, at any time of the schedule, with no CSMS to re-balance.
+
+    The site limit is the lowest it ever is. EVSEs that do not take profiles (``unmanaged``,
+    described like sessions: maximum, phases, phase) are counted at their maximum. Then the
+    worst cases: every EVSE at its limit; for a W limit, single-phase cars all on the same
+    phase; for an ampere limit, all on the same phase too, and three-phase cars for the
+    total. Never above the EVSE maximum; rounded down. Below 6 A this means cars wait for
+    the CSMS: that is the price of never overloading the site."""
+    if evse_count <= 0:
+        raise ValueError("evse_count must be positive")
+    site = site_limit.lowest_ever()
+    voltage, n = site.voltage_v, evse_count
+    capacity = list(site.capacity())
+    for session in unmanaged:
+        power = _up(_evse_max_w(session, voltage))
+        for c, w in enumerate(_weights(session.phases, session.phase)):
+            capacity[c] -= w * power
+    total, phases = capacity[TOTAL], min(capacity[L1:])  # W; thirds of a W
+    power_w = [total / n, phases / (3 * n)]
+    current_a = [total / (3 * voltage * n), phases / (3 * voltage * n)]
+    if evse_max_power_w is not None:
+        power_w.append(evse_max_power_w)
+        current_a.append(evse_max_power_w / voltage)
+    if evse_max_current_a is not None:
+        power_w.append(evse_max_current_a * voltage * 3)
+        current_a.append(evse_max_current_a)
+    if min(power_w) == INF:
+        raise ValueError("no limit: give the site limit or the EVSE maximum")
+    return DefaultLimit(
+        limit_w=max(0, _down(min(power_w))),
+        limit_a=max(0.0, _down(10 * min(current_a)) / 10),
+    )
+
+
+# --- schedules against a price or PV curve ---------------------------------------------
+
+Curve = Sequence[tuple[datetime, float]]
+"""A step function: each (start, value) holds until the next start. Prices per kWh, PV
+production in W, CO2 intensity: anything whose lowest or highest values are the best hours."""
+
+
+@dataclass(frozen=True)
+class SchedulePeriod:
+    """Shaped like OCPP ChargingSchedulePeriod: from ``start_period_s`` after the schedule
+    starts, at most ``limit_w`` (or ``limit_a`` on each of ``number_phases``)."""
+
+    start_period_s: int
+    limit_w: int
+    limit_a: float
+    number_phases: int
+
+
+@dataclass(frozen=True)
+class ChargingSchedule:
+    """A session's plan from ``start_schedule`` for ``duration_s`` (until departure).
+    ``planned_energy_wh`` may exceed the request by what the minimum power forces;
+    ``shortfall_wh`` is what does not fit before departure."""
+
+    session_id: str
+    start_schedule: datetime
+    duration_s: int
+    periods: tuple[SchedulePeriod, ...] = ()
+    planned_energy_wh: float = 0.0
+    shortfall_wh: float = 0.0
+
+    def limit_at(self, when: datetime) -> int:
+        """The planned limit in W at ``when`` (0 outside the schedule). The service caps the
+        session's ``max_power_w`` with it, so ``allocate`` still guards the site limit."""
+        offset = (when - self.start_schedule).total_seconds()
+        if offset < 0 or offset >= self.duration_s:
+            return 0
+        current = 0
+        for period in self.periods:
+            if period.start_period_s <= offset:
+                current = period.limit_w
+        return current
+
+
+def plan_schedule(
+    site_limit: SiteLimit,
+    sessions: Iterable[SessionDemand],
+    *,
+    start: datetime,
+    curve: Curve,
+    prefer: Literal["lowest", "highest"] = "lowest",
+    slot: timedelta = timedelta(minutes=15),
+) -> dict[str, ChargingSchedule]:
+    """Charging schedules for the sessions with a departure and an energy request.
+
+    Time from ``start`` is cut into slots; each slot's capacity is the lowest site limit in
+    it, less stations that cannot be limited (at their maximum). Sessions are planned earliest
+    departure first (then priority, arrival); each takes the best slots before its departure
+    (``prefer="lowest"`` for a price curve, ``"highest"`` for PV production; ties: earlier
+    first) at up to its EVSE maximum and what the slot has left on the total and on its
+    phases, never below its minimum, until its energy is planned. A greedy plan, not an
+    optimal one: a session that departs later may find the best hours taken.
+
+    Sessions without a departure or energy request are not planned and reserve nothing here:
+    ``allocate`` shares the site among everyone live, with planned sessions capped by
+    ``ChargingSchedule.limit_at``. The value of ``curve`` at a slot's start stands for the slot.
+    """
+    points = list(curve)
+    if not points or points[0][0] > start:
+        raise ValueError("the curve must start at or before the schedule start")
+    if slot <= timedelta(0):
+        raise ValueError("slot must be positive")
+    sessions = sorted(sessions, key=_rank)
+    voltage = site_limit.voltage_v
+    planned = sorted(
+        (
+            s
+            for s in sessions
+            if s.controlled and s.departure is not None and s.energy_request_wh is not None and s.energy_request_wh > 0
+        ),
+        key=lambda s: (s.departure, *_rank(s)),
+    )
+    horizon = max((s.departure for s in planned), default=start)
+    slots: list[tuple[datetime, datetime]] = []
+    slot_start = start
+    while slot_start < horizon:
+        slots.append((slot_start, min(slot_start + slot, horizon)))
+        slot_start += slot
+
+    slack = []
+    for begin, end in slots:
+        capacity = list(site_limit.lowest(begin, end).capacity())
+        for s in sessions:
+            if not s.controlled:
+                power = _up(_evse_max_w(s, voltage))
+                capacity = [capacity[c] - w * power for c, w in enumerate(_weights(s.phases, s.phase))]
+        slack.append(capacity)
+
+    sign = 1 if prefer == "lowest" else -1
+    values = [_curve_value(points, begin) for begin, _ in slots]
+    best_first = sorted(range(len(slots)), key=lambda j: (sign * values[j], j))
+
+    schedules: dict[str, ChargingSchedule] = {}
+    for session in planned:
+        weights = _weights(session.phases, session.phase)
+        low = _min_w(session, voltage)
+        high = _down(_evse_max_w(session, voltage))
+        remaining = session.energy_request_wh
+        power = [0] * len(slots)
+        for j in best_first:
+            if remaining <= 0:
+                break
+            begin, end = slots[j]
+            seconds = (min(end, session.departure) - begin).total_seconds()
+            if seconds <= 0:
+                continue
+            room = min(high, _fit(slack[j], weights))
+            if room <= 0 or room < low:
+                continue
+            needed = math.ceil(remaining * 3600 / seconds)
+            power[j] = int(min(room, max(low, needed)))
+            slack[j] = [slack[j][c] - w * power[j] for c, w in enumerate(weights)]
+            remaining -= power[j] * seconds / 3600
+        schedules[session.session_id] = _schedule(session, start, slots, power, voltage, remaining)
+    return schedules
+
+
+def _curve_value(points: Curve, when: datetime) -> float:
+    value = points[0][1]
+    for begin, v in points:
+        if begin > when:
+            break
+        value = v
+    return value
+
+
+def _schedule(
+    session: SessionDemand,
+    start: datetime,
+    slots: list[tuple[datetime, datetime]],
+    power: list[int],
+    voltage_v: float,
+    remaining_wh: float,
+) -> ChargingSchedule:
+    periods: list[SchedulePeriod] = []
+    energy_wh = 0.0
+    for (begin, end), watts in zip(slots, power, strict=True):
+        if begin >= session.departure:
+            break
+        energy_wh += watts * (min(end, session.departure) - begin).total_seconds() / 3600
+        if periods and periods[-1].limit_w == watts:
+            continue
+        periods.append(
+            SchedulePeriod(
+                start_period_s=int((begin - start).total_seconds()),
+                limit_w=watts,
+                limit_a=_amps(watts, session.phases, voltage_v),
+                number_phases=session.phases,
+            )
+        )
+    return ChargingSchedule(
+        session_id=session.session_id,
+        start_schedule=start,
+        duration_s=max(0, int((session.departure - start).total_seconds())),
+        periods=tuple(periods),
+        planned_energy_wh=energy_wh,
+        shortfall_wh=max(0.0, remaining_wh),
+    )
