@@ -33,6 +33,7 @@ from stations.models import (
     Reservation,
     ReservationStatus,
 )
+from stations.services.reports import upsert_variable
 
 ACK_TIMEOUT_S = 3.0
 ACCEPTING_STATUSES = {"Accepted", "Unlocked", "Scheduled", "RebootRequired", "AcceptedCanceled"}
@@ -229,18 +230,12 @@ def _store_201_variables(station: ChargingStation, results: list[dict]) -> None:
     for result in results:
         if result.get("attributeStatus") != "Accepted":
             continue
-        component, variable = result.get("component", {}), result.get("variable", {})
-        evse = component.get("evse") or {}
-        DeviceModelVariable.objects.update_or_create(
-            station=station,
-            component=component.get("name", "")[:50],
-            component_instance=(component.get("instance") or "")[:50],
-            evse_id=evse.get("id") or 0,
-            connector_id=evse.get("connectorId") or 0,
-            variable=variable.get("name", "")[:50],
-            variable_instance=(variable.get("instance") or "")[:50],
+        upsert_variable(
+            station_pk=station.pk,
+            component=result.get("component", {}),
+            variable=result.get("variable", {}),
             attribute_type=result.get("attributeType", "Actual"),
-            defaults={"value": str(result.get("attributeValue", ""))[:2500], "reported_at": now},
+            values={"value": str(result.get("attributeValue", ""))[:2500], "reported_at": now},
         )
 
 

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from stations.models import ChargingSession, MeterSample, SessionStatus, TransactionEventRecord
-from stations.services.meter_values import Sample, apply_energy_registers
+from stations.services.meter_values import Sample, apply_energy_registers, sample_rows
 
 
 @dataclass(frozen=True)
@@ -70,20 +70,7 @@ def write_batch(writes: list[MeterWrite]) -> list[bool]:
             continue
         applied.append(True)
         evse_id = session.evse.evse_id if session.evse_id else write.evse_id
-        samples += [
-            MeterSample(
-                station_id=write.station_pk,
-                session=session,
-                evse_id=evse_id,
-                timestamp=s.timestamp,
-                measurand=s.measurand,
-                phase=s.phase,
-                location=s.location,
-                context=s.context,
-                value=s.value,
-            )
-            for s in write.samples
-        ]
+        samples += sample_rows(station_pk=write.station_pk, evse_id=evse_id, session=session, samples=write.samples)
         fields = changed.setdefault(session.pk, set())
         fields |= apply_energy_registers(session, write.samples)
         if write.event is not None:

@@ -103,20 +103,7 @@ def store_samples(
     if not samples:
         return set()
     MeterSample.objects.bulk_create(
-        [
-            MeterSample(
-                station_id=station_pk,
-                session=session,
-                evse_id=evse_id,
-                timestamp=s.timestamp,
-                measurand=s.measurand,
-                phase=s.phase,
-                location=s.location,
-                context=s.context,
-                value=s.value,
-            )
-            for s in samples
-        ],
+        sample_rows(station_pk=station_pk, evse_id=evse_id, session=session, samples=samples),
         ignore_conflicts=True,
     )
     if session is None:
@@ -125,6 +112,19 @@ def store_samples(
     if changed and save:
         session.save(update_fields=sorted(changed | {"updated_at"}))
     return changed
+
+
+def sample_rows(
+    *, station_pk: int, evse_id: int, session: ChargingSession | None, samples: list[Sample]
+) -> list[MeterSample]:
+    """Unsaved MeterSample rows for bulk_create (conflicting duplicates are then ignored)."""
+    return [
+        MeterSample(
+            station_id=station_pk, session=session, evse_id=evse_id, timestamp=s.timestamp, measurand=s.measurand,
+            phase=s.phase, location=s.location, context=s.context, value=s.value,
+        )
+        for s in samples
+    ]
 
 
 def apply_energy_registers(session: ChargingSession, samples: list[Sample]) -> set[str]:
