@@ -449,7 +449,6 @@ class CommandOutcome(models.TextChoices):
     ERROR = "error"  # the station answered with a CALLERROR
     TIMEOUT = "timeout"  # no answer in time
     OFFLINE = "offline"  # no connection to send it on
-    INVALID = "invalid"  # refused before sending (bad parameters for this station)
 
 
 class CommandLog(models.Model):

@@ -302,8 +302,4 @@ def send_command(**kwargs) -> CommandResult:
     return async_to_sync(send_command_async)(**kwargs)
 
 
-def command_names() -> list[str]:
-    return list(COMMANDS)
-
-
-__all__ = ["CommandError", "CommandResult", "StationNotFound", "command_names", "send_command", "send_command_async"]
+__all__ = ["CommandError", "CommandResult", "StationNotFound", "send_command", "send_command_async"]

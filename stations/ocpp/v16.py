@@ -4,6 +4,7 @@ A 1.6 connector N is EVSE N, connector 1 here; connector 0 is the station itself
 """
 
 from django.conf import settings
+from django.utils import timezone
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, DataTransferStatus
@@ -89,7 +90,7 @@ class StationHandler16(FrameRouter, ChargePoint):
             evse_id=connector_id,
             connector_id=1,
             status=status,
-            timestamp=parse_timestamp(timestamp) if timestamp else parse_timestamp(now_iso()),
+            timestamp=parse_timestamp(timestamp) if timestamp else timezone.now(),
             error_code="" if error_code == "NoError" else error_code,
             info=kw.get("info", ""),
             vendor_error_code=kw.get("vendor_error_code", ""),
@@ -157,7 +158,7 @@ class StationHandler16(FrameRouter, ChargePoint):
         await db(reports.record_event)(
             station_pk=self.station.station_pk,
             kind=StationEvent.Kind.DATA_TRANSFER,
-            timestamp=parse_timestamp(now_iso()),
+            timestamp=timezone.now(),
             summary=f"{vendor_id} {raw.get('messageId', '')}".strip(),
             payload=raw,
         )

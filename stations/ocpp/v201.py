@@ -1,6 +1,7 @@
 """OCPP 2.0.1: each action a station sends, mapped to a version-neutral service."""
 
 from django.conf import settings
+from django.utils import timezone
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call_result
 from ocpp.v201.enums import Action, DataTransferStatusEnumType
@@ -213,7 +214,7 @@ class StationHandler201(FrameRouter, ChargePoint):
         await db(reports.record_event)(
             station_pk=self.station.station_pk,
             kind=StationEvent.Kind.DATA_TRANSFER,
-            timestamp=parse_timestamp(now_iso()),
+            timestamp=timezone.now(),
             summary=f"{vendor_id} {raw.get('messageId', '')}".strip(),
             payload=raw,
         )
