@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from stations.models import ChargingStation
 from stations.ocpp.dbpool import db
+from stations.signals import announce_on_commit, station_presence_changed
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +28,15 @@ def renew_leases(*, station_pks: list[int], expire_before) -> int:
     now = timezone.now()
     for start in range(0, len(station_pks), 1000):
         ChargingStation.objects.filter(pk__in=station_pks[start : start + 1000], is_online=True).update(last_seen=now)
-    return ChargingStation.objects.filter(is_online=True, last_seen__lt=expire_before).update(
+    stale = list(ChargingStation.objects.filter(is_online=True, last_seen__lt=expire_before).values_list("pk", flat=True))
+    if not stale:
+        return 0
+    expired = ChargingStation.objects.filter(pk__in=stale, is_online=True, last_seen__lt=expire_before).update(
         is_online=False, connection_id=""
     )
+    for station_pk in stale:
+        announce_on_commit(station_presence_changed, station_pk=station_pk, online=False)
+    return expired
 
 
 class Presence:

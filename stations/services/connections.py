@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from stations import credentials
 from stations.models import ChargingStation, RegistrationStatus
+from stations.signals import announce_on_commit, station_presence_changed
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def mark_connected(*, station_pk: int, connection_id: str, ocpp_version: str) ->
         connected_at=now,
         last_seen=now,
     )
+    announce_on_commit(station_presence_changed, station_pk=station_pk, online=True)
 
 
 def mark_disconnected(*, station_pk: int, connection_id: str) -> bool:
@@ -84,4 +86,6 @@ def mark_disconnected(*, station_pk: int, connection_id: str) -> bool:
         updated = ChargingStation.objects.filter(pk=station_pk, connection_id=connection_id).update(
             is_online=False, connection_id="", last_seen=timezone.now()
         )
+        if updated:
+            announce_on_commit(station_presence_changed, station_pk=station_pk, online=False)
     return bool(updated)

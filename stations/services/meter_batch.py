@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from stations.models import ChargingSession, MeterSample, SessionStatus, TransactionEventRecord
 from stations.services.meter_values import Sample, apply_energy_registers, sample_rows
+from stations.signals import announce_on_commit, meter_values_recorded
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,11 @@ def write_batch(writes: list[MeterWrite]) -> list[bool]:
     to_update = [s for s in sessions.values() if changed.get(s.pk)]
     if to_update:
         _update_registers(to_update)
+        by_station: dict[int, list[int]] = {}
+        for session in to_update:
+            by_station.setdefault(session.station_id, []).append(session.pk)
+        for station_pk, session_pks in by_station.items():
+            announce_on_commit(meter_values_recorded, station_pk=station_pk, session_pks=session_pks)
     return applied
 
 

@@ -27,7 +27,7 @@ from stations.models import (
 from stations.services.authorization import Authorization, authorize
 from stations.services.meter_values import ENERGY_REGISTER, Sample, recompute_energy, store_samples
 from stations.services.status import ensure_connector
-from stations.signals import session_completed, session_started
+from stations.signals import announce_on_commit, meter_values_recorded, session_completed, session_started
 
 
 @dataclass(frozen=True)
@@ -175,6 +175,8 @@ def record_meter_values(
             .first()
         )
     store_samples(station_pk=station_pk, evse_id=evse_id, session=session, samples=samples)
+    if session is not None and samples:
+        announce_on_commit(meter_values_recorded, station_pk=station_pk, session_pks=[session.pk])
     return session
 
 

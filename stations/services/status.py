@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from stations.models import ChargingStation, Connector, ConnectorStatus, ConnectorStatusChange, Evse
+from stations.signals import announce_on_commit, connector_status_changed
 
 
 def ensure_connector(*, station_pk: int, evse_id: int, connector_id: int = 1) -> Connector:
@@ -48,6 +49,10 @@ def record_status(
         ChargingStation.objects.filter(pk=station_pk).filter(
             Q(status_at__isnull=True) | Q(status_at__lte=timestamp)
         ).update(status=status, status_at=timestamp)
+        announce_on_commit(
+            connector_status_changed, station_pk=station_pk, evse_id=0, connector_id=0, status=status,
+            error_code=error_code or "",
+        )
         return
     connector = ensure_connector(station_pk=station_pk, evse_id=evse_id, connector_id=connector_id)
     ConnectorStatusChange.objects.create(
@@ -61,3 +66,7 @@ def record_status(
         connector.vendor_error_code = (vendor_error_code or "")[:50]
         connector.status_at = timestamp
         connector.save(update_fields=["status", "error_code", "info", "vendor_error_code", "status_at"])
+        announce_on_commit(
+            connector_status_changed, station_pk=station_pk, evse_id=evse_id, connector_id=connector_id,
+            status=status, error_code=connector.error_code,
+        )
