@@ -85,6 +85,13 @@ class ChargingStation(models.Model):
     local_list_version = models.IntegerField(
         default=0, help_text="version of the local authorisation list last accepted by the station"
     )
+    charging_rate_unit = models.CharField(
+        max_length=1, choices=[("A", "amperes"), ("W", "watts")], default="A",
+        help_text="unit of the charging profiles the load manager sends",
+    )
+    accepts_profiles = models.BooleanField(
+        null=True, blank=True, help_text="unknown until it answers a charging profile; No: counted at its maximum"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -97,6 +104,13 @@ class ChargingStation(models.Model):
 class Evse(models.Model):
     station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="evses")
     evse_id = models.PositiveIntegerField(help_text="1-based, as the station numbers it")
+    # What the load manager may give this EVSE at most, and how it is wired to the site.
+    max_current_a = models.FloatField(default=32.0, help_text="per phase used")
+    max_power_w = models.PositiveIntegerField(null=True, blank=True, help_text="e.g. 22000; DC chargers")
+    phases = models.PositiveSmallIntegerField(default=3, choices=[(1, "single phase"), (3, "three phases")])
+    phase = models.PositiveSmallIntegerField(
+        default=1, choices=[(1, "L1"), (2, "L2"), (3, "L3")], help_text="site phase a single-phase car draws from"
+    )
 
     class Meta:
         ordering = ["station", "evse_id"]
@@ -429,6 +443,7 @@ class StationEvent(models.Model):
         DATA_TRANSFER = "DataTransfer"
         PROTOCOL_ERROR = "ProtocolError"
         UNKNOWN_TRANSACTION = "UnknownTransaction"
+        CHARGING_LIMIT = "ChargingLimit"
 
     station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -502,3 +517,18 @@ class Reservation(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+from stations.smart_charging.models import (  # noqa: E402,F401  (models of this app, kept in their own module)
+    ChargingProfile,
+    ChargingProfileKind,
+    ChargingProfilePurpose,
+    ChargingRateUnit,
+    ProfileSource,
+    ProfileStatus,
+    RecurrencyKind,
+    SessionLoadState,
+    SiteLoadLimit,
+    SiteLoadLimitPeriod,
+    SiteLoadSample,
+)

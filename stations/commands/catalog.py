@@ -285,10 +285,17 @@ def raw(p, version):
 
 @dataclass(frozen=True)
 class CommandSpec:
+    """``prepare(params, station)`` fills in what ChargeNet assigns and records what is about
+    to be sent (inside the transaction that logs the command); ``on_answer(params=, station=,
+    outcome=, response=, log=)`` applies the outcome to our records (every outcome, also
+    offline and timeout)."""
+
     name: str
     params: type[serializers.Serializer]
     build: Callable[[dict, str], tuple[str, dict]]
     description: str
+    prepare: Callable | None = None
+    on_answer: Callable | None = None
 
 
 COMMANDS: dict[str, CommandSpec] = {
@@ -326,6 +333,13 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("raw", RawParams, raw, "any other OCPP action, validated against the version's schema"),
     ]
 }
+
+
+def register(spec: CommandSpec) -> None:
+    """Add a command from another module (smart charging, firmware, PKI), at app start."""
+    if spec.name in COMMANDS and COMMANDS[spec.name] != spec:
+        raise ValueError(f"command {spec.name!r} registered twice")
+    COMMANDS[spec.name] = spec
 
 
 def validate_params(command: str, params: dict) -> dict:

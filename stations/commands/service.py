@@ -129,7 +129,10 @@ def _prepare(*, station_id: str, command: str, params: dict, requested_by, sourc
         raise StationNotFound(station_id)
     version = station.ocpp_version or V16
     params = _complete_params(command, dict(params), station)
-    action, payload = COMMANDS[command].build(params, version)
+    spec = COMMANDS[command]
+    if spec.prepare is not None:
+        params = spec.prepare(params, station)
+    action, payload = spec.build(params, version)
     _validate_ocpp(action, payload, version)
     logged_params = {k: v for k, v in params.items() if k != "entries"}
     log = CommandLog.objects.create(
@@ -166,6 +169,9 @@ def _finish(
     log.answered_at = timezone.now()
     log.latency_ms = latency_ms
     log.save(update_fields=["outcome", "status", "ocpp_response", "error", "answered_at", "latency_ms"])
+    spec = COMMANDS.get(log.command)
+    if spec is not None and spec.on_answer is not None:
+        spec.on_answer(params=log.params, station=prepared.station, outcome=outcome, response=response, log=log)
     if outcome != CommandOutcome.ACCEPTED and log.command == "reserve_now":
         Reservation.objects.filter(pk=log.params.get("reservation_id")).update(status=ReservationStatus.REJECTED)
     return CommandResult(

@@ -1,0 +1,38 @@
+"""The smart-charging commands, registered into the command catalog at app start."""
+
+from stations.commands.catalog import CommandSpec, register
+from stations.smart_charging import profiles
+
+
+def register_commands() -> None:
+    for spec in [
+        CommandSpec(
+            "set_charging_profile",
+            profiles.SetChargingProfileParams,
+            profiles.set_charging_profile,
+            "SetChargingProfile (station maximum, TxDefault or Tx profile)",
+            prepare=profiles.prepare_set,
+            on_answer=profiles.answered_set,
+        ),
+        CommandSpec(
+            "clear_charging_profile",
+            profiles.ClearChargingProfileParams,
+            profiles.clear_charging_profile,
+            "ClearChargingProfile (by id or by EVSE, purpose, stack level)",
+            on_answer=profiles.answered_clear,
+        ),
+        CommandSpec(
+            "get_composite_schedule",
+            profiles.GetCompositeScheduleParams,
+            profiles.get_composite_schedule,
+            "GetCompositeSchedule: what the EVSE may draw over the next duration_s",
+        ),
+        CommandSpec(
+            "get_charging_profiles",
+            profiles.GetChargingProfilesParams,
+            profiles.get_charging_profiles,
+            "2.0.1 GetChargingProfiles: the station reports them (ReportChargingProfiles)",
+            prepare=profiles.prepare_get_profiles,
+        ),
+    ]:
+        register(spec)

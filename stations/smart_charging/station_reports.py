@@ -1,0 +1,128 @@
+"""What 2.0.1 stations tell us about charging limits: the car's charging needs (ISO 15118),
+the schedule the car chose, and the profiles the station holds. Payloads are the raw
+camelCase frames (the ocpp package's case conversion is lossy for nested free-form data)."""
+
+from datetime import datetime
+
+from django.db import transaction
+
+from stations.models import (
+    ChargingProfile,
+    ChargingSession,
+    ProfileSource,
+    ProfileStatus,
+    SessionLoadState,
+    SessionStatus,
+    SiteLoadLimit,
+)
+from stations.ocpp.base import parse_timestamp
+from stations.smart_charging.dispatch import request_rebalance
+
+NOMINAL_VOLTAGE_V = 230.0
+
+
+def _active_session(station_pk: int, evse_id: int) -> ChargingSession | None:
+    return (
+        ChargingSession.objects.filter(station_id=station_pk, evse__evse_id=evse_id, status=SessionStatus.ACTIVE)
+        .select_related("evse", "station__site")
+        .order_by("-started_at", "-pk")
+        .first()
+    )
+
+
+@transaction.atomic
+def record_charging_needs(*, station_pk: int, payload: dict) -> str:
+    """NotifyEVChargingNeeds: departure time, energy and the car's maximum feed the load
+    manager. Answer Accepted when a schedule (a TxProfile) will follow, Rejected when the
+    site has no load management or no session runs on that EVSE."""
+    session = _active_session(station_pk, payload["evseId"])
+    if session is None:
+        return "Rejected"
+    needs = payload["chargingNeeds"]
+    ac, dc = needs.get("acChargingParameters"), needs.get("dcChargingParameters")
+    energy_wh = max_power_w = None
+    phases = 1 if needs["requestedEnergyTransfer"] == "AC_single_phase" and session.evse.phases == 3 else None
+    if ac:
+        energy_wh = ac.get("energyAmount")
+        voltage = _site_voltage(session)
+        car_phases = phases or session.evse.phases
+        max_power_w = int(ac["evMaxCurrent"] * voltage * car_phases) if ac.get("evMaxCurrent") else None
+    elif dc:
+        energy_wh = dc.get("energyAmount")
+        if dc.get("evMaxPower") is not None:
+            max_power_w = int(dc["evMaxPower"])
+        elif dc.get("evMaxCurrent") and dc.get("evMaxVoltage"):
+            max_power_w = int(dc["evMaxCurrent"] * dc["evMaxVoltage"])
+    departure = parse_timestamp(needs["departureTime"]) if needs.get("departureTime") else None
+    SessionLoadState.objects.update_or_create(
+        session=session,
+        defaults={
+            "departure_at": departure,
+            # The request counts from now; the manager subtracts what the session already has.
+            "energy_request_wh": int(energy_wh) + session.energy_wh if energy_wh is not None else None,
+            "ev_max_power_w": max_power_w,
+            "ev_phases": phases,
+        },
+    )
+    site_pk = session.station.site_id
+    if not SiteLoadLimit.objects.filter(site_id=site_pk, enabled=True).exists():
+        return "Rejected"
+    transaction.on_commit(lambda: request_rebalance(site_pk=site_pk, reason="charging needs"))
+    return "Accepted"
+
+
+def _site_voltage(session: ChargingSession) -> float:
+    config = SiteLoadLimit.objects.filter(site_id=session.station.site_id).only("voltage_v").first()
+    return config.voltage_v if config else NOMINAL_VOLTAGE_V
+
+
+@transaction.atomic
+def record_ev_schedule(*, station_pk: int, payload: dict) -> str:
+    session = _active_session(station_pk, payload["evseId"])
+    if session is None:
+        return "Rejected"
+    SessionLoadState.objects.update_or_create(
+        session=session, defaults={"ev_schedule": {"timeBase": payload["timeBase"], **payload["chargingSchedule"]}}
+    )
+    return "Accepted"
+
+
+@transaction.atomic
+def record_reported_profiles(*, station_pk: int, payload: dict) -> None:
+    """ReportChargingProfiles: the station's own view, kept beside what we sent."""
+    evse_id = payload["evseId"]
+    for profile in payload["chargingProfile"]:
+        schedule = profile["chargingSchedule"][0]
+        ChargingProfile.objects.filter(
+            station_id=station_pk, evse_id=evse_id, profile_id=profile["id"], status=ProfileStatus.REPORTED
+        ).delete()
+        ChargingProfile.objects.create(
+            station_id=station_pk,
+            evse_id=evse_id,
+            profile_id=profile["id"],
+            stack_level=profile["stackLevel"],
+            purpose=profile["chargingProfilePurpose"],
+            kind=profile["chargingProfileKind"],
+            recurrency_kind=profile.get("recurrencyKind", ""),
+            valid_from=_when(profile.get("validFrom")),
+            valid_to=_when(profile.get("validTo")),
+            transaction_id=profile.get("transactionId", ""),
+            charging_rate_unit=schedule["chargingRateUnit"],
+            start_schedule=_when(schedule.get("startSchedule")),
+            duration_s=schedule.get("duration"),
+            min_charging_rate=schedule.get("minChargingRate"),
+            periods=[
+                {
+                    "start_period_s": p["startPeriod"],
+                    "limit": p["limit"],
+                    **({"number_phases": p["numberPhases"]} if "numberPhases" in p else {}),
+                }
+                for p in schedule["chargingSchedulePeriod"]
+            ],
+            status=ProfileStatus.REPORTED,
+            source=ProfileSource.STATION,
+        )
+
+
+def _when(value: str | None) -> datetime | None:
+    return parse_timestamp(value) if value else None
