@@ -133,6 +133,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     # Invoices for the previous month go out on the 1st, 02:00 UTC.
     "monthly-invoicing": {"task": "billing.run_invoicing", "schedule": crontab(minute=0, hour=2, day_of_month=1)},
+    # Sites with load management and sessions: limits that change on a schedule, profile renewal.
+    "site-load-rebalance": {"task": "stations.smart_charging.tasks.rebalance_managed_sites", "schedule": 60.0},
 }
 
 # --- Auth, API ------------------------------------------------------------------
@@ -163,6 +165,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Charging network management: stations, sessions, tariffs, invoices.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "ChargingProfileKindEnum": "stations.smart_charging.models.ChargingProfileKind",
+    },
 }
 
 # --- Billing --------------------------------------------------------------------

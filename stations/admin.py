@@ -34,7 +34,10 @@ class SiteAdmin(admin.ModelAdmin):
 
 
 class CommandForm(forms.Form):
-    command = forms.ChoiceField(choices=[(name, f"{name} ({spec.description})") for name, spec in COMMANDS.items()])
+    # Callable: commands registered by other modules at app start are listed too.
+    command = forms.ChoiceField(
+        choices=lambda: [(name, f"{name} ({spec.description})") for name, spec in COMMANDS.items()]
+    )
     params = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "placeholder": "evse_id=1\nid_token=04A2B3"}),
@@ -277,3 +280,6 @@ class ReservationAdmin(admin.ModelAdmin):
     list_display = ["pk", "station", "evse_id", "id_token_value", "expires_at", "status"]
     list_filter = ["status"]
     search_fields = ["station__station_id", "id_token_value"]
+
+
+from stations.smart_charging import admin as smart_charging_admin  # noqa: E402,F401  (registers its models)

@@ -12,3 +12,11 @@ class StationsConfig(AppConfig):
         # validation itself holds the GIL (~0.4 ms); the two thread hops per message cost
         # more than they save and delay every other station's frames. Validate inline.
         ocpp.messages.ASYNC_VALIDATION = False
+
+        from stations.smart_charging import (
+            receivers,  # noqa: F401  (connects the load manager to the signals)
+            tasks,  # noqa: F401  (Celery finds tasks of sub-packages only if imported)
+        )
+        from stations.smart_charging.commands import register_commands
+
+        register_commands()

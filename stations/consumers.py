@@ -11,6 +11,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from ocpp.messages import CallError
 
+from stations import background
 from stations.groups import station_group
 from stations.ocpp.base import StationSession
 from stations.ocpp.dbpool import db_handshake
@@ -101,6 +102,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
 
         version, handler_class = SUBPROTOCOLS[subprotocol]
+        background.bind_loop(asyncio.get_running_loop())
         connection_id = uuid.uuid4().hex
         self.station = StationSession(
             station_pk=result.pk,

@@ -18,6 +18,7 @@ session_started = Signal()  # kwargs: session
 session_completed = Signal()  # kwargs: session_id
 connector_status_changed = Signal()  # kwargs: station_pk, evse_id, connector_id, status, error_code
 station_presence_changed = Signal()  # kwargs: station_pk, online
+station_booted = Signal()  # kwargs: station_pk, registration_status (after a BootNotification)
 meter_values_recorded = Signal()  # kwargs: station_pk, session_pks (sessions whose registers moved)
 
 

@@ -117,6 +117,9 @@ class Evse:
         self.wake = asyncio.Event()  # something changed: a remote start or stop, shutting down
         self._register_wh = float(meter_wh)
         self._charging_since: float | None = None
+        # Charging profiles the station obeys: its session's TxProfile, else the default.
+        self.tx_limit_w: float | None = None
+        self.default_limit_w: float | None = None
 
     @property
     def charging(self) -> bool:
@@ -127,14 +130,36 @@ class Evse:
         return self.available and self.session is None and self.start_request is None
 
     def meter_wh(self) -> int:
-        """The energy register: it never goes back, and grows by ``power_w`` while charging."""
+        """The energy register: it never goes back, and grows by the power drawn while charging."""
         wh = self._register_wh
         if self._charging_since is not None:
-            wh += self.power_w * (time.monotonic() - self._charging_since) / 3600
+            wh += self.drawn_w() * (time.monotonic() - self._charging_since) / 3600
         return int(wh)
 
+    def drawn_w(self) -> int:
+        """What the car draws: its own maximum, or less when a charging profile limits it
+        (below 6 A on one phase a car cannot charge at all)."""
+        limit = self.tx_limit_w if self.tx_limit_w is not None else self.default_limit_w
+        if limit is None:
+            return self.power_w
+        return 0 if limit < 6 * 230 else int(min(self.power_w, limit))
+
     def power_now_w(self) -> int:
-        return self.power_w if self.charging else 0
+        return self.drawn_w() if self.charging else 0
+
+    def limit(self, *, tx_limit_w: float | None = None, default_limit_w: float | None = None,
+              clear_tx: bool = False) -> None:
+        """Apply a charging profile's limit from now on (the register keeps what was drawn)."""
+        if self._charging_since is not None:
+            now = time.monotonic()
+            self._register_wh += self.drawn_w() * (now - self._charging_since) / 3600
+            self._charging_since = now
+        if clear_tx:
+            self.tx_limit_w = None
+        if tx_limit_w is not None:
+            self.tx_limit_w = tx_limit_w
+        if default_limit_w is not None:
+            self.default_limit_w = default_limit_w
 
     def start_charging(self) -> None:
         if self._charging_since is None:
@@ -142,8 +167,9 @@ class Evse:
 
     def stop_charging(self) -> None:
         if self._charging_since is not None:
-            self._register_wh += self.power_w * (time.monotonic() - self._charging_since) / 3600
+            self._register_wh += self.drawn_w() * (time.monotonic() - self._charging_since) / 3600
             self._charging_since = None
+        self.tx_limit_w = None  # a TxProfile ends with its transaction
 
 
 class SimulatedStation:
@@ -688,6 +714,39 @@ class Station16(_Protocol, ChargePoint16):
     def on_data_transfer(self, vendor_id, **_):
         return result16.DataTransfer(status="Accepted")
 
+    @on(Action16.set_charging_profile)
+    def on_set_charging_profile(self, connector_id, cs_charging_profiles, **_):
+        schedule = cs_charging_profiles["charging_schedule"]
+        apply_profile(self.station.evses_at(connector_id or None), cs_charging_profiles["charging_profile_purpose"],
+                      schedule["charging_rate_unit"], schedule["charging_schedule_period"])
+        return result16.SetChargingProfile(status="Accepted")
+
+    @on(Action16.clear_charging_profile)
+    def on_clear_charging_profile(self, **_):
+        for evse in self.station.evses:
+            evse.limit(clear_tx=True)
+        return result16.ClearChargingProfile(status="Accepted")
+
+    @on(Action16.get_composite_schedule)
+    def on_get_composite_schedule(self, connector_id, duration, **_):
+        evses = self.station.evses_at(connector_id or None)
+        return result16.GetCompositeSchedule(
+            status="Accepted", connector_id=connector_id, schedule_start=now_iso(),
+            charging_schedule={"duration": duration, "charging_rate_unit": "W", "charging_schedule_period": [
+                {"start_period": 0, "limit": float(sum(e.drawn_w() for e in evses))}]},
+        )
+
+
+def apply_profile(evses, purpose: str, unit: str, periods: list[dict]) -> None:
+    """Obey the first period of a profile (a simulation: later periods are not followed)."""
+    first = periods[0]
+    limit_w = first["limit"] if unit == "W" else first["limit"] * 230 * first.get("number_phases", 3)
+    for evse in evses:
+        if purpose == "TxProfile":
+            evse.limit(tx_limit_w=limit_w)
+        elif purpose == "TxDefaultProfile":
+            evse.limit(default_limit_w=limit_w)
+
 
 class Station201(_Protocol, ChargePoint201):
     subprotocol = "ocpp2.0.1"
@@ -891,6 +950,27 @@ class Station201(_Protocol, ChargePoint201):
     @on(Action201.data_transfer)
     def on_data_transfer(self, vendor_id, **_):
         return result201.DataTransfer(status="Accepted")
+
+    @on(Action201.set_charging_profile)
+    def on_set_charging_profile(self, evse_id, charging_profile, **_):
+        schedule = charging_profile["charging_schedule"][0]
+        apply_profile(self.station.evses_at(evse_id or None), charging_profile["charging_profile_purpose"],
+                      schedule["charging_rate_unit"], schedule["charging_schedule_period"])
+        return result201.SetChargingProfile(status="Accepted")
+
+    @on(Action201.clear_charging_profile)
+    def on_clear_charging_profile(self, **_):
+        for evse in self.station.evses:
+            evse.limit(clear_tx=True)
+        return result201.ClearChargingProfile(status="Accepted")
+
+    @on(Action201.get_composite_schedule)
+    def on_get_composite_schedule(self, duration, evse_id, **_):
+        evses = self.station.evses_at(evse_id or None)
+        return result201.GetCompositeSchedule(status="Accepted", schedule={
+            "evse_id": evse_id, "duration": duration, "schedule_start": now_iso(), "charging_rate_unit": "W",
+            "charging_schedule_period": [{"start_period": 0, "limit": float(sum(e.drawn_w() for e in evses))}],
+        })
 
 
 PROTOCOLS: dict[str, type[_Protocol]] = {"1.6": Station16, "2.0.1": Station201}

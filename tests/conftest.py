@@ -171,3 +171,14 @@ def _celery_eager(settings):
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
+
+
+@pytest.fixture(autouse=True)
+def _fresh_load_manager_caches():
+    """Station -> managed site lookups and rate limits are per process: not across tests."""
+    from stations.smart_charging import dispatch, receivers
+
+    receivers.forget_sites()
+    dispatch._last_request.clear()
+    yield
+    receivers.forget_sites()

@@ -28,7 +28,9 @@ def renew_leases(*, station_pks: list[int], expire_before) -> int:
     now = timezone.now()
     for start in range(0, len(station_pks), 1000):
         ChargingStation.objects.filter(pk__in=station_pks[start : start + 1000], is_online=True).update(last_seen=now)
-    stale = list(ChargingStation.objects.filter(is_online=True, last_seen__lt=expire_before).values_list("pk", flat=True))
+    stale = list(
+        ChargingStation.objects.filter(is_online=True, last_seen__lt=expire_before).values_list("pk", flat=True)
+    )
     if not stale:
         return 0
     expired = ChargingStation.objects.filter(pk__in=stale, is_online=True, last_seen__lt=expire_before).update(

@@ -14,6 +14,7 @@ from stations.services.authorization import Authorization, authorize
 from stations.services.meter_batch import EventFacts, MeterWrite
 from stations.services.meter_values import Sample, make_sample
 from stations.services.status import record_status
+from stations.smart_charging import station_reports
 
 
 def id_token_info(auth: Authorization) -> dict:
@@ -207,6 +208,49 @@ class StationHandler201(FrameRouter, ChargePoint):
             station_pk=self.station.station_pk, reservation_id=reservation_id, status=reservation_update_status
         )
         return call_result.ReservationStatusUpdate()
+
+    @on(Action.notify_ev_charging_needs)
+    async def on_notify_ev_charging_needs(self, evse_id, charging_needs, **kw):
+        status = await db(station_reports.record_charging_needs)(
+            station_pk=self.station.station_pk, payload=self.current_payload
+        )
+        return call_result.NotifyEVChargingNeeds(status=status)
+
+    @on(Action.notify_ev_charging_schedule)
+    async def on_notify_ev_charging_schedule(self, time_base, charging_schedule, evse_id, **kw):
+        status = await db(station_reports.record_ev_schedule)(
+            station_pk=self.station.station_pk, payload=self.current_payload
+        )
+        return call_result.NotifyEVChargingSchedule(status=status)
+
+    @on(Action.report_charging_profiles)
+    async def on_report_charging_profiles(self, request_id, charging_limit_source, charging_profile, evse_id, **kw):
+        await db(station_reports.record_reported_profiles)(
+            station_pk=self.station.station_pk, payload=self.current_payload
+        )
+        return call_result.ReportChargingProfiles()
+
+    @on(Action.notify_charging_limit)
+    async def on_notify_charging_limit(self, charging_limit, **kw):
+        await db(reports.record_event)(
+            station_pk=self.station.station_pk,
+            kind=StationEvent.Kind.CHARGING_LIMIT,
+            timestamp=timezone.now(),
+            summary=f"charging limit from {charging_limit.get('charging_limit_source', '?')}",
+            payload=self.current_payload,
+        )
+        return call_result.NotifyChargingLimit()
+
+    @on(Action.cleared_charging_limit)
+    async def on_cleared_charging_limit(self, charging_limit_source, **kw):
+        await db(reports.record_event)(
+            station_pk=self.station.station_pk,
+            kind=StationEvent.Kind.CHARGING_LIMIT,
+            timestamp=timezone.now(),
+            summary=f"charging limit from {charging_limit_source} cleared",
+            payload=self.current_payload,
+        )
+        return call_result.ClearedChargingLimit()
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id, **kw):

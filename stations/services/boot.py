@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from stations.models import ChargingStation
+from stations.signals import announce_on_commit, station_booted
 
 
 @transaction.atomic
@@ -35,4 +36,5 @@ def record_boot(
             "boot_reason", "last_boot_at", "last_seen",
         ]
     )
+    announce_on_commit(station_booted, station_pk=station_pk, registration_status=station.registration_status)
     return station.registration_status

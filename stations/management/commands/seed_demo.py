@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from stations.models import ChargingStation, Driver, Organization, Site
+from stations.models import ChargingStation, Driver, Organization, Site, SiteLoadLimit
 from stations.selectors import OPERATORS_GROUP
 from stations.services.registry import register_id_token, register_station
 
@@ -69,6 +69,9 @@ class Command(BaseCommand):
                 driver.save(update_fields=["user"])
             for value in tokens:
                 register_id_token(value=value, driver_email=email, type="eMAID" if "*" in value else "ISO14443")
+
+        # The first site's grid connection is smaller than its chargers: the load manager shares it.
+        SiteLoadLimit.objects.get_or_create(site=sites[0], defaults={"max_current_a": 16.0, "min_interval_s": 60})
 
         self._seed_tariffs(org, sites)
 

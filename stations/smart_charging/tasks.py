@@ -1,0 +1,35 @@
+"""Celery tasks of the load manager (with REDIS_URL; embedded, see dispatch)."""
+
+from asgiref.sync import async_to_sync
+from celery import shared_task
+from django.db.models import Exists, OuterRef
+
+from stations.models import ChargingSession, SessionStatus, SiteLoadLimit
+
+
+@shared_task(ignore_result=True)
+def rebalance_site(site_pk: int) -> dict:
+    from stations.smart_charging.load_manager import rebalance_site_async
+
+    outcome = async_to_sync(rebalance_site_async)(site_pk)
+    return {"site": site_pk, "ran": outcome.ran, "sent": outcome.profiles_sent, "failures": outcome.failures}
+
+
+@shared_task(ignore_result=True)
+def send_fallback_profiles(site_pk: int, station_pk: int | None = None) -> int:
+    from stations.smart_charging.load_manager import send_fallback_async
+
+    return async_to_sync(send_fallback_async)(site_pk=site_pk, station_pk=station_pk)
+
+
+@shared_task(ignore_result=True)
+def rebalance_managed_sites() -> int:
+    """Beat tick: sites with sessions are re-balanced now and then even without meter values
+    (schedule periods begin and end, profiles must be renewed before they expire)."""
+    charging = ChargingSession.objects.filter(station__site_id=OuterRef("site_id"), status=SessionStatus.ACTIVE)
+    sites = list(
+        SiteLoadLimit.objects.filter(enabled=True).filter(Exists(charging)).values_list("site_id", flat=True)
+    )
+    for site_pk in sites:
+        rebalance_site.delay(site_pk)
+    return len(sites)
