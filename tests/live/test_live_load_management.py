@@ -3,6 +3,7 @@ charging profiles they get, and a site whose grid connection is smaller than its
 
 import subprocess
 import sys
+import uuid
 
 import pytest
 
@@ -17,29 +18,33 @@ from stations.models import (
     SiteLoadSample,
 )
 from stations.services.registry import register_station
-from tests.live.conftest import ROOT, child_env
+from tests.live.conftest import ROOT, child_env, redis_url_for_processes
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 V = 230.0
 
 
-def test_two_11kw_chargers_share_a_3x16a_connection(start_daphne):
+def managed_site() -> Site:
     site = Site.objects.create(name="Small depot")
     SiteLoadLimit.objects.create(site=site, max_current_a=16.0, min_interval_s=0, meter_rebalance_interval_s=1)
     for station_id in ("LM-01", "LM-02"):
         station = register_station(station_id=station_id, site=site).station
         Evse.objects.create(station=station, evse_id=1)
+    return site
 
-    server = start_daphne()
+
+def simulate_two_chargers(server, **env):
     run = subprocess.run(
         [sys.executable, "manage.py", "simulate", "--stations", "2", "--version", "mixed", "--url", server.ws,
          "--duration", "12", "--session-seconds", "8", "--pause-seconds", "0.5", "--meter-interval", "0.5",
          "--power-kw", "11", "--prefix", "LM-"],
-        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120,
+        cwd=ROOT, env=child_env(**env), capture_output=True, text=True, timeout=120,
     )
     assert run.returncode == 0, run.stdout + run.stderr
 
+
+def assert_site_was_shared(site: Site) -> None:
     # Each station booted into the site's safe default: 3x16 A over two EVSEs = 8 A each.
     defaults = ChargingProfile.objects.filter(source=ProfileSource.FALLBACK, status=ProfileStatus.ACTIVE)
     assert {p.station.station_id for p in defaults} == {"LM-01", "LM-02"}
@@ -59,3 +64,39 @@ def test_two_11kw_chargers_share_a_3x16a_connection(start_daphne):
     assert both, [(s.sessions, s.allocated_w) for s in samples]
     # The cars obey: what they draw (their meter values) follows what they are allowed.
     assert any(0 < s.measured_w <= limit_w for s in both), [(s.allocated_w, s.measured_w) for s in both]
+
+
+def test_two_11kw_chargers_share_a_3x16a_connection(start_daphne):
+    """Embedded: the re-balances run on the server's event loop."""
+    site = managed_site()
+    simulate_two_chargers(start_daphne())
+    assert_site_was_shared(site)
+
+
+def test_celery_worker_rebalances_for_stations_held_by_daphne(start_daphne, tmp_path):
+    """With Redis: the receivers queue Celery tasks; a worker process computes the shares and
+    sends the profiles over the Redis channel layer to the daphne holding the stations."""
+    redis_url = redis_url_for_processes()
+    if redis_url is None:
+        pytest.fail("no Redis reachable: set REDIS_URL or run Redis on 127.0.0.1:6379")
+    queue = f"test-load-{uuid.uuid4().hex[:8]}"  # no other run's worker takes these tasks
+    env = {"REDIS_URL": redis_url, "CELERY_QUEUE": queue}
+    site = managed_site()
+    log = open(tmp_path / "worker.log", "w")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "chargenet", "worker", "-Q", queue, "--pool", "solo",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"],
+        cwd=ROOT, env=child_env(**env), stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        simulate_two_chargers(start_daphne(**env), **env)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
+    worker_log = (tmp_path / "worker.log").read_text()
+    assert "rebalance_site" in worker_log and "succeeded" in worker_log, worker_log[-3000:]
+    assert_site_was_shared(site)
