@@ -130,9 +130,13 @@ CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "UTC"
+# One queue per deployment (or test run) sharing a broker.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
 CELERY_BEAT_SCHEDULE = {
     # Invoices for the previous month go out on the 1st, 02:00 UTC.
     "monthly-invoicing": {"task": "billing.run_invoicing", "schedule": crontab(minute=0, hour=2, day_of_month=1)},
+    # Running firmware campaigns: timeouts, waves, windows, the next stations.
+    "firmware-campaigns": {"task": "stations.advance_firmware_campaigns", "schedule": 60.0},
 }
 
 # --- Auth, API ------------------------------------------------------------------
@@ -181,6 +185,18 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Firmware and diagnostics files ---------------------------------------------
+# Uploaded through Django's default storage; embedded default under the project (git-ignored).
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT") or str(BASE_DIR / "media")
+MEDIA_URL = "media/"
+# The base URL stations reach this server at over HTTP(S): firmware download and
+# diagnostics upload links are built from it.
+CHARGENET_PUBLIC_URL = os.environ.get("CHARGENET_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# How long a firmware download / diagnostics upload link stays valid (seconds).
+FIRMWARE_URL_MAX_AGE_S = int(os.environ.get("FIRMWARE_URL_MAX_AGE_S", str(24 * 3600)))
+DIAGNOSTICS_UPLOAD_MAX_AGE_S = int(os.environ.get("DIAGNOSTICS_UPLOAD_MAX_AGE_S", str(24 * 3600)))
+DIAGNOSTICS_UPLOAD_MAX_BYTES = int(os.environ.get("DIAGNOSTICS_UPLOAD_MAX_BYTES", str(100 * 1024 * 1024)))
 
 # --- OCPP ----------------------------------------------------------------------
 # Unknown stations may connect and are held as Pending until an operator approves them.

@@ -502,3 +502,12 @@ class Reservation(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+# Firmware rollout and diagnostics live in their own module; Django finds them through here.
+from stations.firmware.models import (  # noqa: E402, F401
+    CampaignStation,
+    DiagnosticsRequest,
+    FirmwareCampaign,
+    FirmwareImage,
+)

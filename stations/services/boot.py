@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
+from stations.firmware import rollout
 from stations.models import ChargingStation
 
 
@@ -35,4 +36,6 @@ def record_boot(
             "boot_reason", "last_boot_at", "last_seen",
         ]
     )
+    # The version a station boots with confirms (or fails) a firmware update in progress.
+    rollout.record_boot_version(station_pk=station.pk, firmware_version=station.firmware_version)
     return station.registration_status
