@@ -364,7 +364,11 @@ class SimulatedStation:
             if self.firmware_behaviour == "silent":
                 return  # accepted, then never a word: the CSMS's timeout has to notice
             await protocol.firmware_status("Downloading", request_id)
-            status, content = await self.http("GET", location)
+            try:
+                status, content = await self.http("GET", location)
+            except Exception as error:  # whatever the transport, a failed download is reported as such
+                logger.warning("%s: firmware download failed: %r", self.station_id, error)
+                status, content = 0, b""
             new_version = sim_firmware_version(content) if status == 200 else None
             if self.firmware_behaviour == "fail_download" or new_version is None:
                 await protocol.firmware_status("DownloadFailed", request_id)

@@ -4,11 +4,25 @@ Stations have no session or API token here: each link carries a signed, time-lim
 that authorises exactly one firmware (download) or one diagnostics request (upload).
 """
 
-from django.http import FileResponse, HttpResponse, JsonResponse
+from asgiref.sync import sync_to_async
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from stations.firmware import catalog, diagnostics
+
+
+CHUNK_BYTES = 256 * 1024
+
+
+async def _chunks(file):
+    """Read the file in chunks off the event loop: daphne streams it without holding it whole."""
+    read = sync_to_async(file.read, thread_sensitive=False)
+    try:
+        while chunk := await read(CHUNK_BYTES):
+            yield chunk
+    finally:
+        await sync_to_async(file.close, thread_sensitive=False)()
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -16,7 +30,9 @@ def firmware_download(request, token: str, name: str):
     image = catalog.image_for_token(token)
     if image is None:
         return HttpResponse("link invalid or expired\n", status=403, content_type="text/plain")
-    response = FileResponse(image.file.open("rb"), as_attachment=True, filename=name)
+    response = StreamingHttpResponse(_chunks(image.file.open("rb")), content_type="application/octet-stream")
+    response["Content-Length"] = str(image.size_bytes)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["X-Checksum-SHA256"] = image.sha256
     return response
 
