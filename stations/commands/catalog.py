@@ -123,7 +123,8 @@ class UpdateFirmwareParams(serializers.Serializer):
     retries = serializers.IntegerField(min_value=0, required=False)
     retry_interval_s = serializers.IntegerField(min_value=0, required=False)
     request_id = serializers.IntegerField(required=False, help_text="2.0.1 requestId; generated if omitted")
-    signing_certificate = serializers.CharField(max_length=5500, required=False, help_text="2.0.1: PEM")
+    signing_certificate = serializers.CharField(max_length=5500, required=False, trim_whitespace=False,
+                                                help_text="2.0.1: PEM")
     signature = serializers.CharField(max_length=800, required=False, help_text="2.0.1: base64")
 
 
