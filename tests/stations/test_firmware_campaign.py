@@ -114,3 +114,25 @@ async def test_campaign_halts_on_a_failing_wave_and_finishes_after_resume(make_s
         for station in stations:
             station.close()
         await asyncio.wait(running, timeout=30)
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_simulated_station_uploads_its_diagnostics(make_station, version):
+    from stations.firmware.diagnostics import request_diagnostics
+    from stations.firmware.models import DiagnosticsRequest
+
+    await adb(make_station)("FW-D")
+    station = simulated("FW-D", version)
+    running = asyncio.create_task(station.run())
+    try:
+        await wait_until(lambda: ChargingStation.objects.filter(station_id="FW-D", is_online=True).exists())
+        db_station = await ChargingStation.objects.aget(station_id="FW-D")
+        request = await adb(request_diagnostics)(station=db_station)
+        await wait_until(lambda: DiagnosticsRequest.objects.filter(pk=request.pk, status="Uploaded").exists())
+        request = await DiagnosticsRequest.objects.aget(pk=request.pk)
+        content = await adb(lambda: request.file.open("rb").read())()
+        assert request.file_name == ("FW-D-DiagnosticsLog.log" if version == "2.0.1" else "FW-D-diagnostics.log")
+        assert b"FW-D firmware=sim-1.0" in content
+    finally:
+        station.close()
+        await asyncio.wait([running], timeout=30)
