@@ -148,6 +148,28 @@ def select_targets(
     return targets.order_by("station_id")
 
 
+def resolve_targets(
+    *,
+    firmware: FirmwareImage,
+    sites: list[int] | None = None,
+    models: list[str] | None = None,
+    current_versions: list[str] | None = None,
+    stations: list[str] | None = None,
+    window_start: time | None = None,
+    window_end: time | None = None,
+) -> list[ChargingStation]:
+    """The stations a campaign would update; CampaignError when the request makes no sense."""
+    if (window_start is None) != (window_end is None):
+        raise CampaignError("a maintenance window needs both a start and an end")
+    if not (sites or models or current_versions or stations):
+        raise CampaignError("choose the targets: sites, models, current versions or a list of stations")
+    targets = list(select_targets(firmware=firmware, sites=sites, models=models,
+                                  current_versions=current_versions, stations=stations))
+    if not targets:
+        raise CampaignError("no station matches the targets and fits the firmware")
+    return targets
+
+
 @transaction.atomic
 def create_campaign(
     *,
@@ -169,14 +191,8 @@ def create_campaign(
     created_by=None,
     start: bool = False,
 ) -> FirmwareCampaign:
-    if (window_start is None) != (window_end is None):
-        raise CampaignError("a maintenance window needs both a start and an end")
-    if not (sites or models or current_versions or stations):
-        raise CampaignError("choose the targets: sites, models, current versions or a list of stations")
-    targets = list(select_targets(firmware=firmware, sites=sites, models=models,
-                                  current_versions=current_versions, stations=stations))
-    if not targets:
-        raise CampaignError("no station matches the targets and fits the firmware")
+    targets = resolve_targets(firmware=firmware, sites=sites, models=models, current_versions=current_versions,
+                              stations=stations, window_start=window_start, window_end=window_end)
     campaign = FirmwareCampaign.objects.create(
         name=name, firmware=firmware,
         target={"sites": sites or [], "models": models or [], "current_versions": current_versions or [],

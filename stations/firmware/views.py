@@ -11,7 +11,6 @@ from django.views.decorators.http import require_http_methods
 
 from stations.firmware import catalog, diagnostics
 
-
 CHUNK_BYTES = 256 * 1024
 
 

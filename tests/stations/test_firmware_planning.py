@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from stations.firmware import rollout
 from stations.firmware.models import IN_FLIGHT_STATES, CampaignStation, MemberState
-from stations.firmware.rollout import Candidate, CampaignError, in_window, pick, plan_waves, retry_delay
+from stations.firmware.rollout import CampaignError, Candidate, in_window, pick, plan_waves, retry_delay
 from stations.models import ChargingSession, ChargingStation, Site
 from tests.stations.firmware_fixtures import make_firmware
 

@@ -118,7 +118,8 @@ async def test_201_signed_update_wrong_version_is_retried_with_backoff_then_fail
         assert await adb(tasks.advance_firmware_campaign)(campaign.pk) == []  # not before the backoff
 
         # Time passes; the second attempt is refused by the station: out of attempts, the wave fails.
-        await CampaignStation.objects.filter(pk=member.pk).aupdate(next_attempt_at=timezone.now() - timedelta(seconds=1))
+        past = timezone.now() - timedelta(seconds=1)
+        await CampaignStation.objects.filter(pk=member.pk).aupdate(next_attempt_at=past)
         await tick_and_expect(client, campaign, answer={"status": "InvalidCertificate"})
         member = await member_of(campaign)
         assert member.state == MemberState.FAILED and member.attempts == 2
@@ -136,7 +137,8 @@ async def test_201_failure_statuses_fail_the_attempt(make_station, ocpp):
                                                       max_attempts=1, start=True)
         await tick_and_expect(client, campaign, answer={"status": "Accepted"})
         member = await member_of(campaign)
-        await client.result("FirmwareStatusNotification", {"status": "InvalidSignature", "requestId": member.request_id})
+        await client.result("FirmwareStatusNotification",
+                            {"status": "InvalidSignature", "requestId": member.request_id})
         member = await member_of(campaign)
         assert member.state == MemberState.FAILED and member.error == "station reported InvalidSignature"
 
