@@ -11,8 +11,8 @@ from django.utils.html import format_html, format_html_join
 from stations.firmware import catalog, rollout, selectors
 from stations.firmware.models import CampaignStation, DiagnosticsRequest, FirmwareCampaign, FirmwareImage
 
-PROGRESS_COLOURS = {"installed": "#2e7d32", "installing": "#f9a825", "downloading": "#1e88e5",
-                    "scheduled": "#b0bec5", "failed": "#c62828", "skipped": "#757575"}
+PROGRESS_COLOURS = {"scheduled": "#b0bec5", "downloading": "#1e88e5", "installing": "#f9a825",
+                    "installed": "#2e7d32", "failed": "#c62828", "skipped": "#757575"}
 
 
 def _words(text: str) -> list[str]:

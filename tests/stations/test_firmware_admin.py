@@ -55,6 +55,7 @@ def test_operator_uploads_firmware_and_runs_a_campaign_from_the_admin(ops):
 
     listing = ops.get("/admin/stations/firmwarecampaign/").content.decode()
     assert "scheduled 3 · downloading 0 · installing 0 · installed 0 · failed 0 · skipped 0" in listing
+    assert 'title="scheduled: 3" style="width:100.0%' in listing
     detail = ops.get(f"/admin/stations/firmwarecampaign/{campaign.pk}/change/").content.decode()
     assert "AD-1" in detail and "AD-3" in detail
 
