@@ -5,8 +5,14 @@ A link carries a signed, timestamped token (``TimestampSigner``): no session, no
 on the station, and it stops working after ``FIRMWARE_URL_MAX_AGE_S``.
 """
 
+import base64
+import binascii
 import hashlib
 
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from django.conf import settings
 from django.core import signing
 from django.core.files import File
@@ -20,6 +26,29 @@ DOWNLOAD_SALT = "chargenet.firmware.download"
 
 class FirmwareError(ValueError):
     """The firmware cannot be added as given; the message says why."""
+
+
+def verify_signature(*, sha256_hex: str, signing_certificate: str, signature: str) -> None:
+    """The signature (base64) must be the certificate's key signing the file's SHA-256: a
+    station would refuse it otherwise (InvalidSignature), so the catalog refuses it first."""
+    try:
+        certificate = x509.load_pem_x509_certificate(signing_certificate.encode())
+    except ValueError:
+        raise FirmwareError("the signing certificate is not a PEM X.509 certificate") from None
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        raise FirmwareError("the signature must be base64") from None
+    key, digest, prehashed = certificate.public_key(), bytes.fromhex(sha256_hex), utils.Prehashed(hashes.SHA256())
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(raw, digest, ec.ECDSA(prehashed))
+        elif isinstance(key, rsa.RSAPublicKey):
+            key.verify(raw, digest, padding.PKCS1v15(), prehashed)
+        else:
+            raise FirmwareError("the signing certificate's key must be RSA or EC")
+    except InvalidSignature:
+        raise FirmwareError("the signature does not match the file and the signing certificate") from None
 
 
 def _digest(file: File) -> tuple[str, int]:
@@ -50,11 +79,11 @@ def add_firmware(
         raise FirmwareError("version and vendor are required")
     if bool(signing_certificate) != bool(signature):
         raise FirmwareError("a signed firmware needs both the signing certificate and the signature")
-    if signing_certificate and "BEGIN CERTIFICATE" not in signing_certificate:
-        raise FirmwareError("the signing certificate must be PEM")
     sha256, size = _digest(file)
     if size == 0:
         raise FirmwareError("the firmware file is empty")
+    if signing_certificate:
+        verify_signature(sha256_hex=sha256, signing_certificate=signing_certificate, signature=signature)
     image = FirmwareImage(
         version=version[:50], vendor=vendor[:50], station_models=sorted(set(station_models or [])),
         sha256=sha256, size_bytes=size, signing_certificate=signing_certificate, signature=signature,

@@ -8,11 +8,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from stations.firmware.models import DiagnosticsRequest, FirmwareCampaign
+from stations.firmware.models import DiagnosticsRequest, FirmwareCampaign, FirmwareImage
 from stations.models import ChargingStation, Organization, Site
 from stations.selectors import OPERATORS_GROUP
 from stations.services.registry import register_station
 from stations.simulator import sim_firmware
+from tests.stations.firmware_fixtures import sign, signing_pair
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +62,19 @@ def test_operator_uploads_firmware_with_checksum_and_size(roles):
     assert again.status_code == 400 and "already in the catalog" in again.json()["detail"]
     half_signed = upload(roles["operator"], version="2.4.2", signature="c2ln")
     assert half_signed.status_code == 400 and "both" in half_signed.json()["detail"]
+
+
+def test_signed_firmware_is_checked_against_its_certificate(roles):
+    key, pem = signing_pair()
+    good = upload(roles["operator"], version="3.0.0", signing_certificate=pem,
+                  signature=sign(key, sim_firmware("3.0.0")))
+    assert good.status_code == 201 and good.json()["is_signed"] is True
+    other_file = upload(roles["operator"], version="3.0.1", signing_certificate=pem,
+                        signature=sign(key, sim_firmware("3.0.0")))
+    assert other_file.status_code == 400 and "does not match" in other_file.json()["detail"]
+    not_pem = upload(roles["operator"], version="3.0.2", signing_certificate="hello", signature="c2ln")
+    assert not_pem.status_code == 400 and "PEM X.509" in not_pem.json()["detail"]
+    assert FirmwareImage.objects.count() == 1
 
 
 def test_only_operators_upload_firmware(roles):

@@ -16,11 +16,11 @@ from stations.models import ChargingStation
 from stations.simulator import sim_firmware
 from tests.conftest import adb
 from tests.stations.asgi_transport import asgi_http
-from tests.stations.firmware_fixtures import make_firmware
+from tests.stations.firmware_fixtures import make_firmware, sign, signing_pair
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PEM = "-----BEGIN CERTIFICATE-----\nMIIBsimulated\n-----END CERTIFICATE-----\n"
+KEY, PEM = signing_pair()
 BOOT16 = {"chargePointVendor": "ChargeNet", "chargePointModel": "Simulator", "firmwareVersion": "sim-1.0"}
 
 
@@ -90,7 +90,8 @@ async def test_download_link_refuses_a_forged_or_expired_token(make_station, set
 
 async def test_201_signed_update_wrong_version_is_retried_with_backoff_then_fails_and_halts(make_station, ocpp):
     await adb(make_station)("CP-2")
-    firmware = await adb(make_firmware)("3.0.0", signing_certificate=PEM, signature="c2lnbmF0dXJl")
+    signature = sign(KEY, sim_firmware("3.0.0"))
+    firmware = await adb(make_firmware)("3.0.0", signing_certificate=PEM, signature=signature)
     async with ocpp("CP-2", version="2.0.1") as client:
         await client.result("BootNotification", boot201("sim-1.0"))
         campaign = await adb(rollout.create_campaign)(
@@ -100,7 +101,7 @@ async def test_201_signed_update_wrong_version_is_retried_with_backoff_then_fail
         member = await member_of(campaign)
         assert payload["requestId"] == member.request_id
         assert payload["firmware"]["signingCertificate"] == PEM
-        assert payload["firmware"]["signature"] == "c2lnbmF0dXJl"
+        assert payload["firmware"]["signature"] == signature
 
         # A report about some other request does not move this update.
         await client.result("FirmwareStatusNotification", {"status": "Installing", "requestId": member.request_id + 1})
