@@ -167,6 +167,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Charging network management: stations, sessions, tariffs, invoices.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "FirmwareCampaignStatusEnum": "stations.firmware.models.CampaignStatus",
+    },
 }
 
 # --- Billing --------------------------------------------------------------------

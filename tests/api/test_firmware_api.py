@@ -146,3 +146,17 @@ def test_diagnostics_request_for_an_offline_station_is_409_and_files_download_by
     assert roles["owner"].get(f"/api/v1/diagnostics/{hidden.pk}/file/").status_code == 404
     listed = {d["station"] for d in roles["owner"].get("/api/v1/diagnostics/").json()["results"]}
     assert listed == {"ACME-1", "ACME-2"}  # the offline request was kept, with its outcome
+
+
+def test_firmware_endpoints_are_in_the_openapi_schema():
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json", stdout=out)
+    paths = set(json.loads(out.getvalue())["paths"])
+    assert {"/api/v1/firmware/", "/api/v1/firmware-campaigns/{id}/", "/api/v1/firmware-campaigns/{id}/pause/",
+            "/api/v1/firmware-campaigns/{id}/resume/", "/api/v1/firmware-campaigns/{id}/cancel/",
+            "/api/v1/diagnostics/", "/api/v1/diagnostics/{id}/file/"} <= paths
