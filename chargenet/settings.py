@@ -137,6 +137,8 @@ CELERY_BEAT_SCHEDULE = {
     "monthly-invoicing": {"task": "billing.run_invoicing", "schedule": crontab(minute=0, hour=2, day_of_month=1)},
     # Sites with load management and sessions: limits that change on a schedule, profile renewal.
     "site-load-rebalance": {"task": "stations.smart_charging.tasks.rebalance_managed_sites", "schedule": 60.0},
+    # Running firmware campaigns: timeouts, waves, windows, the next stations.
+    "firmware-campaigns": {"task": "stations.advance_firmware_campaigns", "schedule": 60.0},
 }
 
 # --- Auth, API ------------------------------------------------------------------
@@ -169,6 +171,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {
         "ChargingProfileKindEnum": "stations.smart_charging.models.ChargingProfileKind",
+        "FirmwareCampaignStatusEnum": "stations.firmware.models.CampaignStatus",
     },
 }
 
@@ -188,6 +191,18 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Firmware and diagnostics files ---------------------------------------------
+# Uploaded through Django's default storage; embedded default under the project (git-ignored).
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT") or str(BASE_DIR / "media")
+MEDIA_URL = "media/"
+# The base URL stations reach this server at over HTTP(S): firmware download and
+# diagnostics upload links are built from it.
+CHARGENET_PUBLIC_URL = os.environ.get("CHARGENET_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# How long a firmware download / diagnostics upload link stays valid (seconds).
+FIRMWARE_URL_MAX_AGE_S = int(os.environ.get("FIRMWARE_URL_MAX_AGE_S", str(24 * 3600)))
+DIAGNOSTICS_UPLOAD_MAX_AGE_S = int(os.environ.get("DIAGNOSTICS_UPLOAD_MAX_AGE_S", str(24 * 3600)))
+DIAGNOSTICS_UPLOAD_MAX_BYTES = int(os.environ.get("DIAGNOSTICS_UPLOAD_MAX_BYTES", str(100 * 1024 * 1024)))
 
 # --- OCPP ----------------------------------------------------------------------
 # Unknown stations may connect and are held as Pending until an operator approves them.

@@ -10,6 +10,7 @@ from django.urls import path
 from stations import models
 from stations.commands.catalog import COMMANDS, parse_key_values
 from stations.commands.service import CommandError, send_command
+from stations.firmware import admin as firmware_admin
 from stations.services.registry import RegistrationError, register_station
 from stations.services.traffic import recent_frames
 
@@ -97,6 +98,7 @@ class ChargingStationAdmin(admin.ModelAdmin):
         _command_action("get_configuration", {}, "Read configuration (1.6)"),
         _command_action("get_base_report", {}, "Read device model (2.0.1)"),
         _command_action("send_local_list", {}, "Send local authorisation list"),
+        firmware_admin.request_diagnostics,
     ]
     change_form_template = "admin/stations/chargingstation/change_form.html"
 

@@ -519,6 +519,13 @@ class Reservation(models.Model):
         ordering = ["-created_at"]
 
 
+# Firmware rollout and diagnostics live in their own module; Django finds them through here.
+from stations.firmware.models import (  # noqa: E402, F401
+    CampaignStation,
+    DiagnosticsRequest,
+    FirmwareCampaign,
+    FirmwareImage,
+)
 from stations.smart_charging.models import (  # noqa: E402,F401  (models of this app, kept in their own module)
     ChargingProfile,
     ChargingProfileKind,

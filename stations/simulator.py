@@ -25,8 +25,11 @@ import dataclasses
 import logging
 import random
 import time
+import urllib.error
+import urllib.request
 import uuid
 import zlib
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
@@ -48,6 +51,46 @@ logger = logging.getLogger(__name__)
 VENDOR = "ChargeNet"
 MODEL = "Simulator"
 FIRMWARE_VERSION = "sim-1.0"
+# A simulated firmware image is a text file that names its version on its first line.
+SIM_FIRMWARE_MAGIC = b"CHARGENET-SIM-FIRMWARE "
+# How a simulated station goes through a firmware update (tests choose the bad ones).
+FIRMWARE_BEHAVIOURS = ("ok", "fail_download", "fail_install", "silent", "wrong_version", "reject")
+
+
+def sim_firmware(version: str, size_bytes: int = 4096) -> bytes:
+    """The bytes of a simulated firmware image of ``version``."""
+    head = SIM_FIRMWARE_MAGIC + version.encode() + b"\n"
+    return head + b"\0" * max(0, size_bytes - len(head))
+
+
+def sim_firmware_version(content: bytes) -> str | None:
+    if not content.startswith(SIM_FIRMWARE_MAGIC):
+        return None
+    return content[len(SIM_FIRMWARE_MAGIC):].split(b"\n", 1)[0].decode(errors="replace").strip() or None
+
+
+@asynccontextmanager
+async def websocket_connect(url: str, subprotocol: str, headers: dict, open_timeout: float):
+    """The real network: what ``SimulatedStation`` connects with unless told otherwise."""
+    async with websockets.connect(url, subprotocols=[subprotocol], additional_headers=headers,
+                                  open_timeout=open_timeout, compression=None, proxy=None) as ws:
+        yield ws
+
+
+async def http_request(method: str, url: str, body: bytes | None = None, timeout_s: float = 60) -> tuple[int, bytes]:
+    """(status, body) of an HTTP request; status 0 when nothing answered."""
+    def send() -> tuple[int, bytes]:
+        request = urllib.request.Request(url, data=body, method=method,
+                                         headers={"Content-Type": "application/octet-stream"} if body else {})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+        except (OSError, ValueError):
+            return 0, b""
+
+    return await asyncio.to_thread(send)
 
 
 @dataclass
@@ -193,6 +236,10 @@ class SimulatedStation:
         power_w: int = 11_000,
         timing: Timing | None = None,
         stats: SimulationStats | None = None,
+        firmware_version: str = FIRMWARE_VERSION,
+        firmware_behaviour: str = "ok",
+        connect=websocket_connect,
+        http=http_request,
     ):
         if version not in PROTOCOLS:
             raise ValueError(f"OCPP version must be one of {', '.join(PROTOCOLS)}, not {version!r}")
@@ -212,6 +259,15 @@ class SimulatedStation:
         self._closing = False  # run() returns once the sessions are stopped
         self._rebooting = False  # run() reconnects at once once the sessions are stopped
         self._wake = asyncio.Event()
+        if firmware_behaviour not in FIRMWARE_BEHAVIOURS:
+            raise ValueError(f"firmware_behaviour must be one of {', '.join(FIRMWARE_BEHAVIOURS)}")
+        self.firmware_version = firmware_version
+        self.firmware_behaviour = firmware_behaviour
+        self.firmware_busy = False  # an update or upload in progress: a second one is refused
+        self.pending_installed: int | None = None  # 2.0.1: report Installed (this requestId) after the boot
+        self.reboot_reason = "RemoteReset"
+        self._connect = connect
+        self.http = http
 
     # --- what the outside asks of a station ------------------------------------------
 
@@ -222,13 +278,11 @@ class SimulatedStation:
         boot_reason = "PowerUp"
         while not self._closing:
             try:
-                async with websockets.connect(
+                async with self._connect(
                     f"{self.url}/{quote(self.station_id, safe='')}",
-                    subprotocols=[protocol_class.subprotocol],
-                    additional_headers=self._auth_headers(),
-                    open_timeout=self.timing.response_timeout_s,
-                    compression=None,
-                    proxy=None,
+                    protocol_class.subprotocol,
+                    self._auth_headers(),
+                    self.timing.response_timeout_s,
                 ) as ws:
                     if ws.subprotocol != protocol_class.subprotocol:
                         raise ConnectionError(f"the CSMS did not accept {protocol_class.subprotocol}")
@@ -245,7 +299,7 @@ class SimulatedStation:
                 self.connected = False
             if self._rebooting:
                 self._rebooting = False
-                boot_reason = "RemoteReset"
+                boot_reason, self.reboot_reason = self.reboot_reason, "RemoteReset"
                 continue
             boot_reason = "PowerUp"
             if not self._closing:
@@ -323,6 +377,54 @@ class SimulatedStation:
         setattr(self.timing, field, seconds)
         return "Accepted"
 
+    def accept_firmware_update(self) -> bool:
+        if self.firmware_busy or self._winding_down or self.firmware_behaviour == "reject":
+            return False
+        self.firmware_busy = True
+        return True
+
+    async def update_firmware(self, protocol: "_Protocol", location: str, request_id: int | None) -> None:
+        """Downloading -> Downloaded -> Installing -> Installed, then a reboot into the new version
+        (or the failure this station was made to show)."""
+        try:
+            if self.firmware_behaviour == "silent":
+                return  # accepted, then never a word: the CSMS's timeout has to notice
+            await protocol.firmware_status("Downloading", request_id)
+            try:
+                status, content = await self.http("GET", location)
+            except Exception as error:  # whatever the transport, a failed download is reported as such
+                logger.warning("%s: firmware download failed: %r", self.station_id, error)
+                status, content = 0, b""
+            new_version = sim_firmware_version(content) if status == 200 else None
+            if self.firmware_behaviour == "fail_download" or new_version is None:
+                await protocol.firmware_status("DownloadFailed", request_id)
+                return
+            await protocol.firmware_status("Downloaded", request_id)
+            await protocol.firmware_status("Installing", request_id)
+            if self.firmware_behaviour == "fail_install":
+                await protocol.firmware_status("InstallationFailed", request_id)
+                return
+            if self.firmware_behaviour != "wrong_version":
+                self.firmware_version = new_version
+            if protocol.subprotocol == "ocpp1.6":
+                await protocol.firmware_status("Installed", request_id)
+            else:
+                await protocol.firmware_status("InstallRebooting", request_id)
+                self.pending_installed = request_id
+            self.reboot_reason = "FirmwareUpdate"
+            self.reboot(stop_reason="Reboot")
+        finally:
+            self.firmware_busy = False
+
+    async def upload_log(self, protocol: "_Protocol", location: str, file_name: str, request_id: int | None) -> None:
+        """Uploading, then the file PUT to ``location``/file name: Uploaded or the failure."""
+        await protocol.log_status("Uploading", request_id)
+        body = "\n".join([f"{now_iso()} {self.station_id} firmware={self.firmware_version}",
+                          *(f"evse {e.evse_id}: meter {e.meter_wh()} Wh, available={e.available}"
+                            for e in self.evses)]).encode() + b"\n"
+        status, _ = await self.http("PUT", f"{location.rstrip('/')}/{file_name}", body)
+        await protocol.log_status("Uploaded" if 200 <= status < 300 else "UploadFailed", request_id)
+
     # --- the station's life on one connection ----------------------------------------
 
     @property
@@ -361,6 +463,9 @@ class SimulatedStation:
     async def _live(self, protocol: "_Protocol", boot_reason: str) -> None:
         if not await self._boot(protocol, boot_reason):
             return
+        if self.pending_installed is not None:
+            await protocol.firmware_status("Installed", self.pending_installed)
+            self.pending_installed = None
         for evse in self.evses:
             await protocol.send_status(evse)
         tasks = [asyncio.create_task(self._send_heartbeats(protocol))]
@@ -537,6 +642,7 @@ class _Protocol:
     def __init__(self, station: SimulatedStation, ws):
         super().__init__(station.station_id, ws, response_timeout=station.timing.response_timeout_s)
         self.station = station
+        self._firmware_accepted = False  # the last UpdateFirmware was taken on
 
     async def request(self, payload):
         """Send a CALL; its result, or None after a CALLERROR or a timeout (both counted)."""
@@ -569,7 +675,7 @@ class Station16(_Protocol, ChargePoint16):
     async def boot(self, reason: str):
         return await self.request(call16.BootNotification(
             charge_point_vendor=VENDOR, charge_point_model=MODEL,
-            charge_point_serial_number=self.id[:25], firmware_version=FIRMWARE_VERSION,
+            charge_point_serial_number=self.id[:25], firmware_version=self.station.firmware_version,
         ))
 
     async def heartbeat(self):
@@ -714,6 +820,35 @@ class Station16(_Protocol, ChargePoint16):
     def on_data_transfer(self, vendor_id, **_):
         return result16.DataTransfer(status="Accepted")
 
+    # --- firmware and diagnostics ---
+
+    async def firmware_status(self, status: str, request_id: int | None = None):
+        return await self.request(call16.FirmwareStatusNotification(status=status))
+
+    async def log_status(self, status: str, request_id: int | None = None):
+        return await self.request(call16.DiagnosticsStatusNotification(
+            status="UploadFailed" if status == "UploadFailure" else status
+        ))
+
+    @on(Action16.update_firmware)
+    def on_update_firmware(self, location, retrieve_date, **_):
+        # 1.6 has no way to refuse; a busy station just does not start a second download.
+        self._firmware_accepted = self.station.accept_firmware_update()
+        return result16.UpdateFirmware()
+
+    @after(Action16.update_firmware)
+    async def after_update_firmware(self, location, **_):
+        if self._firmware_accepted:
+            await self.station.update_firmware(self, location, None)
+
+    @on(Action16.get_diagnostics)
+    def on_get_diagnostics(self, location, **_):
+        return result16.GetDiagnostics(file_name=f"{self.id}-diagnostics.log")
+
+    @after(Action16.get_diagnostics)
+    async def after_get_diagnostics(self, location, **_):
+        await self.station.upload_log(self, location, f"{self.id}-diagnostics.log", None)
+
     @on(Action16.set_charging_profile)
     def on_set_charging_profile(self, connector_id, cs_charging_profiles, **_):
         schedule = cs_charging_profiles["charging_schedule"]
@@ -763,7 +898,7 @@ class Station201(_Protocol, ChargePoint201):
     async def boot(self, reason: str):
         return await self.request(call201.BootNotification(
             charging_station={"vendor_name": VENDOR, "model": MODEL, "serial_number": self.id[:25],
-                              "firmware_version": FIRMWARE_VERSION},
+                              "firmware_version": self.station.firmware_version},
             reason=reason,
         ))
 
@@ -950,6 +1085,34 @@ class Station201(_Protocol, ChargePoint201):
     @on(Action201.data_transfer)
     def on_data_transfer(self, vendor_id, **_):
         return result201.DataTransfer(status="Accepted")
+
+    # --- firmware and logs ---
+
+    async def firmware_status(self, status: str, request_id: int | None = None):
+        return await self.request(call201.FirmwareStatusNotification(status=status, request_id=request_id))
+
+    async def log_status(self, status: str, request_id: int | None = None):
+        return await self.request(call201.LogStatusNotification(
+            status="UploadFailure" if status == "UploadFailed" else status, request_id=request_id
+        ))
+
+    @on(Action201.update_firmware)
+    def on_update_firmware(self, request_id, firmware, **_):
+        self._firmware_accepted = self.station.accept_firmware_update()
+        return result201.UpdateFirmware(status="Accepted" if self._firmware_accepted else "Rejected")
+
+    @after(Action201.update_firmware)
+    async def after_update_firmware(self, request_id, firmware, **_):
+        if self._firmware_accepted:
+            await self.station.update_firmware(self, firmware["location"], request_id)
+
+    @on(Action201.get_log)
+    def on_get_log(self, log_type, request_id, log, **_):
+        return result201.GetLog(status="Accepted", filename=f"{self.id}-{log_type}.log")
+
+    @after(Action201.get_log)
+    async def after_get_log(self, log_type, request_id, log, **_):
+        await self.station.upload_log(self, log["remote_location"], f"{self.id}-{log_type}.log", request_id)
 
     @on(Action201.set_charging_profile)
     def on_set_charging_profile(self, evse_id, charging_profile, **_):

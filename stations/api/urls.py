@@ -34,3 +34,12 @@ urlpatterns = router.urls + [
         name="station-composite-schedule",
     ),
 ]
+
+# Firmware catalog, campaigns and diagnostics (stations/firmware/api.py).
+from stations.firmware import api as firmware_api  # noqa: E402
+
+firmware_router = DefaultRouter()
+firmware_router.register("firmware", firmware_api.FirmwareViewSet, basename="firmware")
+firmware_router.register("firmware-campaigns", firmware_api.CampaignViewSet, basename="firmware-campaign")
+firmware_router.register("diagnostics", firmware_api.DiagnosticsViewSet, basename="diagnostics")
+urlpatterns += firmware_router.urls

@@ -6,9 +6,10 @@ and ``station_command`` report the same clear errors). ``build`` turns it into t
 """
 
 import json
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from rest_framework import serializers
 
@@ -113,6 +114,28 @@ class SendLocalListParams(serializers.Serializer):
 class RawParams(serializers.Serializer):
     action = serializers.CharField(max_length=50, help_text="OCPP action, e.g. GetDiagnostics")
     payload = serializers.DictField(default=dict, help_text="camelCase payload, validated against the schema")
+
+
+class UpdateFirmwareParams(serializers.Serializer):
+    location = serializers.URLField(max_length=512, help_text="where the station downloads the firmware")
+    retrieve_at = serializers.DateTimeField(required=False, help_text="not before; default now")
+    install_at = serializers.DateTimeField(required=False, help_text="2.0.1 only: install not before")
+    retries = serializers.IntegerField(min_value=0, required=False)
+    retry_interval_s = serializers.IntegerField(min_value=0, required=False)
+    request_id = serializers.IntegerField(required=False, help_text="2.0.1 requestId; generated if omitted")
+    signing_certificate = serializers.CharField(max_length=5500, required=False, trim_whitespace=False,
+                                                help_text="2.0.1: PEM")
+    signature = serializers.CharField(max_length=800, required=False, help_text="2.0.1: base64")
+
+
+class GetLogParams(serializers.Serializer):
+    location = serializers.URLField(max_length=512, help_text="where the station uploads the file")
+    log_type = serializers.ChoiceField(choices=["DiagnosticsLog", "SecurityLog"], default="DiagnosticsLog")
+    request_id = serializers.IntegerField(required=False, help_text="2.0.1 requestId; generated if omitted")
+    oldest_at = serializers.DateTimeField(required=False)
+    latest_at = serializers.DateTimeField(required=False)
+    retries = serializers.IntegerField(min_value=0, required=False)
+    retry_interval_s = serializers.IntegerField(min_value=0, required=False)
 
 
 # --- translation ---------------------------------------------------------------------
@@ -279,6 +302,53 @@ def get_local_list_version(p, version):
     return "GetLocalListVersion", {}
 
 
+def _retries(p, payload: dict) -> dict:
+    if "retries" in p:
+        payload["retries"] = p["retries"]
+    if "retry_interval_s" in p:
+        payload["retryInterval"] = p["retry_interval_s"]
+    return payload
+
+
+def _request_id(p) -> int:
+    return p["request_id"] if "request_id" in p else random.randint(1, 2**31 - 1)
+
+
+def update_firmware(p, version):
+    retrieve_at = _iso(p.get("retrieve_at") or datetime.now(UTC))
+    if version == V16:
+        if "signing_certificate" in p or "signature" in p or "install_at" in p:
+            raise CommandError("OCPP 1.6 UpdateFirmware has no signature or install time")
+        return "UpdateFirmware", _retries(p, {"location": p["location"], "retrieveDate": retrieve_at})
+    if ("signing_certificate" in p) != ("signature" in p):
+        raise CommandError("a signed update needs both signing_certificate and signature")
+    firmware = {"location": p["location"], "retrieveDateTime": retrieve_at}
+    if "install_at" in p:
+        firmware["installDateTime"] = _iso(p["install_at"])
+    if "signing_certificate" in p:
+        firmware["signingCertificate"] = p["signing_certificate"]
+        firmware["signature"] = p["signature"]
+    return "UpdateFirmware", _retries(p, {"requestId": _request_id(p), "firmware": firmware})
+
+
+def get_log(p, version):
+    if version == V16:
+        if p["log_type"] != "DiagnosticsLog":
+            raise CommandError("OCPP 1.6 GetDiagnostics has only the diagnostics log")
+        payload = {"location": p["location"]}
+        if "oldest_at" in p:
+            payload["startTime"] = _iso(p["oldest_at"])
+        if "latest_at" in p:
+            payload["stopTime"] = _iso(p["latest_at"])
+        return "GetDiagnostics", _retries(p, payload)
+    log = {"remoteLocation": p["location"]}
+    if "oldest_at" in p:
+        log["oldestTimestamp"] = _iso(p["oldest_at"])
+    if "latest_at" in p:
+        log["latestTimestamp"] = _iso(p["latest_at"])
+    return "GetLog", _retries(p, {"logType": p["log_type"], "requestId": _request_id(p), "log": log})
+
+
 def raw(p, version):
     return p["action"], p["payload"]
 
@@ -331,6 +401,10 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("send_local_list", SendLocalListParams, send_local_list, "SendLocalList from the token database"),
         CommandSpec("get_local_list_version", EmptyParams, get_local_list_version, "GetLocalListVersion"),
         CommandSpec("raw", RawParams, raw, "any other OCPP action, validated against the version's schema"),
+        CommandSpec("update_firmware", UpdateFirmwareParams, update_firmware,
+                    "UpdateFirmware (2.0.1: signed, with requestId)"),
+        CommandSpec("get_diagnostics", GetLogParams, get_log, "GetDiagnostics / GetLog"),
+        CommandSpec("get_log", GetLogParams, get_log, "GetLog / GetDiagnostics (same as get_diagnostics)"),
     ]
 }
 

@@ -9,6 +9,7 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, DataTransferStatus
 
+from stations.firmware import diagnostics, rollout
 from stations.models import StationEvent
 from stations.ocpp.base import FrameRouter, StationSession, db, now_iso, parse_timestamp
 from stations.ocpp.batcher import meter_batcher
@@ -166,10 +167,10 @@ class StationHandler16(FrameRouter, ChargePoint):
 
     @on(Action.firmware_status_notification)
     async def on_firmware_status_notification(self, status, **kw):
-        await db(reports.record_firmware_status)(station_pk=self.station.station_pk, status=status)
+        await db(rollout.record_firmware_status)(station_pk=self.station.station_pk, status=status)
         return call_result.FirmwareStatusNotification()
 
     @on(Action.diagnostics_status_notification)
     async def on_diagnostics_status_notification(self, status, **kw):
-        await db(reports.record_diagnostics_status)(station_pk=self.station.station_pk, status=status)
+        await db(diagnostics.record_status)(station_pk=self.station.station_pk, status=status)
         return call_result.DiagnosticsStatusNotification()

@@ -6,6 +6,7 @@ from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call_result
 from ocpp.v201.enums import Action, DataTransferStatusEnumType
 
+from stations.firmware import diagnostics, rollout
 from stations.models import StationEvent
 from stations.ocpp.base import FrameRouter, StationSession, db, now_iso, parse_timestamp
 from stations.ocpp.batcher import meter_batcher
@@ -194,12 +195,16 @@ class StationHandler201(FrameRouter, ChargePoint):
 
     @on(Action.firmware_status_notification)
     async def on_firmware_status_notification(self, status, **kw):
-        await db(reports.record_firmware_status)(station_pk=self.station.station_pk, status=status)
+        await db(rollout.record_firmware_status)(
+            station_pk=self.station.station_pk, status=status, request_id=kw.get("request_id")
+        )
         return call_result.FirmwareStatusNotification()
 
     @on(Action.log_status_notification)
     async def on_log_status_notification(self, status, **kw):
-        await db(reports.record_diagnostics_status)(station_pk=self.station.station_pk, status=status)
+        await db(diagnostics.record_status)(
+            station_pk=self.station.station_pk, status=status, request_id=kw.get("request_id")
+        )
         return call_result.LogStatusNotification()
 
     @on(Action.reservation_status_update)

@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
+from stations.firmware import rollout
 from stations.models import ChargingStation
 from stations.signals import announce_on_commit, station_booted
 
@@ -37,4 +38,6 @@ def record_boot(
         ]
     )
     announce_on_commit(station_booted, station_pk=station_pk, registration_status=station.registration_status)
+    # The version a station boots with confirms (or fails) a firmware update in progress.
+    rollout.record_boot_version(station_pk=station.pk, firmware_version=station.firmware_version)
     return station.registration_status

@@ -3,9 +3,8 @@
 from datetime import datetime
 
 from django.db import transaction
-from django.utils import timezone
 
-from stations.models import ChargingStation, DeviceModelVariable, StationEvent
+from stations.models import DeviceModelVariable, StationEvent
 
 
 @transaction.atomic
@@ -58,13 +57,3 @@ def record_event(*, station_pk: int, kind: str, timestamp: datetime, summary: st
         station_id=station_pk, kind=kind, timestamp=timestamp, summary=summary[:255], payload=payload
     )
 
-
-def record_firmware_status(*, station_pk: int, status: str) -> None:
-    ChargingStation.objects.filter(pk=station_pk).update(firmware_status=status, firmware_status_at=timezone.now())
-
-
-def record_diagnostics_status(*, station_pk: int, status: str) -> None:
-    """1.6 DiagnosticsStatusNotification and 2.0.1 LogStatusNotification."""
-    ChargingStation.objects.filter(pk=station_pk).update(
-        diagnostics_status=status, diagnostics_status_at=timezone.now()
-    )

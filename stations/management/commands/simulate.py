@@ -19,7 +19,15 @@ from django.db import transaction
 from stations import credentials
 from stations.models import ChargingStation, Driver, IdToken
 from stations.services import registry
-from stations.simulator import VERSIONS, SimulatedStation, SimulationStats, Timing, run_fleet, wait_for_server
+from stations.simulator import (
+    FIRMWARE_BEHAVIOURS,
+    VERSIONS,
+    SimulatedStation,
+    SimulationStats,
+    Timing,
+    run_fleet,
+    wait_for_server,
+)
 
 # Up to this many stations go through the registry services one by one; more are bulk-created.
 BULK_THRESHOLD = 50
@@ -54,6 +62,29 @@ def fleet_members(prefix: str, count: int) -> list[FleetMember]:
         )
         for station_id in station_ids
     ]
+
+
+def firmware_behaviours(spec: str, count: int) -> list[str]:
+    """Each station's firmware behaviour from ``fail_install:10,silent:5`` (percent of the fleet),
+    spread evenly over the fleet; the rest update fine."""
+    behaviours = ["ok"] * count
+    position = 0
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, percent = item.partition(":")
+        if name not in FIRMWARE_BEHAVIOURS or name == "ok":
+            raise CommandError(f"unknown firmware behaviour {name!r}")
+        try:
+            share = float(percent)
+        except ValueError:
+            raise CommandError(f"--firmware-failures needs BEHAVIOUR:PERCENT, not {item!r}") from None
+        for _ in range(round(count * share / 100)):
+            if position >= count:
+                raise CommandError("--firmware-failures adds up to more than 100%")
+            behaviours[position] = name
+            position += 1
+    # Spread the failing ones over the fleet (and so over the waves).
+    step = 7 if count % 7 else 1
+    return [behaviours[(n * step) % count] for n in range(count)]
 
 
 def prepare_fleet(members: list[FleetMember]) -> None:
@@ -127,6 +158,10 @@ class Command(BaseCommand):
         parser.add_argument("--ramp", type=float, default=None,
                             help="seconds over which the stations connect (default: 100 stations a second)")
         parser.add_argument("--wait", type=float, default=120, help="seconds to wait for the server to come up")
+        parser.add_argument("--firmware-failures", default="",
+                            help="how some stations go through a firmware update: BEHAVIOUR:PERCENT,... with "
+                                 f"behaviours {', '.join(b for b in FIRMWARE_BEHAVIOURS if b != 'ok')} "
+                                 "(e.g. fail_install:10,silent:5); the others update fine")
 
     def handle(self, *args, **options):
         count = options["stations"]
@@ -153,10 +188,12 @@ class Command(BaseCommand):
         )
         stats = SimulationStats()
         versions = VERSIONS if options["version"] == "mixed" else [options["version"]]
+        behaviours = firmware_behaviours(options["firmware_failures"], count)
         stations = [
             SimulatedStation(
                 member.station_id, member.password, url=url, version=versions[n % len(versions)],
                 id_token=member.id_token, power_w=int(options["power_kw"] * 1000), timing=timing, stats=stats,
+                firmware_behaviour=behaviours[n],
             )
             for n, member in enumerate(members)
         ]
