@@ -164,6 +164,7 @@ def register_with(*, name: str, versions_url: str, token_a: str, token_base64: b
         raise OcpiError(f"{name} is registered already; update or unregister instead", http_status=405)
     partner.versions_url, partner.outgoing_token, partner.token_base64 = versions_url, token_a, token_base64
     partner.status = PartnerStatus.PENDING
+    partner.save()  # the request log of the discovery belongs to it
     _discover(partner)
     token_b = new_token()
     partner.incoming_token_digest = token_digest(token_b)
