@@ -89,6 +89,8 @@ def country_alpha3(alpha2: str) -> str:
 def evse_status(evse: Evse) -> str:
     if not evse.station.is_online:
         return "UNKNOWN"
+    if evse.station.status in ("Unavailable", "Faulted"):  # the whole station (1.6 connector 0)
+        return _STATUS[evse.station.status]
     statuses = {_STATUS.get(c.status, "UNKNOWN") for c in evse.connectors.all()}
     return next((s for s in _PRECEDENCE if s in statuses), "UNKNOWN")
 

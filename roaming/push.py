@@ -61,21 +61,25 @@ def schedule(partner_pk: int) -> None:
 
 
 def push_evse_status(*, station_pk: int, evse_id: int) -> int:
+    """PATCH the EVSE's status to every partner taking locations; EVSE 0 (the whole station,
+    or its presence) means all its EVSEs. Returns the number of entries queued."""
     from stations.models import Evse
 
-    evse = Evse.objects.filter(station_id=station_pk, evse_id=evse_id, station__site__isnull=False) \
-        .select_related("station__site").first()
-    if evse is None:
-        return 0
     partners = receivers_of("locations")
     if not partners:
         return 0
-    payload = {"status": mapping.evse_status(evse), "last_updated": mapping.ocpi_datetime(timezone.now())}
-    path = f"/{mapping.cc()}/{mapping.party()}/{mapping.location_id(evse.station.site)}/{mapping.evse_uid(evse)}"
-    for partner in partners:
-        _queue(partner, module="locations", method="PATCH", path=path, object_key=f"evse:{evse.pk}",
-               payload=payload)
-    return len(partners)
+    evses = Evse.objects.filter(station_id=station_pk, station__site__isnull=False).select_related("station__site")
+    if evse_id:
+        evses = evses.filter(evse_id=evse_id)
+    queued = 0
+    for evse in evses.prefetch_related("connectors"):
+        payload = {"status": mapping.evse_status(evse), "last_updated": mapping.ocpi_datetime(timezone.now())}
+        path = f"/{mapping.cc()}/{mapping.party()}/{mapping.location_id(evse.station.site)}/{mapping.evse_uid(evse)}"
+        for partner in partners:
+            _queue(partner, module="locations", method="PATCH", path=path, object_key=f"evse:{evse.pk}",
+                   payload=payload)
+            queued += 1
+    return queued
 
 
 def session_partner(session) -> Partner | None:

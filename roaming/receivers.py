@@ -10,7 +10,13 @@ from django.dispatch import receiver
 
 from billing.signals import cdr_created
 from roaming import push
-from stations.signals import connector_status_changed, meter_values_recorded, session_completed, session_started
+from stations.signals import (
+    connector_status_changed,
+    meter_values_recorded,
+    session_completed,
+    session_started,
+    station_presence_changed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +31,12 @@ def _safely(what: str, func, **kwargs) -> None:
 @receiver(connector_status_changed, dispatch_uid="roaming.evse_status")
 def evse_status_changed(sender, station_pk, evse_id, **kwargs) -> None:
     _safely("EVSE status push", push.push_evse_status, station_pk=station_pk, evse_id=evse_id)
+
+
+@receiver(station_presence_changed, dispatch_uid="roaming.station_presence")
+def station_presence_changed_(sender, station_pk, **kwargs) -> None:
+    # Offline: every EVSE is UNKNOWN; back online: their reported status again.
+    _safely("EVSE status push", push.push_evse_status, station_pk=station_pk, evse_id=0)
 
 
 @receiver(session_started, dispatch_uid="roaming.session_started")
