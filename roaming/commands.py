@@ -117,7 +117,8 @@ def execute(*, partner_pk: int, station_id: str, command: str, params: dict, res
     try:
         outcome = send_command(station_id=station_id, command=command, params=params, source="ocpi",
                                timeout=TIMEOUT_S - 10)
-        result, message = _RESULT.get(outcome.outcome, "FAILED"), outcome.error or (outcome.status or "")
+        result = _RESULT.get(outcome.outcome, "FAILED")
+        message = "" if result == "ACCEPTED" else (outcome.error or outcome.status or "")
         if command == "reserve_now" and ocpi_reservation_id:
             reservation_pk = CommandLog.objects.get(pk=outcome.log_id).params.get("reservation_id")
             PartnerReservation.objects.update_or_create(partner=partner, ocpi_id=ocpi_reservation_id,
