@@ -122,3 +122,46 @@ async def test_our_own_drivers_sessions_are_not_sent_to_partners(registered_emsp
                                             "timestamp": "2025-03-03T11:00:00Z"})
     assert await ChargeDetailRecord.objects.aexists()
     assert not emsp.requests_to(r"/sessions/|/cdrs") and not emsp.requests_to(r"/authorize")
+
+
+async def test_meter_values_update_the_partner_when_the_interval_allows(registered_emsp, make_station, ocpp,
+                                                                       settings):
+    emsp, partner = registered_emsp
+    settings.OCPI_SESSION_UPDATE_INTERVAL_S = 0
+    await adb(network)(make_station)
+    emsp.authorizations["EMSP-CARD-2"] = "ALLOWED"
+    async with ocpp("CP-R1", version="1.6") as cp:
+        started = await cp.result("StartTransaction", {"connectorId": 1, "idTag": "EMSP-CARD-2", "meterStart": 0,
+                                                       "timestamp": "2025-03-03T10:00:00Z"})
+        await cp.result("MeterValues", {"connectorId": 1, "transactionId": started["transactionId"],
+                                        "meterValue": [meter(2500, "2025-03-03T10:15:00Z")]})
+    puts = emsp.requests_to(r"/sessions/DE/CNT/\d+$", "PUT")
+    assert [(p["body"]["status"], p["body"]["kwh"]) for p in puts] == [("ACTIVE", 0.0), ("ACTIVE", 2.5)]
+
+
+async def test_an_ocpp201_session_of_a_pushed_token_reaches_the_partner(registered_emsp, make_station, ocpp, cpo):
+    emsp, partner = registered_emsp
+    await adb(network)(make_station)
+    pushed = {"country_code": "NL", "party_id": "EMS", "uid": "04AABBCC", "type": "RFID", "contract_id": "NL-EMS-1",
+              "issuer": "Test eMSP", "valid": True, "whitelist": "ALLOWED", "last_updated": "2025-03-01T00:00:00Z"}
+    put = await adb(emsp.call_cpo)("PUT", f"{cpo}/ocpi/2.2.1/tokens/NL/EMS/04AABBCC?type=RFID", json=pushed)
+    assert put.json()["status_code"] == 1000
+
+    def event(kind, seq_no, at, trigger, wh, **extra):
+        return {"eventType": kind, "timestamp": at, "triggerReason": trigger, "seqNo": seq_no,
+                "transactionInfo": {"transactionId": "TX-R"},
+                "meterValue": [{"timestamp": at, "sampledValue": [
+                    {"value": wh, "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {"unit": "Wh"}}]}],
+                **extra}
+
+    async with ocpp("CP-R1", version="2.0.1") as cs:
+        auth = await cs.result("Authorize", {"idToken": {"idToken": "04AABBCC", "type": "ISO14443"}})
+        assert auth["idTokenInfo"]["status"] == "Accepted"
+        await cs.result("TransactionEvent", event("Started", 0, "2025-03-03T10:00:00Z", "Authorized", 0,
+                                                  idToken={"idToken": "04AABBCC", "type": "ISO14443"},
+                                                  evse={"id": 1, "connectorId": 1}))
+        await cs.result("TransactionEvent", event("Ended", 1, "2025-03-03T11:00:00Z", "EVDeparted", 4000))
+    assert not emsp.requests_to(r"/authorize")  # known locally: no real-time request
+    cdr = emsp.requests_to(r"/cdrs$", "POST")[0]["body"]
+    assert cdr["cdr_token"]["uid"] == "04AABBCC" and cdr["auth_method"] == "WHITELIST"
+    assert cdr["total_cost"] == {"excl_vat": 1.2, "incl_vat": 1.43}
