@@ -100,3 +100,19 @@ async def test_bad_commands_are_refused_at_once_and_nothing_is_sent(registered_e
     response = await command(emsp.cpo_token, kind, body)
     assert response.json()["status_code"] == status and response.status_code in (400, 404)
     assert not await CommandLog.objects.aexists()
+
+
+async def test_stop_session_stops_the_partners_session_by_its_ocpi_id(registered_emsp, make_station, ocpp, cpo):
+    emsp, partner = registered_emsp
+    site = await adb(station_on_site)(make_station)
+    emsp.authorizations["CARD-S"] = "ALLOWED"
+    async with ocpp("CP-C1", version="1.6") as cp:
+        started = await cp.result("StartTransaction", {"connectorId": 1, "idTag": "CARD-S", "meterStart": 0,
+                                                       "timestamp": "2025-03-03T10:00:00Z"})
+        session_id = emsp.requests_to(r"/sessions/DE/CNT/\d+$", "PUT")[0]["body"]["id"]
+        body = {"response_url": f"{emsp.base}/stop/1", "session_id": session_id}
+        response, call = await asyncio.gather(command(emsp.cpo_token, "STOP_SESSION", body),
+                                              cp.expect_call("RemoteStopTransaction", {"status": "Accepted"}))
+    assert site.pk and call == {"transactionId": started["transactionId"]}
+    assert response.json()["data"]["result"] == "ACCEPTED"
+    assert emsp.requests_to(r"/stop/1$")[0]["body"] == {"result": "ACCEPTED"}
