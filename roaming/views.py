@@ -7,6 +7,7 @@ import json
 import logging
 import time
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.views.decorators.csrf import csrf_exempt
 
@@ -67,11 +68,21 @@ def ocpi_view(*methods: str, pending_ok: bool = False):
             for header in ("X-Request-ID", "X-Correlation-ID"):
                 if header in request.headers:
                     response[header] = request.headers[header]
+            _route_back(request, response)
             return response
 
         return handle
 
     return wrap
+
+
+def _route_back(request: HttpRequest, response) -> None:
+    """Through a hub: the answer goes back to the party the request came from."""
+    sender = (request.headers.get("OCPI-from-country-code"), request.headers.get("OCPI-from-party-id"))
+    if all(sender):
+        response["OCPI-to-country-code"], response["OCPI-to-party-id"] = sender
+        response["OCPI-from-country-code"] = settings.OCPI_COUNTRY_CODE
+        response["OCPI-from-party-id"] = settings.OCPI_PARTY_ID
 
 
 def _body(request: HttpRequest):

@@ -34,6 +34,7 @@ class TestEmsp:
         self.our_token_at_cpo: str | None = None  # the token the CPO calls us with
         self.callback_checks: list[int] = []  # status codes of our calls back to the CPO during registration
         self.down = False
+        self.versions = ["2.2.1"]
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -113,7 +114,8 @@ class TestEmsp:
                     return self._reply(401, envelope(None, 2000, "unknown token"))
                 path = self.path.split("?")[0].removeprefix("/ocpi")
                 if path == "/versions":
-                    return self._reply(200, envelope([{"version": "2.2.1", "url": f"{emsp.base}/2.2.1"}]))
+                    listed = [{"version": v, "url": f"{emsp.base}/{v}"} for v in emsp.versions]
+                    return self._reply(200, envelope(listed))
                 if path == "/2.2.1":
                     endpoints = [("credentials", "SENDER"), ("credentials", "RECEIVER"), ("locations", "RECEIVER"),
                                  ("sessions", "RECEIVER"), ("cdrs", "RECEIVER"), ("tokens", "SENDER"),

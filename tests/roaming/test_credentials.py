@@ -107,3 +107,24 @@ def test_bad_tokens_get_401_with_the_ocpi_envelope(client, header):
     body = response.json()
     assert body["status_code"] == 2000 and body["data"] is None and "token" in body["status_message"]
     assert body["timestamp"].endswith("Z")
+
+
+def test_a_partner_without_221_gets_3002_and_stays_pending(cpo, emsp):
+    emsp.versions = ["2.1.1"]
+    partner, token_a = add_partner(name="Old eMSP")
+    answer = emsp.register_with(f"{cpo}/ocpi/versions", token_a)
+    assert (answer["http"], answer["status_code"], answer["data"]) == (400, 3002, None)
+    partner.refresh_from_db()
+    assert partner.status == PartnerStatus.PENDING
+    assert emsp.call_cpo("GET", f"{cpo}/ocpi/versions", token=token_a).status_code == 200  # A still valid
+
+
+def test_answers_through_a_hub_are_routed_back_to_the_sender(client):
+    from tests.roaming.emsp import token_header as header
+
+    partner, token = add_partner(name="Hub")
+    response = client.get("/ocpi/versions", HTTP_AUTHORIZATION=header(token), HTTP_OCPI_FROM_COUNTRY_CODE="NL",
+                          HTTP_OCPI_FROM_PARTY_ID="EMS", HTTP_X_REQUEST_ID="r-1", HTTP_X_CORRELATION_ID="c-1")
+    assert (response["OCPI-to-country-code"], response["OCPI-to-party-id"]) == ("NL", "EMS")
+    assert (response["OCPI-from-country-code"], response["OCPI-from-party-id"]) == ("DE", "CNT")
+    assert (response["X-Request-ID"], response["X-Correlation-ID"]) == ("r-1", "c-1")
