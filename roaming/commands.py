@@ -6,7 +6,7 @@ import logging
 
 from django.db import transaction
 
-from roaming import mapping, push
+from roaming import mapping, push, tokens
 from roaming.envelope import INVALID_PARAMETERS, UNKNOWN_LOCATION, OcpiError
 from roaming.models import Partner, PartnerReservation
 from stations.commands.service import CommandError, StationNotFound, send_command
@@ -95,11 +95,23 @@ def accept(*, partner: Partner, command_type: str, body: dict) -> dict:
     station_id, command, params = plan(command_type, body, partner)
     from roaming.tasks import run_command
 
+    if command in ("start_session", "reserve_now"):
+        _remember_token(partner, body)
     response_url = body["response_url"]
     reservation_id = str(body.get("reservation_id") or "") if command == "reserve_now" else ""
     transaction.on_commit(lambda: run_command.delay(partner.pk, station_id, command, params, response_url,
                                                     reservation_id))
     return {"result": "ACCEPTED", "timeout": TIMEOUT_S}
+
+
+def _remember_token(partner: Partner, body: dict) -> None:
+    """The command carries the driver's whole Token: keep it, so the station's start is
+    authorised locally and the session and CDR go to this partner."""
+    token = body["token"]
+    if not all(token.get(name) not in (None, "") for name in tokens.REQUIRED):
+        return  # a partial token: real-time authorization will ask when the station starts
+    tokens.store_token(partner=partner, token=token,
+                       authorization_reference=str(body.get("authorization_reference") or ""))
 
 
 _RESULT = {

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_TYPES = {"AD_HOC_USER", "APP_USER", "OTHER", "RFID"}
 WHITELIST = {"ALWAYS", "ALLOWED", "ALLOWED_OFFLINE", "NEVER"}
-_REQUIRED = ("country_code", "party_id", "uid", "type", "contract_id", "issuer", "valid", "whitelist")
+REQUIRED = ("country_code", "party_id", "uid", "type", "contract_id", "issuer", "valid", "whitelist")
 _OCPP_TYPE = {"RFID": IdTokenType.ISO14443, "APP_USER": IdTokenType.CENTRAL, "AD_HOC_USER": IdTokenType.CENTRAL,
               "OTHER": IdTokenType.CENTRAL}
 
@@ -41,7 +41,7 @@ _OCPP_TYPE = {"RFID": IdTokenType.ISO14443, "APP_USER": IdTokenType.CENTRAL, "AD
 def _check(token: dict, *, country_code: str, party_id: str, uid: str, type: str) -> dict:
     if not isinstance(token, dict):
         raise OcpiError("the body must be a Token object", status_code=INVALID_PARAMETERS)
-    missing = [name for name in _REQUIRED if token.get(name) in (None, "")]
+    missing = [name for name in REQUIRED if token.get(name) in (None, "")]
     if missing:
         raise OcpiError(f"Token lacks {', '.join(missing)}", status_code=INVALID_PARAMETERS)
     if (token["country_code"], token["party_id"], token["uid"]) != (country_code, party_id, uid):

@@ -32,14 +32,23 @@ async def test_start_session_is_accepted_sent_to_the_station_and_reported(regist
     site = await adb(station_on_site)(make_station)
     async with ocpp("CP-C1", version="1.6") as cp:
         await cp.result("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"})
+        token = {"uid": "APP-USER-9", "type": "APP_USER", "country_code": "NL", "party_id": "EMS",
+                 "contract_id": "NL-EMS-9", "issuer": "Test eMSP", "valid": True, "whitelist": "ALLOWED",
+                 "last_updated": "2025-03-01T00:00:00Z"}
         body = {"response_url": f"{emsp.base}/2.2.1/commands/START_SESSION/42", "location_id": str(site.pk),
-                "evse_uid": "CP-C1-1", "token": {"uid": "APP-USER-9", "type": "APP_USER", "country_code": "NL",
-                                                 "party_id": "EMS", "contract_id": "NL-EMS-9"}}
+                "evse_uid": "CP-C1-1", "token": token, "authorization_reference": "REF-9"}
         response, call = await asyncio.gather(
             command(emsp.cpo_token, "START_SESSION", body),
             cp.expect_call("RemoteStartTransaction", {"status": "Accepted"}),
         )
+        # The station starts with the token the command carried: known, no real-time request.
+        started = await cp.result("StartTransaction", {"connectorId": 1, "idTag": "APP-USER-9", "meterStart": 0,
+                                                       "timestamp": "2025-03-03T10:00:00Z"})
+        assert started["idTagInfo"]["status"] == "Accepted"
     assert call == {"connectorId": 1, "idTag": "APP-USER-9"}
+    assert not emsp.requests_to(r"/authorize")
+    session = emsp.requests_to(r"/sessions/DE/CNT/\d+$", "PUT")[0]["body"]
+    assert session["cdr_token"]["contract_id"] == "NL-EMS-9" and session["authorization_reference"] == "REF-9"
     assert response.status_code == 200
     assert response.json()["data"] == {"result": "ACCEPTED", "timeout": 60}
     result = emsp.requests_to(r"/commands/START_SESSION/42$", "POST")
