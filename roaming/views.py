@@ -195,9 +195,9 @@ def token(request, country_code, party_id, uid):
             raise OcpiError("unknown token", status_code=UNKNOWN_TOKEN, http_status=404)
         return envelope(found.data)
     if request.method == "PUT":
-        stored = tokens.store_token(partner=partner, token=_body(request), country_code=country_code,
-                                    party_id=party_id, uid=uid, type=type_)
-        return envelope(None if stored else None)
+        tokens.store_token(partner=partner, token=_body(request), country_code=country_code,
+                           party_id=party_id, uid=uid, type=type_)
+        return envelope(None)
     if found is None:
         raise OcpiError("unknown token: PUT it first", status_code=UNKNOWN_TOKEN, http_status=404)
     tokens.patch_token(partner_token=found, changes=_body(request))
