@@ -22,8 +22,10 @@ from django.db import IntegrityError, transaction
 
 from billing.models import CdrVatLine, ChargeDetailRecord, SessionTariff
 from billing.pricing import PricingError, Reading, SessionTimeline, price_session
+from billing.signals import cdr_created
 from billing.tariffs import group_tariff_of, resolve_tariff, tariff_to_ocpi
 from stations.models import ChargingSession, Location, Measurand, MeterSample, Phase, SessionStatus
+from stations.signals import announce_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +102,7 @@ def _create_cdr(session_id: int) -> ChargeDetailRecord | None:
     CdrVatLine.objects.bulk_create(
         CdrVatLine(cdr=cdr, vat_rate=rate, base=base, vat=vat) for rate, (base, vat) in breakdown.vat_summary.items()
     )
+    announce_on_commit(cdr_created, cdr_pk=cdr.pk)
     return cdr
 
 

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "stations",
     "billing",
     "pki",
+    "roaming",
 ]
 
 MIDDLEWARE = [
@@ -139,6 +140,8 @@ CELERY_BEAT_SCHEDULE = {
     "site-load-rebalance": {"task": "stations.smart_charging.tasks.rebalance_managed_sites", "schedule": 60.0},
     # Running firmware campaigns: timeouts, waves, windows, the next stations.
     "firmware-campaigns": {"task": "stations.advance_firmware_campaigns", "schedule": 60.0},
+    # Roaming: retry what partners did not take yet (each push is also tried at once).
+    "roaming-outbox": {"task": "roaming.deliver_all", "schedule": 60.0},
 }
 
 # --- Auth, API ------------------------------------------------------------------
@@ -221,6 +224,21 @@ OCPP_METER_BATCH_SIZE = 200
 # Each process renews "last seen" of the stations it holds this often (seconds), in one
 # UPDATE; a station nobody renewed for three intervals is marked offline.
 OCPP_LAST_SEEN_WRITE_INTERVAL = float(os.environ.get("OCPP_LAST_SEEN_WRITE_INTERVAL", "30"))
+
+# --- Roaming (OCPI 2.2.1, CPO) ---------------------------------------------------
+# The public URL partners reach us at; /ocpi/versions is appended for the credentials.
+OCPI_BASE_URL = os.environ.get("OCPI_BASE_URL", "http://127.0.0.1:8000")
+OCPI_COUNTRY_CODE = os.environ.get("OCPI_COUNTRY_CODE", "DE")
+OCPI_PARTY_ID = os.environ.get("OCPI_PARTY_ID", "CNT")
+OCPI_BUSINESS_NAME = os.environ.get("OCPI_BUSINESS_NAME", "ChargeNet")
+OCPI_REQUEST_TIMEOUT_S = float(os.environ.get("OCPI_REQUEST_TIMEOUT_S", "10"))
+# Real-time authorization of unknown tokens during OCPP Authorize/Start: all partners
+# together get this long; no answer in time means the token is refused.
+OCPI_AUTHORIZE_TIMEOUT_S = float(os.environ.get("OCPI_AUTHORIZE_TIMEOUT_S", "5"))
+# A running session is pushed to its eMSP at most this often on meter values (seconds).
+OCPI_SESSION_UPDATE_INTERVAL_S = int(os.environ.get("OCPI_SESSION_UPDATE_INTERVAL_S", "60"))
+# Asked about tokens the network does not know (dotted path; empty: nobody).
+CHARGENET_EXTERNAL_AUTHORIZER = "roaming.tokens.authorize_remotely"
 
 LOGGING = {
     "version": 1,

@@ -13,4 +13,5 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("stations.firmware.urls")),
+    path("ocpi/", include("roaming.urls")),
 ]

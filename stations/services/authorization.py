@@ -3,7 +3,9 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from stations.models import IdToken, IdTokenStatus, IdTokenType
 
@@ -26,6 +28,9 @@ def authorize(*, value: str, type: str | None = None) -> Authorization:
         # The station charges without identification (free vend); nothing to look up.
         return Authorization(status=IdTokenStatus.ACCEPTED)
     token = IdToken.objects.filter(value=value).select_related("driver").first()
+    external = _external_answer(value=value, type=type, token=token)
+    if external is not None:
+        return external
     if token is None:
         return Authorization(status=IdTokenStatus.INVALID)
     if token.status != IdTokenStatus.ACCEPTED:
@@ -35,3 +40,19 @@ def authorize(*, value: str, type: str | None = None) -> Authorization:
                              group_id=token.group_id)
     return Authorization(status=IdTokenStatus.ACCEPTED, token=token, expires_at=token.expires_at,
                          group_id=token.group_id)
+
+
+def _external_answer(*, value: str, type: str | None, token: IdToken | None) -> Authorization | None:
+    """Ask settings.CHARGENET_EXTERNAL_AUTHORIZER (a dotted path; roaming's real-time
+    authorization) about this token. None: no opinion, the local answer stands. It must
+    answer within its own time limit and never raise; if it does, the local answer stands."""
+    path = getattr(settings, "CHARGENET_EXTERNAL_AUTHORIZER", "")
+    if not path:
+        return None
+    try:
+        return import_string(path)(value=value, type=type, token=token)
+    except Exception:
+        import logging
+
+        logging.getLogger(__name__).exception("external authorizer %s failed for %s", path, value)
+        return None

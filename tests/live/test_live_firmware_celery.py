@@ -90,7 +90,7 @@ async def test_real_celery_worker_rolls_out_firmware_to_simulated_stations(
     firmware = await adb(make_firmware)("2.4.1")
     server = start_daphne(REDIS_URL=redis_url, MEDIA_ROOT=media)
     queue = celery_worker(CHARGENET_PUBLIC_URL=server.http, MEDIA_ROOT=media)
-    broker = Celery(broker=redis_url)
+    broker = Celery(broker=redis_url, set_as_current=False)  # the tests after this one keep their eager app
 
     stations = [
         SimulatedStation(station_id, PASSWORD, url=server.ws, version=version, id_token="UNKNOWN-TOKEN",

@@ -1,0 +1,5 @@
+"""What billing tells other apps (roaming pushes CDRs). Sent after the writing transaction commits."""
+
+from django.dispatch import Signal
+
+cdr_created = Signal()  # kwargs: cdr_pk

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class RoamingConfig(AppConfig):
+    name = "roaming"
+    verbose_name = "Roaming (OCPI)"
+
+    def ready(self):
+        from roaming import receivers  # noqa: F401  (connects to stations and billing signals)

@@ -1,0 +1,62 @@
+"""Roaming's reactions to the network: EVSE status, sessions and CDRs become outbox entries.
+
+Receivers never raise into the station's message handling: a failure is logged.
+"""
+
+import logging
+
+from django.db import transaction
+from django.dispatch import receiver
+
+from billing.signals import cdr_created
+from roaming import push
+from stations.signals import (
+    connector_status_changed,
+    meter_values_recorded,
+    session_completed,
+    session_started,
+    station_presence_changed,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _safely(what: str, func, **kwargs) -> None:
+    try:
+        func(**kwargs)
+    except Exception:
+        log.exception("roaming: %s failed (%s)", what, kwargs)
+
+
+@receiver(connector_status_changed, dispatch_uid="roaming.evse_status")
+def evse_status_changed(sender, station_pk, evse_id, **kwargs) -> None:
+    _safely("EVSE status push", push.push_evse_status, station_pk=station_pk, evse_id=evse_id)
+
+
+@receiver(station_presence_changed, dispatch_uid="roaming.station_presence")
+def station_presence_changed_(sender, station_pk, **kwargs) -> None:
+    # Offline: every EVSE is UNKNOWN; back online: their reported status again.
+    _safely("EVSE status push", push.push_evse_status, station_pk=station_pk, evse_id=0)
+
+
+@receiver(session_started, dispatch_uid="roaming.session_started")
+def session_started_(sender, session, **kwargs) -> None:
+    # Sent inside the session's transaction: push once it is committed.
+    session_pk = session.pk
+    transaction.on_commit(lambda: _safely("session push", push.push_session, session_pk=session_pk))
+
+
+@receiver(meter_values_recorded, dispatch_uid="roaming.session_updated")
+def session_updated(sender, session_pks=(), **kwargs) -> None:
+    for session_pk in session_pks:
+        _safely("session update push", push.push_session, session_pk=session_pk, update=True)
+
+
+@receiver(session_completed, dispatch_uid="roaming.session_completed")
+def session_completed_(sender, session_id, **kwargs) -> None:
+    _safely("session push", push.push_session, session_pk=session_id, final=True)
+
+
+@receiver(cdr_created, dispatch_uid="roaming.cdr")
+def cdr_created_(sender, cdr_pk, **kwargs) -> None:
+    _safely("CDR push", push.push_cdr, cdr_pk=cdr_pk)
