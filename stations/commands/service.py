@@ -21,7 +21,14 @@ from django.utils import timezone
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, _validate_payload
 
-from stations.commands.catalog import COMMANDS, V16, CommandError, validate_params
+from stations.commands.catalog import (
+    COMMANDS,
+    PNC_VENDOR_ID,
+    V16,
+    CommandError,
+    unwrap_pnc_answer,
+    validate_params,
+)
 from stations.groups import station_group
 from stations.models import (
     ChargingStation,
@@ -155,10 +162,13 @@ def _finish(
     log = prepared.log
     status = None
     if outcome == CommandOutcome.ACCEPTED and response is not None:
-        status = response.get("status")
+        answer = response
+        if prepared.action == "DataTransfer" and prepared.payload.get("vendorId") == PNC_VENDOR_ID:
+            answer = unwrap_pnc_answer(response)  # 1.6 Plug & Charge: the 2.0.1 answer inside
+        status = answer.get("status")
         if isinstance(status, str) and status not in ACCEPTING_STATUSES:
             outcome = CommandOutcome.REJECTED
-        _apply_answer(prepared, outcome=outcome, response=response)
+        _apply_answer(prepared, outcome=outcome, response=answer)
     log.outcome = outcome
     log.status = status if isinstance(status, str) else ""
     log.ocpp_response = response
@@ -203,6 +213,11 @@ def _apply_answer(prepared: _Prepared, *, outcome: str, response: dict) -> None:
         _store_16_configuration(station, [{"key": params["key"], "value": params["value"]}], partial=True)
     elif prepared.action == "GetVariables":
         _store_201_variables(station, response.get("getVariableResult", []))
+    elif command in ("get_installed_certificate_ids", "delete_certificate"):
+        from pki.services.installed import apply_certificate_answer
+
+        apply_certificate_answer(station=station, command=command, params=params, response=response,
+                                 accepted=accepted)
 
 
 def _store_16_configuration(station: ChargingStation, keys: list[dict], partial: bool = False) -> None:
