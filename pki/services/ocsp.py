@@ -75,7 +75,7 @@ def respond(*, ca: CertificateAuthority, request_der: bytes) -> bytes:
     certificate = Certificate.objects.filter(issuer_ca=ca, serial_number=serial_hex(request.serial_number)).first()
     nonce = None
     try:
-        nonce = request.extensions.get_extension_for_class(x509.OCSPNonce).value
+        nonce = request.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
     except x509.ExtensionNotFound:
         pass
     response = build_response(
