@@ -240,6 +240,8 @@ PKI_CONTRACT_PROVIDER_URL = os.environ.get("PKI_CONTRACT_PROVIDER_URL", "")
 # it puts the verified client certificate in (URL-encoded PEM, as nginx's $ssl_client_escaped_cert).
 PKI_TRUSTED_PROXIES = [p.strip() for p in os.environ.get("PKI_TRUSTED_PROXIES", "").split(",") if p.strip()]
 PKI_CLIENT_CERT_HEADER = os.environ.get("PKI_CLIENT_CERT_HEADER", "X-SSL-Client-Cert")
+# Ports daphne serves TLS on itself (its ssl: endpoints): connections there count as TLS.
+OCPP_TLS_PORTS = {int(p) for p in os.environ.get("OCPP_TLS_PORTS", "").split(",") if p.strip()}
 CELERY_BEAT_SCHEDULE["pki-renew-expiring-certificates"] = {
     "task": "pki.renew_expiring_certificates",
     "schedule": crontab(minute=15, hour=3),
