@@ -148,7 +148,8 @@ class ExpiringFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         now = timezone.now()
         if self.value() == "soon":
-            return queryset.filter(not_after__gt=now, not_after__lte=now + timedelta(days=settings.PKI_RENEWAL_WINDOW_DAYS))
+            window = timedelta(days=settings.PKI_RENEWAL_WINDOW_DAYS)
+            return queryset.filter(not_after__gt=now, not_after__lte=now + window)
         if self.value() == "expired":
             return queryset.filter(not_after__lte=now)
         return queryset

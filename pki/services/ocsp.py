@@ -6,6 +6,7 @@ no extra responder certificate. Requests for certificates of another issuer are 
 ``unauthorized``; unknown serials of ours ``unknown``.
 """
 
+import hashlib
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from pki.models import Certificate, CertificateAuthority, RevocationReason
 from pki.services.ca import ca_private_key, ca_x509, signature_hash
-from pki.services.certificates import HASH_ALGORITHMS, HashData, hash_data, serial_hex
+from pki.services.certificates import HASH_ALGORITHMS, HashData, hash_data, public_key_bits, serial_hex
 
 RESPONSE_VALIDITY = timedelta(hours=1)
 OCSP_REQUEST = "application/ocsp-request"
@@ -46,9 +47,7 @@ def reason_flag(reason: str) -> x509.ReasonFlags:
 
 def _ca_hash_data(ca: CertificateAuthority, algorithm_name: str) -> tuple[str, str]:
     ca_cert = ca_x509(ca)
-    digest = {"SHA1": __import__("hashlib").sha1, **HASH_ALGORITHMS}[algorithm_name]
-    from pki.services.certificates import public_key_bits
-
+    digest = {"SHA1": hashlib.sha1, **HASH_ALGORITHMS}[algorithm_name]
     return digest(ca_cert.subject.public_bytes()).hexdigest(), digest(public_key_bits(ca_cert)).hexdigest()
 
 

@@ -63,7 +63,8 @@ async def test_installed_certificates_are_kept_per_station_201(ocpp, make_statio
         received, result = await _run(client, "get_installed_certificate_ids", {}, "GetInstalledCertificateIds",
                                       answer)
         assert received == {} and result.outcome == "accepted"
-        rows = [r async for r in InstalledCertificate.objects.select_related("certificate").order_by("certificate_type")]
+        installed = InstalledCertificate.objects.select_related("certificate").order_by("certificate_type")
+        rows = [r async for r in installed]
         assert [(r.certificate_type, r.serial_number) for r in rows] == [
             ("MORootCertificate", "1f"), ("V2GRootCertificate", root_hash["serialNumber"])]
         assert rows[1].certificate.kind == CertificateKind.CA and rows[0].certificate is None

@@ -46,7 +46,8 @@ async def test_16_pnc_sign_certificate_is_answered_and_delivered_in_data_transfe
             "vendorId": PNC, "messageId": "SignCertificate",
             "data": json.dumps({"csr": csr, "certificateType": "V2GCertificate"})})
         assert answer["status"] == "Accepted" and json.loads(answer["data"]) == {"status": "Accepted"}
-        call = await client.expect_call("DataTransfer", {"status": "Accepted", "data": json.dumps({"status": "Accepted"})})
+        accepted = {"status": "Accepted", "data": json.dumps({"status": "Accepted"})}
+        call = await client.expect_call("DataTransfer", accepted)
     assert call["vendorId"] == PNC and call["messageId"] == "CertificateSigned"
     inner = json.loads(call["data"])
     assert inner["certificateType"] == "V2GCertificate"

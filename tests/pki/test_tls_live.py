@@ -50,11 +50,12 @@ def tls_files(hierarchy, tmp_path):
 def tls_daphne(tls_files):
     """daphne with a plain and an ssl: endpoint; yields (plain port, TLS port)."""
     plain, tls = free_port(), free_port()
+    key_file, cert_file = tls_files / "server.key", tls_files / "server.crt"
     log = open(tls_files / "daphne.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "--websocket_timeout", "-1",
          "-e", f"tcp:{plain}:interface=127.0.0.1",
-         "-e", f"ssl:{tls}:interface=127.0.0.1:privateKey={tls_files / 'server.key'}:certKey={tls_files / 'server.crt'}",
+         "-e", f"ssl:{tls}:interface=127.0.0.1:privateKey={key_file}:certKey={cert_file}",
          "chargenet.asgi:application"],
         cwd=ROOT, env=child_env(OCPP_TLS_PORTS=str(tls), PKI_TRUSTED_PROXIES="127.0.0.1"),
         stdout=log, stderr=subprocess.STDOUT,
