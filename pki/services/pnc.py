@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from django.conf import settings
 
-from pki.models import Certificate, CertificateKind
+from pki.models import CaRole, Certificate, CertificateKind
 from pki.services import ocsp
 from pki.services.certificates import CertificateError, HashData, common_name, find_by_hash_data, load_pem_chain
 from pki.services.validation import ChainInvalid, verify_chain
@@ -19,6 +19,9 @@ from stations.models import IdTokenStatus, IdTokenType
 from stations.services.authorization import Authorization, authorize
 
 logger = logging.getLogger(__name__)
+
+# Contracts chain to a V2G or MO root (ours or imported), never to the CSMS (TLS) root.
+CONTRACT_TRUST_ROLES = [CaRole.V2G_ROOT, CaRole.MO_ROOT, CaRole.OTHER]
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def _check_certificate(*, id_token: str, chain_pem: str) -> ContractAuthorizatio
         return _refused("CertChainError", str(error))
     leaf = certs[0]
     try:
-        verified = verify_chain(leaf, certs[1:])
+        verified = verify_chain(leaf, certs[1:], roles=CONTRACT_TRUST_ROLES)
     except ChainInvalid as error:
         return _refused(error.code, str(error))
     if common_name(leaf.subject) != id_token:

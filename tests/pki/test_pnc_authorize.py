@@ -200,3 +200,23 @@ class EchoProvider:
 
         return EvCertificateAnswer(status="Accepted",
                                    exi_response=f"{request.station_id}:{request.action}:{request.exi_request}")
+
+
+async def test_a_certificate_from_the_csms_tls_root_is_no_contract(ocpp, make_station, hierarchy):
+    await adb(make_station)("CP-1")
+
+    def tls_chain():
+        from pki.models import CertificateKind
+        from pki.services.ca import issue_leaf
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        return issue_leaf(ca=hierarchy[CaRole.CSMS_ROOT], kind=CertificateKind.CHARGING_STATION,
+                          public_key=key.public_key(), common_name=EMAID).pem
+
+    chain = await adb(tls_chain)()
+    await adb(lambda: IdToken.objects.create(value=EMAID, type="eMAID"))()
+    async with ocpp("CP-1", version="2.0.1") as client:
+        await _boot(client)
+        answer = await _authorize(client, {"idToken": {"idToken": EMAID, "type": "eMAID"}, "certificate": chain})
+    assert answer["idTokenInfo"]["status"] == "Invalid"
+    assert answer["certificateStatus"] == "CertChainError"
