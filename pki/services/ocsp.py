@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
@@ -52,15 +52,11 @@ def _ca_hash_data(ca: CertificateAuthority, algorithm_name: str) -> tuple[str, s
 
 
 def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
     return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(serialization.Encoding.DER)
 
 
 def respond(*, ca: CertificateAuthority, request_der: bytes) -> bytes:
     """The DER OCSPResponse this CA gives to ``request_der``."""
-    from cryptography.hazmat.primitives import serialization
-
     try:
         request = ocsp.load_der_ocsp_request(request_der)
     except ValueError:
@@ -132,8 +128,6 @@ def our_ca_for(data: HashData) -> CertificateAuthority | None:
 
 def response_for_hash_data(data: HashData) -> bytes | None:
     """Our DER OCSP response for these hash data, or None when none of our CAs issued it."""
-    from cryptography.hazmat.primitives import serialization
-
     ca = our_ca_for(data)
     if ca is None:
         return None
@@ -159,8 +153,6 @@ class RemoteStatus:
 
 
 def request_for_hash_data(data: HashData) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
     request = ocsp.OCSPRequestBuilder().add_certificate_by_hash(
         bytes.fromhex(data.issuer_name_hash),
         bytes.fromhex(data.issuer_key_hash),

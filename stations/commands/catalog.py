@@ -377,7 +377,7 @@ V16_CERTIFICATE_USE = {"CSMSRootCertificate": "CentralSystemRootCertificate",
 
 
 class CertificateSignedParams(serializers.Serializer):
-    certificate_chain = serializers.CharField(max_length=10000, help_text="PEM, leaf first")
+    certificate_chain = serializers.CharField(max_length=10000, help_text="PEM, leaf first", trim_whitespace=False)
     certificate_type = serializers.ChoiceField(
         choices=["ChargingStationCertificate", "V2GCertificate"], required=False
     )
@@ -387,7 +387,7 @@ class InstallCertificateParams(serializers.Serializer):
     certificate_type = serializers.ChoiceField(
         choices=["V2GRootCertificate", "MORootCertificate", "CSMSRootCertificate", "ManufacturerRootCertificate"]
     )
-    certificate = serializers.CharField(max_length=5500, help_text="PEM")
+    certificate = serializers.CharField(max_length=5500, help_text="PEM", trim_whitespace=False)
 
 
 class GetInstalledCertificateIdsParams(serializers.Serializer):
@@ -504,3 +504,40 @@ COMMANDS["trigger_certificate_signing"] = CommandSpec(
     "trigger_certificate_signing", TriggerCertificateSigningParams, trigger_certificate_signing,
     "ask for a new CSR: TriggerMessage Sign…Certificate / 1.6 ExtendedTriggerMessage",
 )
+
+
+class SignedUpdateFirmwareParams(serializers.Serializer):
+    location = serializers.CharField(max_length=512, help_text="URL of the firmware image")
+    retrieve_at = serializers.DateTimeField()
+    install_at = serializers.DateTimeField(required=False)
+    signing_certificate = serializers.CharField(
+        max_length=5500, help_text="PEM of the firmware signing certificate", trim_whitespace=False
+    )
+    signature = serializers.CharField(max_length=800, help_text="base64 signature of the image")
+    request_id = serializers.IntegerField(required=False, help_text="generated if omitted")
+    retries = serializers.IntegerField(min_value=0, required=False)
+    retry_interval = serializers.IntegerField(min_value=0, required=False, help_text="seconds")
+
+
+def signed_update_firmware(p, version):
+    """Secure firmware update: 1.6 security extension SignedUpdateFirmware, 2.0.1 UpdateFirmware."""
+    firmware = {
+        "location": p["location"],
+        "retrieveDateTime": _iso(p["retrieve_at"]),
+        "signingCertificate": p["signing_certificate"],
+        "signature": p["signature"],
+    }
+    if "install_at" in p:
+        firmware["installDateTime"] = _iso(p["install_at"])
+    payload = {"requestId": p.get("request_id", 1), "firmware": firmware}
+    for key, name in (("retries", "retries"), ("retry_interval", "retryInterval")):
+        if key in p:
+            payload[name] = p[key]
+    return ("SignedUpdateFirmware" if version == V16 else "UpdateFirmware"), payload
+
+
+COMMANDS["signed_update_firmware"] = CommandSpec(
+    "signed_update_firmware", SignedUpdateFirmwareParams, signed_update_firmware,
+    "firmware update with signing certificate: 1.6 SignedUpdateFirmware / 2.0.1 UpdateFirmware",
+)
+TEXT_PARAMS += ("location", "signing_certificate", "signature")

@@ -97,7 +97,7 @@ def _complete_params(command: str, params: dict, station: ChargingStation) -> di
     """Fill in what ChargeNet assigns itself: ids, the local list from the token database."""
     if command == "start_session" and "remote_start_id" not in params:
         params["remote_start_id"] = random.randint(1, 2**31 - 1)
-    if command == "get_base_report" and "request_id" not in params:
+    if command in ("get_base_report", "signed_update_firmware") and "request_id" not in params:
         params["request_id"] = random.randint(1, 2**31 - 1)
     if command == "reserve_now":
         if params["expires_at"] <= timezone.now():

@@ -145,3 +145,13 @@ def test_a_chain_to_an_unknown_root_does_not_verify(hierarchy):
     with pytest.raises(ChainInvalid) as error:
         verify_chain(sub, [root])
     assert error.value.code == "CertChainError"
+
+
+def test_deployment_check_demands_a_key_encryption_key_in_production(settings):
+    from pki.checks import key_encryption_key_configured
+
+    settings.PKI_DEVELOPMENT_KEY_ALLOWED = False
+    settings.PKI_KEY_ENCRYPTION_KEY = ""
+    assert [e.id for e in key_encryption_key_configured(None)] == ["pki.E001"]
+    settings.PKI_KEY_ENCRYPTION_KEY = "x" * 40
+    assert key_encryption_key_configured(None) == []

@@ -129,3 +129,17 @@ async def test_certificate_commands_work_through_the_rest_api(ocpp, make_station
     assert response.status_code == 200, response.content
     assert response.json()["outcome"] == "accepted"
     assert x509.load_pem_x509_certificates(received["certificateChain"].encode())
+
+
+@pytest.mark.parametrize("version, action", [("1.6", "SignedUpdateFirmware"), ("2.0.1", "UpdateFirmware")])
+async def test_signed_update_firmware_carries_the_signing_certificate(ocpp, make_station, version, action):
+    await adb(make_station)("CP-1")
+    params = {"location": "https://fw.example.com/image.bin", "retrieve_at": "2026-12-01T10:00:00Z",
+              "signing_certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+              "signature": "c2lnbmF0dXJl", "request_id": 7}
+    async with ocpp("CP-1", version=version) as client:
+        received, result = await _run(client, "signed_update_firmware", params, action, {"status": "Accepted"})
+    assert received == {"requestId": 7, "firmware": {
+        "location": "https://fw.example.com/image.bin", "retrieveDateTime": "2026-12-01T10:00:00Z",
+        "signingCertificate": params["signing_certificate"], "signature": "c2lnbmF0dXJl"}}
+    assert result.outcome == "accepted"
