@@ -233,6 +233,8 @@ PKI_LEAF_VALIDITY_DAYS = int(os.environ.get("PKI_LEAF_VALIDITY_DAYS", "365"))
 PKI_RENEWAL_WINDOW_DAYS = int(os.environ.get("PKI_RENEWAL_WINDOW_DAYS", "30"))
 # Seconds to wait for a foreign OCSP responder before answering GetCertificateStatus Failed.
 PKI_OCSP_FORWARD_TIMEOUT = float(os.environ.get("PKI_OCSP_FORWARD_TIMEOUT", "5"))
+# Responder URLs come from stations: requests to loopback/private addresses are refused unless allowed.
+PKI_OCSP_FORWARD_ALLOW_PRIVATE = _env_flag("PKI_OCSP_FORWARD_ALLOW_PRIVATE", False)
 # Dotted path of the contract-certificate provider behind Get15118EVCertificate.
 PKI_CONTRACT_PROVIDER = os.environ.get("PKI_CONTRACT_PROVIDER", "pki.services.contracts.LocalContractProvider")
 PKI_CONTRACT_PROVIDER_URL = os.environ.get("PKI_CONTRACT_PROVIDER_URL", "")

@@ -7,7 +7,10 @@ no extra responder certificate. Requests for certificates of another issuer are 
 """
 
 import hashlib
+import ipaddress
+import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID
+from django.conf import settings
 
 from pki.models import Certificate, CertificateAuthority, RevocationReason
 from pki.services.ca import ca_private_key, ca_x509, signature_hash
@@ -166,6 +170,7 @@ def fetch(*, url: str, request_der: bytes, timeout: float) -> bytes:
     """POST an OCSP request to ``url``; the DER response, or OcspUnavailable."""
     if not url.lower().startswith(("http://", "https://")):
         raise OcspUnavailable(f"not an HTTP responder URL: {url!r}")
+    _refuse_internal_addresses(url)
     http_request = urllib.request.Request(
         url, data=request_der, method="POST", headers={"Content-Type": OCSP_REQUEST, "Accept": OCSP_RESPONSE}
     )
@@ -179,6 +184,22 @@ def fetch(*, url: str, request_der: bytes, timeout: float) -> bytes:
     except ValueError:
         raise OcspUnavailable(f"responder {url} sent no OCSP response") from None
     return body
+
+
+def _refuse_internal_addresses(url: str) -> None:
+    """Responder URLs come from stations and certificates: never let them aim our requests at
+    loopback, private or link-local addresses (our own network), unless the operator allows it."""
+    if settings.PKI_OCSP_FORWARD_ALLOW_PRIVATE:
+        return
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (socket.gaierror, UnicodeError):
+        raise OcspUnavailable(f"responder host {host!r} does not resolve") from None
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
+            raise OcspUnavailable(f"responder {host} is on an internal address ({ip}); not forwarded")
 
 
 def parse_status(response_der: bytes, *, serial_number: int, issuer: x509.Certificate | None = None) -> str:

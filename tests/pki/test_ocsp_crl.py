@@ -194,7 +194,8 @@ class ForeignPki:
 
 
 @pytest.fixture
-def foreign_pki():
+def foreign_pki(settings):
+    settings.PKI_OCSP_FORWARD_ALLOW_PRIVATE = True  # the test responders listen on loopback
     pkis = []
 
     def make(**kwargs):
@@ -236,3 +237,16 @@ async def test_an_unreachable_foreign_responder_gives_a_clear_failed(ocpp, make_
     assert answer["status"] == "Failed"
     assert "unreachable" in answer["statusInfo"]["additionalInfo"]
     assert "ocspResult" not in answer
+
+
+async def test_responder_urls_on_internal_addresses_are_not_forwarded(ocpp, make_station, hierarchy, foreign_pki,
+                                                                     settings):
+    await adb(make_station)("CP-1")
+    foreign = foreign_pki()
+    settings.PKI_OCSP_FORWARD_ALLOW_PRIVATE = False
+    async with ocpp("CP-1", version="2.0.1") as client:
+        await _boot(client)
+        answer = await client.result(
+            "GetCertificateStatus", {"ocspRequestData": _request_data(foreign.leaf, foreign.root, foreign.url)})
+    assert answer["status"] == "Failed"
+    assert "internal address" in answer["statusInfo"]["additionalInfo"]
