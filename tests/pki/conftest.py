@@ -23,7 +23,10 @@ def make_csr(common_name: str, organization: str = "ChargeNet", key=None, domain
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
     if domain:
         attributes.append(x509.NameAttribute(NameOID.DOMAIN_COMPONENT, domain))
-    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attributes)).sign(key, hashes.SHA256())
+    from cryptography.hazmat.primitives.asymmetric import ed448
+
+    algorithm = None if isinstance(key, ed448.Ed448PrivateKey) else hashes.SHA256()
+    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attributes)).sign(key, algorithm)
     return key, csr.public_bytes(serialization.Encoding.PEM).decode()
 
 

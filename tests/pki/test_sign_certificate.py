@@ -6,7 +6,7 @@ import base64
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, rsa
 
 from pki.models import CaRole, SigningRequest, SigningRequestStatus
 from pki.services.ca import ca_x509
@@ -114,3 +114,20 @@ async def test_with_approval_policy_the_csr_waits_for_an_operator(ocpp, make_sta
     assert x509.load_pem_x509_certificates(call["certificateChain"].encode())
     request = await SigningRequest.objects.aget()
     assert request.status == SigningRequestStatus.DELIVERY_FAILED
+
+
+@pytest.mark.parametrize("certificate_type, key", [
+    ("V2GCertificate", ec.generate_private_key(ec.SECP521R1())),  # ISO 15118-20
+    ("V2GCertificate", ed448.Ed448PrivateKey.generate()),  # ISO 15118-20
+    ("ChargingStationCertificate", rsa.generate_private_key(public_exponent=65537, key_size=2048)),  # TLS
+])
+async def test_iso_15118_20_curves_and_rsa_tls_keys_are_signed(ocpp, make_station, hierarchy, certificate_type, key):
+    await adb(make_station)("CP-1")
+    _, csr = make_csr("CP-1", key=key)
+    async with ocpp("CP-1", version="2.0.1") as client:
+        await _boot(client)
+        answer = await client.result("SignCertificate", {"csr": csr, "certificateType": certificate_type})
+        assert answer["status"] == "Accepted"
+        call = await client.expect_call("CertificateSigned", {"status": "Accepted"})
+    leaf = x509.load_pem_x509_certificates(call["certificateChain"].encode())[0]
+    assert leaf.public_key() == key.public_key()
