@@ -25,6 +25,7 @@ migrate: install
 # Migrates, seeds the demo network, starts simulated chargers and serves on http://$(HOST):$(PORT).
 run: migrate
 	$(PY) manage.py seed_demo
+	$(PY) manage.py pki_init
 	@echo "ChargeNet on http://$(HOST):$(PORT)/admin/ (admin / admin) - Ctrl-C stops server and simulator"
 	@$(PY) manage.py simulate --stations $(DEMO_STATIONS) --prefix DEMO- --url ws://$(HOST):$(PORT)/ocpp & \
 	  SIM=$$!; trap 'kill $$SIM 2>/dev/null' EXIT INT TERM; \

@@ -253,3 +253,38 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
     },
 }
+
+# --- PKI and Plug & Charge ------------------------------------------------------
+# CA private keys are sealed under a key derived from this value. Unset in development, a
+# key derived from SECRET_KEY is used; with DEBUG=false the PKI refuses to touch keys
+# without it (pki/keys.py). Changing it makes existing CA keys unreadable.
+PKI_KEY_ENCRYPTION_KEY = os.environ.get("PKI_KEY_ENCRYPTION_KEY", "")
+PKI_DEVELOPMENT_KEY_ALLOWED = DEBUG
+# Where stations and EVs reach our OCPP responder and CRLs (written into certificates).
+PKI_BASE_URL = os.environ.get("PKI_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Organisation (O) our CAs and station certificates carry; a CSR must name it.
+PKI_ORGANIZATION = os.environ.get("PKI_ORGANIZATION", "ChargeNet")
+# Sign station CSRs at once ("auto") or hold them for an operator's approval ("approve").
+PKI_SIGNING_POLICY = os.environ.get("PKI_SIGNING_POLICY", "auto")
+if PKI_SIGNING_POLICY not in {"auto", "approve"}:
+    raise ImproperlyConfigured("PKI_SIGNING_POLICY must be 'auto' or 'approve'")
+PKI_LEAF_VALIDITY_DAYS = int(os.environ.get("PKI_LEAF_VALIDITY_DAYS", "365"))
+# Certificates expiring within this many days are renewed (TriggerMessage for a new CSR).
+PKI_RENEWAL_WINDOW_DAYS = int(os.environ.get("PKI_RENEWAL_WINDOW_DAYS", "30"))
+# Seconds to wait for a foreign OCSP responder before answering GetCertificateStatus Failed.
+PKI_OCSP_FORWARD_TIMEOUT = float(os.environ.get("PKI_OCSP_FORWARD_TIMEOUT", "5"))
+# Responder URLs come from stations: requests to loopback/private addresses are refused unless allowed.
+PKI_OCSP_FORWARD_ALLOW_PRIVATE = _env_flag("PKI_OCSP_FORWARD_ALLOW_PRIVATE", False)
+# Dotted path of the contract-certificate provider behind Get15118EVCertificate.
+PKI_CONTRACT_PROVIDER = os.environ.get("PKI_CONTRACT_PROVIDER", "pki.services.contracts.LocalContractProvider")
+PKI_CONTRACT_PROVIDER_URL = os.environ.get("PKI_CONTRACT_PROVIDER_URL", "")
+# Security profile 3 behind a TLS-terminating proxy: the proxy's addresses, and the header
+# it puts the verified client certificate in (URL-encoded PEM, as nginx's $ssl_client_escaped_cert).
+PKI_TRUSTED_PROXIES = [p.strip() for p in os.environ.get("PKI_TRUSTED_PROXIES", "").split(",") if p.strip()]
+PKI_CLIENT_CERT_HEADER = os.environ.get("PKI_CLIENT_CERT_HEADER", "X-SSL-Client-Cert")
+# Ports daphne serves TLS on itself (its ssl: endpoints): connections there count as TLS.
+OCPP_TLS_PORTS = {int(p) for p in os.environ.get("OCPP_TLS_PORTS", "").split(",") if p.strip()}
+CELERY_BEAT_SCHEDULE["pki-renew-expiring-certificates"] = {
+    "task": "pki.renew_expiring_certificates",
+    "schedule": crontab(minute=15, hour=3),
+}

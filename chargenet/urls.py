@@ -14,4 +14,5 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("", include("stations.firmware.urls")),
     path("ocpi/", include("roaming.urls")),
+    path("pki/", include("pki.urls")),
 ]

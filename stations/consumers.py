@@ -11,6 +11,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from ocpp.messages import CallError
 
+from pki.services.transport import transport_of
 from stations import background
 from stations.groups import station_group
 from stations.ocpp.base import StationSession
@@ -94,7 +95,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
         authorization = self._header(b"authorization")
         result = await db_handshake(connections.authenticate_station)(
-            station_id=station_id, authorization=authorization
+            station_id=station_id, authorization=authorization, transport=transport_of(self.scope)
         )
         if isinstance(result, connections.ConnectionRefused):
             logger.warning("%s: connection refused: %s", station_id, result.reason)

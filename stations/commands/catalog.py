@@ -452,3 +452,180 @@ def parse_key_values(items: list[str]) -> dict:
         except ValueError:
             params[key] = raw
     return params
+
+
+# --- certificates (OCPP 2.0.1 security, 1.6 security extension, 1.6 Plug & Charge) ---------
+# On 1.6, what the security extension lacks (V2G certificates, V2G/MO roots) rides in
+# DataTransfer with the OCA's ISO 15118 PnC vendor id and the 2.0.1 payload as a JSON string.
+
+PNC_VENDOR_ID = "org.openchargealliance.iso15118pnc"
+CERTIFICATE_HASH_FIELDS = ("hash_algorithm", "issuer_name_hash", "issuer_key_hash", "serial_number")
+V16_CERTIFICATE_USE = {"CSMSRootCertificate": "CentralSystemRootCertificate",
+                       "ManufacturerRootCertificate": "ManufacturerRootCertificate"}
+
+
+class CertificateSignedParams(serializers.Serializer):
+    certificate_chain = serializers.CharField(max_length=10000, help_text="PEM, leaf first", trim_whitespace=False)
+    certificate_type = serializers.ChoiceField(
+        choices=["ChargingStationCertificate", "V2GCertificate"], required=False
+    )
+
+
+class InstallCertificateParams(serializers.Serializer):
+    certificate_type = serializers.ChoiceField(
+        choices=["V2GRootCertificate", "MORootCertificate", "CSMSRootCertificate", "ManufacturerRootCertificate"]
+    )
+    certificate = serializers.CharField(max_length=5500, help_text="PEM", trim_whitespace=False)
+
+
+class GetInstalledCertificateIdsParams(serializers.Serializer):
+    certificate_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=["V2GRootCertificate", "MORootCertificate", "CSMSRootCertificate",
+                                               "V2GCertificateChain", "ManufacturerRootCertificate"]),
+        required=False, default=list, help_text="empty: all (1.6: one type, default CSMSRootCertificate)",
+    )
+
+
+class DeleteCertificateParams(serializers.Serializer):
+    hash_algorithm = serializers.ChoiceField(choices=["SHA256", "SHA384", "SHA512"], default="SHA256")
+    issuer_name_hash = serializers.CharField(max_length=128)
+    issuer_key_hash = serializers.CharField(max_length=128)
+    serial_number = serializers.CharField(max_length=40)
+
+
+def _pnc(message_id: str, payload: dict) -> tuple[str, dict]:
+    return "DataTransfer", {"vendorId": PNC_VENDOR_ID, "messageId": message_id, "data": json.dumps(payload)}
+
+
+def _hash_data(p) -> dict:
+    return {
+        "hashAlgorithm": p["hash_algorithm"],
+        "issuerNameHash": p["issuer_name_hash"],
+        "issuerKeyHash": p["issuer_key_hash"],
+        "serialNumber": p["serial_number"],
+    }
+
+
+def certificate_signed(p, version):
+    payload = {"certificateChain": p["certificate_chain"]}
+    if "certificate_type" in p:
+        payload["certificateType"] = p["certificate_type"]
+    if version == V16:
+        if p.get("certificate_type") == "V2GCertificate":
+            return _pnc("CertificateSigned", payload)
+        return "CertificateSigned", {"certificateChain": p["certificate_chain"]}
+    return "CertificateSigned", payload
+
+
+def install_certificate(p, version):
+    payload = {"certificateType": p["certificate_type"], "certificate": p["certificate"]}
+    if version == V16:
+        if p["certificate_type"] in V16_CERTIFICATE_USE:
+            return "InstallCertificate", {**payload, "certificateType": V16_CERTIFICATE_USE[p["certificate_type"]]}
+        return _pnc("InstallCertificate", payload)
+    return "InstallCertificate", payload
+
+
+def get_installed_certificate_ids(p, version):
+    types = p["certificate_types"]
+    if version == V16:
+        if len(types) > 1:
+            raise CommandError("1.6 stations are asked for one certificate type at a time")
+        wanted = types[0] if types else "CSMSRootCertificate"
+        if wanted in V16_CERTIFICATE_USE:
+            return "GetInstalledCertificateIds", {"certificateType": V16_CERTIFICATE_USE[wanted]}
+        return _pnc("GetInstalledCertificateIds", {"certificateType": [wanted]})
+    return "GetInstalledCertificateIds", ({"certificateType": types} if types else {})
+
+
+def delete_certificate(p, version):
+    return "DeleteCertificate", {"certificateHashData": _hash_data(p)}
+
+
+def unwrap_pnc_answer(response: dict) -> dict:
+    """A 1.6 DataTransfer answer carrying a 2.0.1 answer in ``data``: the inner answer."""
+    data = response.get("data")
+    if response.get("status") != "Accepted" or not isinstance(data, str):
+        return response
+    try:
+        inner = json.loads(data)
+    except ValueError:
+        return response
+    return inner if isinstance(inner, dict) else response
+
+
+COMMANDS.update(
+    {
+        spec.name: spec
+        for spec in [
+            CommandSpec("certificate_signed", CertificateSignedParams, certificate_signed,
+                        "CertificateSigned (1.6 V2G: PnC DataTransfer)"),
+            CommandSpec("install_certificate", InstallCertificateParams, install_certificate,
+                        "InstallCertificate (1.6 V2G/MO roots: PnC DataTransfer)"),
+            CommandSpec("get_installed_certificate_ids", GetInstalledCertificateIdsParams,
+                        get_installed_certificate_ids, "GetInstalledCertificateIds (kept per station)"),
+            CommandSpec("delete_certificate", DeleteCertificateParams, delete_certificate, "DeleteCertificate"),
+        ]
+    }
+)
+TEXT_PARAMS += ("certificate_chain", "certificate", "issuer_name_hash", "issuer_key_hash", "serial_number")
+
+
+class TriggerCertificateSigningParams(serializers.Serializer):
+    certificate_type = serializers.ChoiceField(
+        choices=["ChargingStationCertificate", "V2GCertificate"], default="ChargingStationCertificate"
+    )
+
+
+def trigger_certificate_signing(p, version):
+    """Ask the station for a new CSR (renewal): 2.0.1 TriggerMessage, 1.6 ExtendedTriggerMessage
+    (its V2G certificate: the PnC DataTransfer TriggerMessage)."""
+    v2g = p["certificate_type"] == "V2GCertificate"
+    if version == V16:
+        if v2g:
+            return _pnc("TriggerMessage", {"requestedMessage": "SignV2GCertificate"})
+        return "ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"}
+    return "TriggerMessage", {"requestedMessage": "SignV2GCertificate" if v2g else "SignChargingStationCertificate"}
+
+
+COMMANDS["trigger_certificate_signing"] = CommandSpec(
+    "trigger_certificate_signing", TriggerCertificateSigningParams, trigger_certificate_signing,
+    "ask for a new CSR: TriggerMessage Sign…Certificate / 1.6 ExtendedTriggerMessage",
+)
+
+
+class SignedUpdateFirmwareParams(serializers.Serializer):
+    location = serializers.CharField(max_length=512, help_text="URL of the firmware image")
+    retrieve_at = serializers.DateTimeField()
+    install_at = serializers.DateTimeField(required=False)
+    signing_certificate = serializers.CharField(
+        max_length=5500, help_text="PEM of the firmware signing certificate", trim_whitespace=False
+    )
+    signature = serializers.CharField(max_length=800, help_text="base64 signature of the image")
+    request_id = serializers.IntegerField(required=False, help_text="generated if omitted")
+    retries = serializers.IntegerField(min_value=0, required=False)
+    retry_interval = serializers.IntegerField(min_value=0, required=False, help_text="seconds")
+
+
+def signed_update_firmware(p, version):
+    """Secure firmware update: 1.6 security extension SignedUpdateFirmware, 2.0.1 UpdateFirmware."""
+    firmware = {
+        "location": p["location"],
+        "retrieveDateTime": _iso(p["retrieve_at"]),
+        "signingCertificate": p["signing_certificate"],
+        "signature": p["signature"],
+    }
+    if "install_at" in p:
+        firmware["installDateTime"] = _iso(p["install_at"])
+    payload = {"requestId": p.get("request_id", 1), "firmware": firmware}
+    for key, name in (("retries", "retries"), ("retry_interval", "retryInterval")):
+        if key in p:
+            payload[name] = p[key]
+    return ("SignedUpdateFirmware" if version == V16 else "UpdateFirmware"), payload
+
+
+COMMANDS["signed_update_firmware"] = CommandSpec(
+    "signed_update_firmware", SignedUpdateFirmwareParams, signed_update_firmware,
+    "firmware update with signing certificate: 1.6 SignedUpdateFirmware / 2.0.1 UpdateFirmware",
+)
+TEXT_PARAMS += ("location", "signing_certificate", "signature")

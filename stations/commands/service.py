@@ -21,7 +21,14 @@ from django.utils import timezone
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, _validate_payload
 
-from stations.commands.catalog import COMMANDS, V16, CommandError, validate_params
+from stations.commands.catalog import (
+    COMMANDS,
+    PNC_VENDOR_ID,
+    V16,
+    CommandError,
+    unwrap_pnc_answer,
+    validate_params,
+)
 from stations.groups import station_group
 from stations.models import (
     ChargingStation,
@@ -90,7 +97,7 @@ def _complete_params(command: str, params: dict, station: ChargingStation) -> di
     """Fill in what ChargeNet assigns itself: ids, the local list from the token database."""
     if command == "start_session" and "remote_start_id" not in params:
         params["remote_start_id"] = random.randint(1, 2**31 - 1)
-    if command == "get_base_report" and "request_id" not in params:
+    if command in ("get_base_report", "signed_update_firmware") and "request_id" not in params:
         params["request_id"] = random.randint(1, 2**31 - 1)
     if command == "reserve_now":
         if params["expires_at"] <= timezone.now():
@@ -158,10 +165,13 @@ def _finish(
     log = prepared.log
     status = None
     if outcome == CommandOutcome.ACCEPTED and response is not None:
-        status = response.get("status")
+        answer = response
+        if prepared.action == "DataTransfer" and prepared.payload.get("vendorId") == PNC_VENDOR_ID:
+            answer = unwrap_pnc_answer(response)  # 1.6 Plug & Charge: the 2.0.1 answer inside
+        status = answer.get("status")
         if isinstance(status, str) and status not in ACCEPTING_STATUSES:
             outcome = CommandOutcome.REJECTED
-        _apply_answer(prepared, outcome=outcome, response=response)
+        _apply_answer(prepared, outcome=outcome, response=answer)
     log.outcome = outcome
     log.status = status if isinstance(status, str) else ""
     log.ocpp_response = response
@@ -209,6 +219,11 @@ def _apply_answer(prepared: _Prepared, *, outcome: str, response: dict) -> None:
         _store_16_configuration(station, [{"key": params["key"], "value": params["value"]}], partial=True)
     elif prepared.action == "GetVariables":
         _store_201_variables(station, response.get("getVariableResult", []))
+    elif command in ("get_installed_certificate_ids", "delete_certificate"):
+        from pki.services.installed import apply_certificate_answer
+
+        apply_certificate_answer(station=station, command=command, params=params, response=response,
+                                 accepted=accepted)
 
 
 def _store_16_configuration(station: ChargingStation, keys: list[dict], partial: bool = False) -> None:

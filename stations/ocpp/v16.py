@@ -5,10 +5,11 @@ A 1.6 connector N is EVSE N, connector 1 here; connector 0 is the station itself
 
 from django.conf import settings
 from django.utils import timezone
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, DataTransferStatus
 
+from pki import protocol as pki_protocol
 from stations.firmware import diagnostics, rollout
 from stations.models import StationEvent
 from stations.ocpp.base import FrameRouter, StationSession, db, now_iso, parse_timestamp
@@ -63,6 +64,7 @@ class StationHandler16(FrameRouter, ChargePoint):
     def __init__(self, station: StationSession, connection, response_timeout: int = 30):
         super().__init__(station.station_id, connection, response_timeout=response_timeout)
         self.station = station
+        self.pending_deliveries: dict[str, int] = {}  # SignCertificate call id -> signing request
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, charge_point_vendor, charge_point_model, **kw):
@@ -154,8 +156,10 @@ class StationHandler16(FrameRouter, ChargePoint):
         return call_result.StopTransaction(id_tag_info=id_tag_info(result.authorization))
 
     @on(Action.data_transfer)
-    async def on_data_transfer(self, vendor_id, **kw):
+    async def on_data_transfer(self, vendor_id, call_unique_id=None, **kw):
         raw = self.current_payload or {}
+        if vendor_id == pki_protocol.PNC_VENDOR_ID:
+            return await self.on_pnc_data_transfer(raw, call_unique_id)
         await db(reports.record_event)(
             station_pk=self.station.station_pk,
             kind=StationEvent.Kind.DATA_TRANSFER,
@@ -174,3 +178,81 @@ class StationHandler16(FrameRouter, ChargePoint):
     async def on_diagnostics_status_notification(self, status, **kw):
         await db(diagnostics.record_status)(station_pk=self.station.station_pk, status=status)
         return call_result.DiagnosticsStatusNotification()
+
+    # --- security extension and Plug & Charge (pki) ------------------------------------------
+
+    @on(Action.sign_certificate)
+    async def on_sign_certificate(self, csr, call_unique_id, **kw):
+        answer, deliver = await pki_protocol.sign_certificate(
+            station_pk=self.station.station_pk, csr=csr, certificate_type="ChargingStationCertificate"
+        )
+        if deliver is not None:
+            self.pending_deliveries[call_unique_id] = deliver
+        return call_result.SignCertificate(status=answer["status"])
+
+    @after(Action.sign_certificate)
+    async def after_sign_certificate(self, call_unique_id, **kw):
+        deliver = self.pending_deliveries.pop(call_unique_id, None)
+        if deliver is not None:
+            pki_protocol.deliver_later(deliver)
+
+    @after(Action.data_transfer)
+    async def after_data_transfer(self, call_unique_id, **kw):
+        await self.after_sign_certificate(call_unique_id)
+
+    async def on_pnc_data_transfer(self, raw: dict, call_unique_id: str | None):
+        """ISO 15118 PnC over 1.6: the 2.0.1 message in ``data`` (a JSON string), answered likewise."""
+        message_id = raw.get("messageId")
+        try:
+            payload = pki_protocol.parse_pnc_request(message_id, raw.get("data"))
+        except pki_protocol.PncRefused as error:
+            await db(reports.record_event)(
+                station_pk=self.station.station_pk, kind=StationEvent.Kind.DATA_TRANSFER, timestamp=timezone.now(),
+                summary=f"refused PnC {message_id}: {error}"[:255], payload=raw,
+            )
+            status = DataTransferStatus.unknown_message_id if "messageId" in str(error) else DataTransferStatus.rejected
+            return call_result.DataTransfer(status=status)
+        if message_id == "Authorize":
+            result = await pki_protocol.authorize(
+                id_token=payload["idToken"], certificate=payload.get("certificate"),
+                iso15118_certificate_hash_data=payload.get("iso15118CertificateHashData"),
+            )
+            info = {"status": str(result.authorization.status)}
+            if result.authorization.expires_at is not None:
+                info["cacheExpiryDateTime"] = result.authorization.expires_at.isoformat()
+            answer = pki_protocol.authorize_answer(result, info)
+        elif message_id == "GetCertificateStatus":
+            answer = await pki_protocol.get_certificate_status(ocsp_request_data=payload["ocspRequestData"])
+        elif message_id == "Get15118EVCertificate":
+            answer = await pki_protocol.get_15118_ev_certificate(station_id=self.station.station_id, payload=payload)
+        else:  # SignCertificate
+            answer, deliver = await pki_protocol.sign_certificate(
+                station_pk=self.station.station_pk, csr=payload["csr"],
+                certificate_type=payload.get("certificateType", "V2GCertificate"),
+            )
+            if deliver is not None and call_unique_id is not None:
+                self.pending_deliveries[call_unique_id] = deliver
+        return call_result.DataTransfer(
+            status=DataTransferStatus.accepted, data=pki_protocol.pnc_response_data(message_id, answer)
+        )
+
+    @on(Action.security_event_notification)
+    async def on_security_event_notification(self, type, timestamp, **kw):
+        await db(reports.record_event)(
+            station_pk=self.station.station_pk,
+            kind=StationEvent.Kind.SECURITY_EVENT,
+            timestamp=parse_timestamp(timestamp),
+            summary=type,
+            payload=self.current_payload or {},
+        )
+        return call_result.SecurityEventNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    async def on_signed_firmware_status_notification(self, status, **kw):
+        await db(reports.record_firmware_status)(station_pk=self.station.station_pk, status=status)
+        return call_result.SignedFirmwareStatusNotification()
+
+    @on(Action.log_status_notification)
+    async def on_log_status_notification(self, status, **kw):
+        await db(reports.record_diagnostics_status)(station_pk=self.station.station_pk, status=status)
+        return call_result.LogStatusNotification()

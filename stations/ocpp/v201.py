@@ -2,10 +2,11 @@
 
 from django.conf import settings
 from django.utils import timezone
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call_result
 from ocpp.v201.enums import Action, DataTransferStatusEnumType
 
+from pki import protocol as pki_protocol
 from stations.firmware import diagnostics, rollout
 from stations.models import StationEvent
 from stations.ocpp.base import FrameRouter, StationSession, db, now_iso, parse_timestamp
@@ -59,6 +60,7 @@ class StationHandler201(FrameRouter, ChargePoint):
     def __init__(self, station: StationSession, connection, response_timeout: int = 30):
         super().__init__(station.station_id, connection, response_timeout=response_timeout)
         self.station = station
+        self.pending_deliveries: dict[str, int] = {}  # SignCertificate call id -> signing request
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, charging_station, reason, **kw):
@@ -95,6 +97,16 @@ class StationHandler201(FrameRouter, ChargePoint):
 
     @on(Action.authorize)
     async def on_authorize(self, id_token, **kw):
+        raw = self.current_payload or {}
+        if raw.get("certificate") or raw.get("iso15118CertificateHashData"):
+            # Plug & Charge: contract certificate (chain) or its hash data → pki.
+            result = await pki_protocol.authorize(
+                id_token=raw["idToken"], certificate=raw.get("certificate"),
+                iso15118_certificate_hash_data=raw.get("iso15118CertificateHashData"),
+            )
+            return call_result.Authorize(
+                id_token_info=id_token_info(result.authorization), certificate_status=result.certificate_status
+            )
         auth = await db(authorize)(value=id_token["id_token"], type=id_token["type"])
         return call_result.Authorize(id_token_info=id_token_info(auth))
 
@@ -268,3 +280,37 @@ class StationHandler201(FrameRouter, ChargePoint):
             payload=raw,
         )
         return call_result.DataTransfer(status=DataTransferStatusEnumType.unknown_vendor_id)
+
+    # --- certificates and Plug & Charge (pki) ---------------------------------------------
+
+    @on(Action.sign_certificate)
+    async def on_sign_certificate(self, csr, call_unique_id, **kw):
+        answer, deliver = await pki_protocol.sign_certificate(
+            station_pk=self.station.station_pk, csr=csr, certificate_type=kw.get("certificate_type")
+        )
+        if deliver is not None:
+            self.pending_deliveries[call_unique_id] = deliver
+        return call_result.SignCertificate(status=answer["status"], status_info=answer.get("statusInfo"))
+
+    @after(Action.sign_certificate)
+    async def after_sign_certificate(self, call_unique_id, **kw):
+        deliver = self.pending_deliveries.pop(call_unique_id, None)
+        if deliver is not None:
+            pki_protocol.deliver_later(deliver)
+
+    @on(Action.get_certificate_status)
+    async def on_get_certificate_status(self, ocsp_request_data, **kw):
+        raw = (self.current_payload or {}).get("ocspRequestData", {})
+        answer = await pki_protocol.get_certificate_status(ocsp_request_data=raw)
+        return call_result.GetCertificateStatus(
+            status=answer["status"], ocsp_result=answer.get("ocspResult"), status_info=answer.get("statusInfo")
+        )
+
+    @on(Action.get_15118_ev_certificate)
+    async def on_get_15118_ev_certificate(self, iso15118_schema_version, action, exi_request, **kw):
+        answer = await pki_protocol.get_15118_ev_certificate(
+            station_id=self.station.station_id, payload=self.current_payload or {}
+        )
+        return call_result.Get15118EVCertificate(
+            status=answer["status"], exi_response=answer["exiResponse"], status_info=answer.get("statusInfo")
+        )

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from pki.services.transport import refusal_for as transport_refusal
 from stations import credentials
 from stations.models import ChargingStation, RegistrationStatus
 from stations.signals import announce_on_commit, station_presence_changed
@@ -39,12 +40,16 @@ def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def authenticate_station(*, station_id: str, authorization: str | None) -> ChargingStation | ConnectionRefused:
+def authenticate_station(
+    *, station_id: str, authorization: str | None, transport=None
+) -> ChargingStation | ConnectionRefused:
     """The station behind a WebSocket handshake, or why it is refused.
 
     A station with a password must present it (HTTP Basic, user = station id). A station
     without one is accepted only at security profile 0. Unknown stations are refused,
     unless CHARGENET_AUTO_REGISTER holds them as Pending for an operator to approve.
+    Profile 2 needs TLS besides the password; profile 3 needs TLS and a client certificate
+    (``pki.services.transport``) instead of a password.
     """
     station = ChargingStation.objects.filter(station_id=station_id).first()
     if station is None:
@@ -54,6 +59,12 @@ def authenticate_station(*, station_id: str, authorization: str | None) -> Charg
             station_id=station_id,
             defaults={"registration_status": RegistrationStatus.PENDING, "security_profile": 0},
         )
+        return station
+    # Security profiles 2 and 3: TLS, and for 3 a client certificate of ours naming the station.
+    refusal = transport_refusal(station=station, transport=transport)
+    if refusal is not None:
+        return ConnectionRefused(refusal)
+    if station.security_profile == 3:
         return station
     if station.password_hash:
         basic = parse_basic_auth(authorization)

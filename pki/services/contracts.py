@@ -1,0 +1,125 @@
+"""Contract certificates: issuing our own (MO sub-CA) and the provider behind Get15118EVCertificate.
+
+An EV asks for a contract certificate in an EXI-encoded CertificateInstallationReq /
+CertificateUpdateReq, which the station passes on in Get15118EVCertificate. Real networks
+hand that EXI to a contract-certificate pool; no decoding is needed on the way. The provider
+is chosen by ``PKI_CONTRACT_PROVIDER`` (a dotted path to a class with ``get_ev_certificate``):
+
+- ``LocalContractProvider`` (default) issues contracts from our MO sub-CA 2 for test and
+  private networks (``issue_contract_certificate``); it has no EXI codec, so it answers
+  Get15118EVCertificate Failed with a reason rather than pretending.
+- ``HttpContractProvider`` forwards the request as JSON to ``PKI_CONTRACT_PROVIDER_URL``
+  and relays the answer: the shape of an external pool's API.
+"""
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+from pki.models import CaRole, Certificate, CertificateKind
+from pki.services.ca import issue_leaf, issuing_ca
+from stations.models import IdTokenType
+from stations.services.registry import register_id_token
+
+EMAID_MAX_LENGTH = 36  # OCPP idToken length; ISO 15118 eMAIDs are 14 to 18 characters
+
+
+@dataclass(frozen=True)
+class EvCertificateRequest:
+    station_id: str
+    iso15118_schema_version: str
+    action: str  # Install | Update
+    exi_request: str  # base64
+
+
+@dataclass(frozen=True)
+class EvCertificateAnswer:
+    status: str  # Accepted | Failed
+    exi_response: str = ""
+    reason: str = ""
+
+    def as_ocpp(self) -> dict:
+        payload = {"status": self.status, "exiResponse": self.exi_response}
+        if self.reason:
+            payload["statusInfo"] = {"reasonCode": "Provider", "additionalInfo": self.reason[:512]}
+        return payload
+
+
+class ContractCertificateProvider:
+    """Interface: answer an EV's certificate installation/update request."""
+
+    def get_ev_certificate(self, request: EvCertificateRequest) -> EvCertificateAnswer:
+        raise NotImplementedError
+
+
+class LocalContractProvider(ContractCertificateProvider):
+    def get_ev_certificate(self, request: EvCertificateRequest) -> EvCertificateAnswer:
+        return EvCertificateAnswer(
+            status="Failed",
+            reason="the built-in provider has no EXI codec: provision contracts with issue_contract_certificate "
+                   "or configure PKI_CONTRACT_PROVIDER",
+        )
+
+
+class HttpContractProvider(ContractCertificateProvider):
+    def get_ev_certificate(self, request: EvCertificateRequest) -> EvCertificateAnswer:
+        url = getattr(settings, "PKI_CONTRACT_PROVIDER_URL", "")
+        if not url:
+            return EvCertificateAnswer(status="Failed", reason="PKI_CONTRACT_PROVIDER_URL is not set")
+        body = json.dumps({
+            "stationId": request.station_id,
+            "iso15118SchemaVersion": request.iso15118_schema_version,
+            "action": request.action,
+            "exiRequest": request.exi_request,
+        }).encode()
+        http_request = urllib.request.Request(url, data=body, method="POST",
+                                              headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(http_request, timeout=settings.PKI_OCSP_FORWARD_TIMEOUT) as response:  # noqa: S310
+                answer = json.loads(response.read(65536))
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            return EvCertificateAnswer(status="Failed", reason=f"provider unreachable: {error}")
+        if answer.get("status") != "Accepted" or not isinstance(answer.get("exiResponse"), str):
+            return EvCertificateAnswer(status="Failed", reason=str(answer.get("reason", "provider refused"))[:512])
+        return EvCertificateAnswer(status="Accepted", exi_response=answer["exiResponse"])
+
+
+def provider() -> ContractCertificateProvider:
+    return import_string(settings.PKI_CONTRACT_PROVIDER)()
+
+
+def get_ev_certificate(
+    *, station_id: str, iso15118_schema_version: str, action: str, exi_request: str
+) -> EvCertificateAnswer:
+    request = EvCertificateRequest(
+        station_id=station_id, iso15118_schema_version=iso15118_schema_version, action=action, exi_request=exi_request
+    )
+    try:
+        return provider().get_ev_certificate(request)
+    except Exception as error:  # a broken provider must not break the station's connection
+        return EvCertificateAnswer(status="Failed", reason=f"provider error: {type(error).__name__}: {error}")
+
+
+@transaction.atomic
+def issue_contract_certificate(
+    *, emaid: str, public_key, driver_email: str | None = None, validity_days: int | None = None
+) -> Certificate:
+    """A contract certificate from our MO sub-CA 2 (CN = eMAID) and the eMAID as an id token."""
+    if not emaid or len(emaid) > EMAID_MAX_LENGTH or not emaid.replace("-", "").replace("*", "").isalnum():
+        raise ValueError(f"not an eMAID: {emaid!r}")
+    certificate = issue_leaf(
+        ca=issuing_ca(CaRole.MO_SUB_CA_2),
+        kind=CertificateKind.CONTRACT,
+        public_key=public_key,
+        common_name=emaid,
+        validity=timedelta(days=validity_days) if validity_days else None,
+        emaid=emaid,
+    )
+    register_id_token(value=emaid, type=IdTokenType.EMAID, driver_email=driver_email)
+    return certificate
