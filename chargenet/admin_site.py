@@ -58,6 +58,14 @@ class TenantScopedAdmin(admin.ModelAdmin):
             field.queryset = roles.scope(request.user, field.queryset)
         return field
 
+    def get_list_filter(self, request):
+        """Filters on a relation offer only what the user's rows point to (another
+        organisation's site names never show up as choices)."""
+        filters = super().get_list_filter(request)
+        if not roles.governed(request.user):
+            return filters
+        return [_related_only(self.model, item) for item in filters]
+
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         field = super().formfield_for_manytomany(db_field, request, **kwargs)
         if field is not None and roles.governed(request.user) and db_field.related_model is not type(request.user):
@@ -99,6 +107,14 @@ class TenantScopedInline(InlineModelAdmin):
         if field is not None and roles.governed(request.user):
             field.queryset = roles.scope(request.user, field.queryset)
         return field
+
+
+def _related_only(model, item):
+    if isinstance(item, str) and "__" not in item:
+        field = model._meta.get_field(item)
+        if field.is_relation:
+            return (item, admin.RelatedOnlyFieldListFilter)
+    return item
 
 
 def _scoped(cls, mixin):

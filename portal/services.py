@@ -38,11 +38,12 @@ def sign_up(*, email: str, name: str, password: str, build_absolute_uri) -> None
         driver.save()
         link = build_absolute_uri(reverse("portal:verify", args=[
             urlsafe_base64_encode(force_bytes(user.pk)), default_token_generator.make_token(user)]))
-        transaction.on_commit(lambda: send_mail(
-            "Confirm your ChargeNet account",
-            f"Hello {name or email},\n\nconfirm your email address to open your ChargeNet account:\n{link}\n",
-            None, [email],
-        ))
+    # After the commit: a mail never announces an account that was rolled back.
+    send_mail(
+        "Confirm your ChargeNet account",
+        f"Hello {name or email},\n\nconfirm your email address to open your ChargeNet account:\n{link}\n",
+        None, [email],
+    )
 
 
 def verify_email(*, uidb64: str, token: str):
