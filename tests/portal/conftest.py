@@ -69,3 +69,75 @@ def network(db, make_station) -> Network:
         session_b=make_session(station_b, driver_b, token_b, "2"),
         token_a=token_a, token_b=token_b,
     )
+
+
+# --- browser tests: screenshots of the page when a test fails ------------------------------
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture(scope="module")
+def live_server_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One daphne for the module, serving the test database (tests/live's plumbing)."""
+    from tests.live.conftest import Daphne, child_env, free_port
+
+    with django_db_blocker.unblock():
+        env = child_env()
+    server = Daphne(free_port(), env, tmp_path_factory.mktemp("daphne") / "daphne.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Playwright's sync API keeps an event loop running on this thread while it is open,
+    which Django's ORM takes for async code; the test's ORM calls are plain sync code, so
+    they are allowed for as long as the browser runs (as pytest-playwright advises)."""
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.portal.browser import launch_chromium
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def open_page(chromium, request):
+    """``open_page()`` gives a fresh browser context's page; screenshots land in
+    test-artifacts/ when the test fails."""
+    from tests.portal.browser import ARTIFACTS, TIMEOUT_MS
+
+    pages = []
+
+    def open_():
+        context = chromium.new_context(viewport={"width": 390, "height": 844} if len(pages) % 2 else None)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        pages.append(page)
+        return page
+
+    yield open_
+    failed = getattr(request.node, "report_call", None) is not None and request.node.report_call.failed
+    for n, page in enumerate(pages):
+        if failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            try:
+                page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{n}.png"), full_page=True)
+            except Exception:  # noqa: BLE001  (the screenshot must not hide the test's own failure)
+                pass
+        page.context.close()

@@ -14,8 +14,20 @@
   function kwh(wh) { return (wh / 1000).toFixed(2); }
 
   function setConnector(station, evse, connector, status, errorCode) {
-    var cell = document.querySelector('[data-connector="' + station + "/" + evse + "/" + connector + '"]');
-    if (!cell) { return; }
+    var key = station + "/" + evse + "/" + connector;
+    var cell = document.querySelector('[data-connector="' + key + '"]');
+    if (!cell) {
+      if (evse === 0) { return; }  /* the station as a whole (1.6 connector 0) */
+      var row = document.querySelector('[data-station="' + station + '"] .connectors');
+      if (!row) { return; }
+      cell = document.createElement("span");
+      cell.setAttribute("data-connector", key);
+      cell.appendChild(document.createTextNode(evse + "/" + connector + ": "));
+      var text = document.createElement("span");
+      text.className = "status-text";
+      cell.appendChild(text);
+      row.appendChild(cell);
+    }
     cell.className = "connector status-" + status;
     cell.setAttribute("data-status", status);
     var label = cell.querySelector(".status-text");
