@@ -19,7 +19,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(next_page=reverse_lazy("portal:login")), name="logout"),
     path("password-reset/", _auth(
         auth_views.PasswordResetView, "portal/password_reset.html",
-        email_template_name="portal/password_reset_email.txt", subject_template_name="portal/password_reset_subject.txt",
+        email_template_name="portal/password_reset_email.txt",
+        subject_template_name="portal/password_reset_subject.txt",
         success_url=reverse_lazy("portal:password_reset_done")), name="password_reset"),
     path("password-reset/sent/", _auth(auth_views.PasswordResetDoneView, "portal/password_reset_done.html"),
          name="password_reset_done"),

@@ -25,14 +25,22 @@ def launch_chromium(playwright):
 
 
 class Station:
-    """A charger on a real WebSocket: sends OCPP 1.6 CALLs and returns the CALLRESULT payloads."""
+    """A charger on a real WebSocket: sends OCPP 1.6 CALLs and returns the CALLRESULT payloads.
+    ``with Station(...) as station:`` connects; leaving the block disconnects."""
 
     def __init__(self, ws_url: str, station_id: str, password: str):
         from websockets.sync.client import connect
 
         auth = base64.b64encode(f"{station_id}:{password}".encode()).decode()
-        self.socket = connect(f"{ws_url}/{station_id}", subprotocols=["ocpp1.6"],
-                              additional_headers={"Authorization": f"Basic {auth}"}, open_timeout=30)
+        self._connection = connect(f"{ws_url}/{station_id}", subprotocols=["ocpp1.6"],
+                                   additional_headers={"Authorization": f"Basic {auth}"}, open_timeout=30)
+
+    def __enter__(self):
+        self.socket = self._connection.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._connection.__exit__(*exc)
 
     def call(self, action: str, payload: dict) -> dict:
         unique_id = uuid.uuid4().hex[:16]
@@ -43,6 +51,3 @@ class Station:
                 return frame[2]
             if frame[0] == 4 and frame[1] == unique_id:
                 raise AssertionError(f"CALLERROR for {action}: {frame}")
-
-    def close(self) -> None:
-        self.socket.close()

@@ -66,8 +66,7 @@ def test_dashboard_follows_a_station_live(network, live_server_process, open_pag
     row = page.locator('[data-station="CP-A"]')
     expect(row).to_have_attribute("data-online", "false")
 
-    station = Station(server.ws, "CP-A", PASSWORD)
-    try:
+    with Station(server.ws, "CP-A", PASSWORD) as station:
         station.call("BootNotification", {"chargePointVendor": "Test", "chargePointModel": "Browser"})
         expect(row).to_have_attribute("data-online", "true")
         station.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"})
@@ -77,16 +76,13 @@ def test_dashboard_follows_a_station_live(network, live_server_process, open_pag
         expect(connector).to_have_attribute("data-status", "Faulted")
         expect(connector).to_contain_text("GroundFailure")
         expect(connector).to_have_class(re.compile(r"status-Faulted"))
-    finally:
-        station.close()
     expect(row).to_have_attribute("data-online", "false")
 
 
 def test_driver_watches_energy_rise_and_is_refused_another_drivers_session(network, live_server_process,
                                                                            open_page):
     server = live_server_process
-    station = Station(server.ws, "CP-A", PASSWORD)
-    try:
+    with Station(server.ws, "CP-A", PASSWORD) as station:
         station.call("BootNotification", {"chargePointVendor": "Test", "chargePointModel": "Browser"})
         started = station.call("StartTransaction", {"connectorId": 1, "idTag": "TOKEN-A", "meterStart": 10000,
                                                     "timestamp": "2026-11-27T10:00:00Z"})
@@ -109,5 +105,3 @@ def test_driver_watches_energy_rise_and_is_refused_another_drivers_session(netwo
 
         refused = page.goto(f"{server.http}/portal/sessions/{network.session_b.pk}/")
         assert refused.status == 404
-    finally:
-        station.close()
