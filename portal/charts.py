@@ -8,7 +8,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 28
+LEFT, RIGHT, TOP, BOTTOM = 52, 12, 24, 28
 
 
 def _nice_max(value: float) -> float:
@@ -28,7 +28,7 @@ def _axis(top: float, unit: str) -> str:
         y = HEIGHT - BOTTOM - (HEIGHT - TOP - BOTTOM) * n / 4
         lines.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" class="grid"/>'
                      f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="tick">{value:g}</text>')
-    lines.append(f'<text x="4" y="{TOP + 4}" class="unit">{escape(unit)}</text>')
+    lines.append(f'<text x="{LEFT - 4}" y="12" text-anchor="end" class="unit">{escape(unit)}</text>')
     return "".join(lines)
 
 

@@ -97,7 +97,7 @@ def session_detail(request, pk):
         "energy_chart": charts.line_chart(title="Energy delivered (Wh) over time",
                                           points=[(p.at, p.energy_wh) for p in curve], unit="Wh",
                                           css_id="energy-chart"),
-        "points": curve[-20:],
+        "points": curve[::-1][:20],  # the latest first
     })
 
 
