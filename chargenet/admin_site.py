@@ -148,6 +148,8 @@ class ChargeNetAdminSite(admin.AdminSite):
     def each_context(self, request):
         context = super().each_context(request)
         context["may_use_dashboard"] = roles.may_use_dashboard(request.user)
+        # "View site" leads to the dashboard (there is no public site at /).
+        context["site_url"] = "/admin/dashboard/" if context["may_use_dashboard"] else None
         return context
 
     def get_urls(self):

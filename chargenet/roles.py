@@ -39,7 +39,7 @@ _SITE_OWNER_POLICY: dict[str, tuple[str, frozenset[str]]] = {
     "stations.organization": ("members", frozenset({VIEW})),
     "stations.site": ("organization__members", frozenset({VIEW, CHANGE})),
     "stations.chargingstation": ("site__organization__members", frozenset({VIEW, CHANGE})),
-    "stations.evse": ("station__site__organization__members", frozenset({VIEW})),
+    "stations.evse": ("station__site__organization__members", frozenset({VIEW, CHANGE})),
     "stations.connector": ("evse__station__site__organization__members", frozenset({VIEW})),
     "stations.connectorstatuschange": ("connector__evse__station__site__organization__members", frozenset({VIEW})),
     "stations.chargingsession": ("station__site__organization__members", frozenset({VIEW})),

@@ -34,6 +34,10 @@ def test_site_owner_guessing_another_organisations_station_url_gets_404(network)
     assert owner.post(command, {"command": "reset", "params": "type=hard"}).status_code in (403, 404)
     assert owner.get(change_url(network.session_b)).status_code == 404
     assert owner.get(change_url(network.site_b)).status_code == 404
+    station_b = change_url(network.station_b).removesuffix("change/")
+    assert owner.get(station_b + "history/").status_code == 404
+    assert owner.post(station_b + "delete/", {"post": "yes"}).status_code in (403, 404)
+    assert ChargingStation.objects.filter(pk=network.station_b.pk).exists()
 
 
 def test_site_owner_cannot_move_a_station_to_another_organisations_site(network):
