@@ -42,7 +42,7 @@ class Command(BaseCommand):
         owner = User.objects.filter(username="owner").first()
         if owner is None:
             owner = User.objects.create_user("owner", "owner@example.com", "owner")
-            self.stdout.write("Created site-owner login owner / owner (admin and dashboard scoped to Demo Charging Co).")
+            self.stdout.write("Created site-owner login owner / owner (admin and dashboard of Demo Charging Co).")
         org.members.add(owner)
 
         sites = []
