@@ -32,6 +32,7 @@ urlpatterns = [
     path("sessions/", views.session_list, name="sessions"),
     path("sessions/<int:pk>/", views.session_detail, name="session"),
     path("sessions/<int:pk>/live.json", views.session_live, name="session_live"),
+    path("sessions/<int:pk>/curves/", views.session_curves, name="session_curves"),
     path("sessions/<int:pk>/stop/", views.session_stop, name="session_stop"),
     path("start/", views.start, name="start"),
     path("tokens/", views.tokens, name="tokens"),

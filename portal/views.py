@@ -85,20 +85,30 @@ def _own_session(request, pk) -> ChargingSession:
     return session
 
 
-@driver_required
-def session_detail(request, pk):
-    session = _own_session(request, pk)
+def _curves(session) -> dict:
     curve = selectors.session_curve(session)
-    return render(request, "portal/session_detail.html", {
-        "session": session,
-        "live": live.session_event(session),
+    return {
         "power_chart": charts.line_chart(title="Power (W) over time", points=[(p.at, p.power_w) for p in curve],
                                          unit="W", css_id="power-chart"),
         "energy_chart": charts.line_chart(title="Energy delivered (Wh) over time",
                                           points=[(p.at, p.energy_wh) for p in curve], unit="Wh",
                                           css_id="energy-chart"),
         "points": curve[::-1][:20],  # the latest first
+    }
+
+
+@driver_required
+def session_detail(request, pk):
+    session = _own_session(request, pk)
+    return render(request, "portal/session_detail.html", {
+        "session": session, "live": live.session_event(session), **_curves(session),
     })
+
+
+@driver_required
+def session_curves(request, pk):
+    """The curves and readings alone, for the live page to swap in as meter values arrive."""
+    return render(request, "portal/session_curves.html", _curves(_own_session(request, pk)))
 
 
 @driver_required

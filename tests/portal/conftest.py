@@ -98,10 +98,11 @@ def chromium():
     they are allowed for as long as the browser runs (as pytest-playwright advises)."""
     import os
 
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
-    from tests.portal.browser import launch_chromium
+    from tests.portal.browser import TIMEOUT_MS, launch_chromium
 
+    expect.set_options(timeout=TIMEOUT_MS)  # assertions poll this long (a loaded machine is slow)
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:

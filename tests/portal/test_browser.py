@@ -57,18 +57,22 @@ def test_each_role_lands_where_it_belongs(network, live_server_process, open_pag
     expect(driver.get_by_role("heading", name="Hello Driver-A")).to_be_visible()
 
 
-def test_dashboard_follows_a_station_live(network, live_server_process, open_page):
+def test_dashboard_follows_a_station_live(network, live_server_process, open_page, make_station):
     server = live_server_process
+    make_station("CP-A2", site=network.site_a)
     page = open_page()
     admin_login(page, server, "owner-a", "pw-owner-a")
     page.goto(f"{server.http}/admin/dashboard/")
     expect(page.locator("#live-mode")).to_have_text("live")
     row = page.locator('[data-station="CP-A"]')
+    first_row = page.locator("#stations tbody tr").first
     expect(row).to_have_attribute("data-online", "false")
+    expect(first_row).to_have_attribute("data-station", "CP-A")  # both offline: by id
 
     with Station(server.ws, "CP-A", PASSWORD) as station:
         station.call("BootNotification", {"chargePointVendor": "Test", "chargePointModel": "Browser"})
         expect(row).to_have_attribute("data-online", "true")
+        expect(first_row).to_have_attribute("data-station", "CP-A2")  # offline ones first
         station.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"})
         connector = page.locator('[data-connector="CP-A/1/1"]')
         expect(connector).to_have_attribute("data-status", "Available")
@@ -76,6 +80,7 @@ def test_dashboard_follows_a_station_live(network, live_server_process, open_pag
         expect(connector).to_have_attribute("data-status", "Faulted")
         expect(connector).to_contain_text("GroundFailure")
         expect(connector).to_have_class(re.compile(r"status-Faulted"))
+        expect(first_row).to_have_attribute("data-station", "CP-A")  # faulted ones before all
     expect(row).to_have_attribute("data-online", "false")
 
 
@@ -95,6 +100,7 @@ def test_driver_watches_energy_rise_and_is_refused_another_drivers_session(netwo
         expect(page.locator("#session-status")).to_have_text("Active")
         expect(page.locator("#live-mode")).to_have_text(re.compile("live|polling"), timeout=TIMEOUT_MS)
         energy = page.locator("#energy-kwh")
+        expect(page.locator("#energy-chart polyline")).to_have_count(0)
         for minute, register, shown in [(1, 11500, "1.50"), (2, 13250, "3.25")]:
             station.call("MeterValues", {"connectorId": 1, "transactionId": started["transactionId"], "meterValue": [
                 {"timestamp": f"2026-11-27T10:0{minute}:00Z", "sampledValue": [
@@ -102,6 +108,7 @@ def test_driver_watches_energy_rise_and_is_refused_another_drivers_session(netwo
                     {"value": "10500", "measurand": "Power.Active.Import", "unit": "W"}]}]})
             expect(energy).to_have_text(shown)
         expect(page.locator("#power-kw")).to_have_text("10.5")
+        expect(page.locator("#energy-chart polyline")).to_have_count(1)  # the curve is redrawn too
 
         refused = page.goto(f"{server.http}/portal/sessions/{network.session_b.pk}/")
         assert refused.status == 404

@@ -26,6 +26,8 @@ def test_driver_sees_own_session_and_gets_404_on_anothers(network):
     assert driver.get(reverse("portal:session", args=[network.session_a.pk])).status_code == 200
     assert driver.get(reverse("portal:session", args=[network.session_b.pk])).status_code == 404
     assert driver.get(reverse("portal:session_live", args=[network.session_b.pk])).status_code == 404
+    assert driver.get(reverse("portal:session_curves", args=[network.session_b.pk])).status_code == 404
+    assert driver.get(reverse("portal:session_live", args=[network.session_a.pk])).json()["energy_wh"] == 5000
     assert driver.post(reverse("portal:session_stop", args=[network.session_b.pk])).status_code == 404
     listing = driver.get(reverse("portal:sessions"))
     assert "CP-A" in listing.text and "CP-B" not in listing.text

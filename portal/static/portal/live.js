@@ -42,6 +42,36 @@
     if (label) { label.textContent = online ? "online" : "offline"; }
   }
 
+  /* The curves are drawn on the server: fetch them again, at most every 5 s. */
+  var curves = document.getElementById("session-curves");
+  var curvesDue = null;
+  function refreshCurves() {
+    if (!curves || !curves.getAttribute("data-refresh") || curvesDue) { return; }
+    curvesDue = window.setTimeout(function () {
+      fetch(curves.getAttribute("data-refresh"), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) { if (html !== null) { curves.innerHTML = html; } curvesDue = null; })
+        .catch(function () { curvesDue = null; });
+    }, 5000);
+  }
+
+  /* Faulted stations first, then offline ones, then the rest, by id (as the server orders them). */
+  function health(row) {
+    if (row.querySelector('[data-status="Faulted"]')) { return 0; }
+    return row.getAttribute("data-online") === "true" ? 2 : 1;
+  }
+  function resort() {
+    var body = document.querySelector("#stations tbody");
+    if (!body) { return; }
+    var rows = Array.prototype.slice.call(body.querySelectorAll("tr[data-station]"));
+    rows.sort(function (a, b) {
+      var d = health(a) - health(b);
+      if (d !== 0) { return d; }
+      return a.getAttribute("data-station") < b.getAttribute("data-station") ? -1 : 1;
+    });
+    rows.forEach(function (row) { row.setAttribute("data-health", health(row)); body.appendChild(row); });
+  }
+
   function setSession(event) {
     var energy = document.getElementById("energy-kwh");
     if (energy) { energy.textContent = kwh(event.energy_wh); energy.setAttribute("data-wh", event.energy_wh); }
@@ -49,17 +79,19 @@
     if (power) { power.textContent = event.power_w === null ? "-" : (event.power_w / 1000).toFixed(1); }
     var status = document.getElementById("session-status");
     if (status) { status.textContent = event.status; }
+    refreshCurves();
   }
 
   function apply(event) {
-    if (event.kind === "connector") { setConnector(event.station, event.evse, event.connector, event.status, event.error_code); }
-    else if (event.kind === "presence") { setPresence(event.station, event.online); }
+    if (event.kind === "connector") { setConnector(event.station, event.evse, event.connector, event.status, event.error_code); resort(); }
+    else if (event.kind === "presence") { setPresence(event.station, event.online); resort(); }
     else if (event.kind === "session") { setSession(event); }
     else if (event.stations) {
       event.stations.forEach(function (s) {
         setPresence(s.station, s.online);
         s.connectors.forEach(function (c) { setConnector(s.station, c.evse, c.connector, c.status, c.error_code); });
       });
+      resort();
     }
   }
 
