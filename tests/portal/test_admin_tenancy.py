@@ -130,3 +130,23 @@ def test_dashboard_lists_faulted_then_offline_stations_first(network, make_stati
     Connector.objects.create(evse=Evse.objects.create(station=faulted, evse_id=1), connector_id=1, status="Faulted")
     state = client_for(network.owner_a).get(reverse("admin:dashboard_state")).json()
     assert [s["station"] for s in state["stations"]] == ["CP-A4", "CP-A3", "CP-A", "CP-A2"]
+
+
+def test_site_owner_runs_actions_on_their_own_stations(network):
+    client_for(network.owner_a).post(reverse("admin:stations_chargingstation_changelist"), {
+        "action": "reject_registration", "_selected_action": [network.station_a.pk, network.station_b.pk],
+    })
+    assert ChargingStation.objects.get(pk=network.station_a.pk).registration_status == RegistrationStatus.REJECTED
+    assert ChargingStation.objects.get(pk=network.station_b.pk).registration_status == RegistrationStatus.ACCEPTED
+
+
+def test_operators_group_runs_the_admin_without_model_permissions(network):
+    from django.contrib.auth.models import Group, User
+
+    member = User.objects.create_user("ops-group", "og@example.com", "pw-og")
+    member.groups.add(Group.objects.get_or_create(name="Operators")[0])
+    client = client_for(member)
+    page = client.get(reverse("admin:stations_chargingstation_changelist"))
+    assert page.status_code == 200 and "CP-A" in page.text and "CP-B" in page.text
+    assert client.get(change_url(network.station_b)).status_code == 200
+    assert client.get(reverse("admin:dashboard")).status_code == 200
