@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_STATIONS ?= 4
 
-.PHONY: install run test serve migrate bench clean
+.PHONY: install run test serve migrate bench clean browsers static
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,20 +22,28 @@ install: $(STAMP)
 migrate: install
 	$(PY) manage.py migrate --noinput
 
+# Static files for WhiteNoise (admin, portal, dashboard), gathered into STATIC_ROOT.
+static: install
+	$(PY) manage.py collectstatic --noinput -v 0
+
+# Debian's Chromium for the browser tests (Playwright drives it; no browser download).
+browsers:
+	@test -x /usr/bin/chromium || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
 # Migrates, seeds the demo network, starts simulated chargers and serves on http://$(HOST):$(PORT).
-run: migrate
+run: migrate static
 	$(PY) manage.py seed_demo
 	$(PY) manage.py pki_init
-	@echo "ChargeNet on http://$(HOST):$(PORT)/admin/ (admin / admin) - Ctrl-C stops server and simulator"
+	@echo "ChargeNet on http://$(HOST):$(PORT)/admin/ (admin / admin), drivers on /portal/ (driver / driver) - Ctrl-C stops server and simulator"
 	@$(PY) manage.py simulate --stations $(DEMO_STATIONS) --prefix DEMO- --url ws://$(HOST):$(PORT)/ocpp & \
 	  SIM=$$!; trap 'kill $$SIM 2>/dev/null' EXIT INT TERM; \
 	  $(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 --websocket_connect_timeout 30 chargenet.asgi:application
 
 # The server alone, without demo data or simulator.
-serve: migrate
+serve: migrate static
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 --websocket_connect_timeout 30 chargenet.asgi:application
 
-test: install
+test: install browsers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP goes to Django, WebSockets to the OCPP consumer."""
+"""ASGI entry point: HTTP goes to Django, WebSockets to the OCPP consumer (/ocpp/) and the live pages (/ws/)."""
 
 import os
 
@@ -9,11 +9,12 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from portal.routing import websocket_urlpatterns as portal_websocket_urlpatterns  # noqa: E402
 from stations.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter(websocket_urlpatterns),
+        "websocket": URLRouter([*websocket_urlpatterns, *portal_websocket_urlpatterns]),
     }
 )

@@ -46,7 +46,7 @@ ALLOWED_HOSTS = [
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "chargenet.apps.ChargeNetAdminConfig",  # django.contrib.admin with the role-scoped site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -61,10 +61,12 @@ INSTALLED_APPS = [
     "billing",
     "pki",
     "roaming",
+    "portal",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "chargenet.static.StaticFilesMiddleware",  # WhiteNoise
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -194,6 +196,16 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves static files from daphne itself; straight from the apps' static folders
+# until `collectstatic` has filled STATIC_ROOT (as `make run` does).
+WHITENOISE_USE_FINDERS = _env_flag("WHITENOISE_USE_FINDERS", True)
+
+# --- Portal -----------------------------------------------------------------------
+# Verification and password-reset mails: printed on the console unless EMAIL_BACKEND says otherwise.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ChargeNet <no-reply@chargenet.local>")
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:home"
 
 # --- Firmware and diagnostics files ---------------------------------------------
 # Uploaded through Django's default storage; embedded default under the project (git-ignored).

@@ -6,6 +6,7 @@ from . import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("portal/", include("portal.urls")),
     path("api/v1/", include("stations.api.urls")),
     path("api/v1/", include("billing.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

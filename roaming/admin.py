@@ -1,6 +1,7 @@
 """Admin: partners (with their outbox and request log), outbox entries, request log, tokens."""
 
 from django.contrib import admin, messages
+from django.db import models
 
 from roaming import credentials, push
 from roaming.envelope import OcpiError
@@ -33,6 +34,7 @@ class RequestLogInline(admin.TabularInline):
 
 @admin.register(Partner)
 class PartnerAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # partners' URLs are https
     list_display = ("name", "role", "country_code", "party_id", "status", "version", "realtime_authorization")
     list_filter = ("status", "role")
     readonly_fields = ("status", "version", "endpoints", "roles", "created_at", "updated_at")

@@ -5,10 +5,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 from django.db import connection
+
+from tests.conftest import services_required
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_REDIS = "redis://127.0.0.1:6379/6"
@@ -103,3 +106,45 @@ def start_daphne(tmp_path):
     yield start
     for daphne in started:
         daphne.stop()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = redis_url_for_processes()
+    if url is None:
+        required = " (CHARGENET_REQUIRE_SERVICES=1)" if services_required() else ""
+        pytest.fail(f"no Redis reachable{required}: set REDIS_URL or run Redis on 127.0.0.1:6379")
+    return url
+
+
+@pytest.fixture
+def celery_worker(tmp_path, redis_url):
+    """A Celery worker process (prefork, two children) consuming a queue of this test run only."""
+    started = []
+    queue = f"chargenet-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def start(*, concurrency: int = 2, **env) -> str:
+        log = open(tmp_path / "celery.log", "w")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "chargenet", "worker", "-Q", queue,
+             "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "INFO",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=child_env(REDIS_URL=redis_url, CELERY_QUEUE=queue, **env), stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        started.append((process, log))
+        return queue
+
+    yield start
+    for process, log in started:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.delete(queue, f"_kombu.binding.{queue}")
+    client.close()

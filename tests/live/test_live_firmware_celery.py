@@ -4,10 +4,6 @@ the simulated stations' WebSockets and serves the firmware, the worker ticks the
 reboots confirm the new version."""
 
 import asyncio
-import os
-import subprocess
-import sys
-import uuid
 
 import pytest
 from celery import Celery
@@ -17,8 +13,7 @@ from stations.firmware.rollout import create_campaign
 from stations.models import ChargingStation, CommandLog
 from stations.services.registry import register_station
 from stations.simulator import SimulatedStation, Timing
-from tests.conftest import adb, services_required
-from tests.live.conftest import ROOT, child_env, redis_url_for_processes
+from tests.conftest import adb
 from tests.stations.firmware_fixtures import make_firmware
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -26,48 +21,6 @@ pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 PASSWORD = "live-firmware-password-0123"
 STATIONS = {"LFW-1": ("1.6", "ok"), "LFW-2": ("2.0.1", "ok"), "LFW-3": ("1.6", "fail_install"),
             "LFW-4": ("2.0.1", "ok"), "LFW-5": ("1.6", "ok")}
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = redis_url_for_processes()
-    if url is None:
-        if services_required():
-            pytest.fail("CHARGENET_REQUIRE_SERVICES=1 but no Redis is reachable (REDIS_URL or 127.0.0.1:6379)")
-        pytest.skip("no Redis: the real-worker test needs one (set REDIS_URL or run Redis on 127.0.0.1:6379)")
-    return url
-
-
-@pytest.fixture
-def celery_worker(tmp_path, redis_url):
-    """A Celery worker process (prefork, two children) consuming a queue of this test run only."""
-    started = []
-    queue = f"chargenet-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-    def start(**env) -> str:
-        log = open(tmp_path / "celery.log", "w")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "chargenet", "worker", "-Q", queue, "--concurrency", "2",
-             "--pool", "prefork", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=child_env(REDIS_URL=redis_url, CELERY_QUEUE=queue, **env), stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        started.append((process, log))
-        return queue
-
-    yield start
-    for process, log in started:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    client.delete(queue, f"_kombu.binding.{queue}")
-    client.close()
 
 
 async def wait_for(condition, timeout_s: float, tick=None):

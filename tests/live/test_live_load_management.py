@@ -3,7 +3,6 @@ charging profiles they get, and a site whose grid connection is smaller than its
 
 import subprocess
 import sys
-import uuid
 
 import pytest
 
@@ -18,7 +17,7 @@ from stations.models import (
     SiteLoadSample,
 )
 from stations.services.registry import register_station
-from tests.live.conftest import ROOT, child_env, redis_url_for_processes
+from tests.live.conftest import ROOT, child_env
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -73,30 +72,13 @@ def test_two_11kw_chargers_share_a_3x16a_connection(start_daphne):
     assert_site_was_shared(site)
 
 
-def test_celery_worker_rebalances_for_stations_held_by_daphne(start_daphne, tmp_path):
+def test_celery_worker_rebalances_for_stations_held_by_daphne(start_daphne, celery_worker, redis_url, tmp_path):
     """With Redis: the receivers queue Celery tasks; a worker process computes the shares and
     sends the profiles over the Redis channel layer to the daphne holding the stations."""
-    redis_url = redis_url_for_processes()
-    if redis_url is None:
-        pytest.fail("no Redis reachable: set REDIS_URL or run Redis on 127.0.0.1:6379")
-    queue = f"test-load-{uuid.uuid4().hex[:8]}"  # no other run's worker takes these tasks
-    env = {"REDIS_URL": redis_url, "CELERY_QUEUE": queue}
     site = managed_site()
-    log = open(tmp_path / "worker.log", "w")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "chargenet", "worker", "-Q", queue, "--pool", "solo",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"],
-        cwd=ROOT, env=child_env(**env), stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        simulate_two_chargers(start_daphne(**env), **env)
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
-    worker_log = (tmp_path / "worker.log").read_text()
+    queue = celery_worker(concurrency=1)
+    env = {"REDIS_URL": redis_url, "CELERY_QUEUE": queue}
+    simulate_two_chargers(start_daphne(**env), **env)
+    worker_log = (tmp_path / "celery.log").read_text()
     assert "rebalance_site" in worker_log and "succeeded" in worker_log, worker_log[-3000:]
     assert_site_was_shared(site)

@@ -42,7 +42,7 @@ class Command(BaseCommand):
         owner = User.objects.filter(username="owner").first()
         if owner is None:
             owner = User.objects.create_user("owner", "owner@example.com", "owner")
-            self.stdout.write("Created site-owner login owner / owner (API; scoped admin arrives with the portals).")
+            self.stdout.write("Created site-owner login owner / owner (admin and dashboard of Demo Charging Co).")
         org.members.add(owner)
 
         sites = []
@@ -74,11 +74,37 @@ class Command(BaseCommand):
         SiteLoadLimit.objects.get_or_create(site=sites[0], defaults={"max_current_a": 16.0, "min_interval_s": 60})
 
         self._seed_tariffs(org, sites)
+        self._seed_portal_logins(stations)
 
         self.stdout.write(self.style.SUCCESS(
             f"Demo network ready: {len(sites)} sites, {stations} stations (DEMO-01..DEMO-{stations:02d}), "
             f"{len(DRIVERS)} drivers. Operators group: {operators.name}."
         ))
+
+    def _seed_portal_logins(self, stations):
+        """finance / finance (the Finance group: billing only) and driver / driver, the driver
+        whose card the simulator charges with at DEMO-01, so the portal shows live sessions."""
+        from django.contrib.auth.models import Group
+
+        from chargenet.roles import FINANCE_GROUP
+        from stations.management.commands.simulate import fleet_members
+
+        User = get_user_model()
+        if not User.objects.filter(username="finance").exists():
+            finance = User.objects.create_user("finance", "finance@example.com", "finance", is_staff=True)
+            finance.groups.add(Group.objects.get_or_create(name=FINANCE_GROUP)[0])
+            self.stdout.write("Created finance login finance / finance (invoices and exports).")
+        if stations < 1:
+            return
+        member = fleet_members("DEMO-", stations)[0]
+        driver, _ = Driver.objects.get_or_create(email=member.driver_email, defaults={"name": "Demo Driver"})
+        register_id_token(value=member.id_token, driver_email=member.driver_email)
+        if driver.user is None:
+            user = User.objects.filter(username="driver").first() or User.objects.create_user(
+                "driver", member.driver_email, "driver")
+            driver.user = user
+            driver.save(update_fields=["user"])
+            self.stdout.write(f"Created driver login driver / driver (portal; card {member.id_token} at DEMO-01).")
 
     def _seed_tariffs(self, org, sites):
         """A network default and the brief's example at the Berlin site: 0.39 EUR/kWh,

@@ -1,0 +1,167 @@
+"""The admin site: every registered ModelAdmin and inline is scoped by ``chargenet.roles``.
+
+Registration wraps each ModelAdmin (and its inlines) in a subclass that places
+``TenantScopedAdmin`` just above Django's ModelAdmin, so a ModelAdmin's own rules (read-only
+invoices, finance actions) still apply and its calls to ``super()`` land on the role checks
+instead of Django's model permissions. Site owners and finance need no ``is_staff`` and no
+model permissions; drivers are kept out. An object outside the user's scope is a 404,
+whether its URL is guessed or linked.
+"""
+
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.options import InlineModelAdmin
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.urls import path
+
+from chargenet import roles
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    def get_queryset(self, request):
+        return roles.scope(request.user, super().get_queryset(request))
+
+    def _allowed(self, request, action, obj=None, fallback=None):
+        if roles.roles_of(request.user).operator:
+            return True  # the Operators group runs the network without per-model permissions
+        if not roles.governed(request.user):
+            return fallback()
+        if not roles.may(request.user, self.model, action):
+            return False
+        return obj is None or roles.in_scope(request.user, obj)
+
+    def has_module_permission(self, request):
+        if roles.roles_of(request.user).operator:
+            return True
+        if not roles.governed(request.user):
+            return super().has_module_permission(request)
+        return roles.may(request.user, self.model, roles.VIEW)
+
+    def has_view_permission(self, request, obj=None):
+        if roles.governed(request.user) and roles.may(request.user, self.model, roles.CHANGE):
+            return self._allowed(request, roles.CHANGE, obj, lambda: True)
+        return self._allowed(request, roles.VIEW, obj, lambda: super(TenantScopedAdmin, self).has_view_permission(
+            request, obj))
+
+    def has_add_permission(self, request):
+        return self._allowed(request, roles.ADD, None, lambda: super(TenantScopedAdmin, self).has_add_permission(
+            request))
+
+    def has_change_permission(self, request, obj=None):
+        return self._allowed(request, roles.CHANGE, obj, lambda: super(TenantScopedAdmin, self).has_change_permission(
+            request, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        return self._allowed(request, roles.DELETE, obj, lambda: super(TenantScopedAdmin, self).has_delete_permission(
+            request, obj))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None and roles.governed(request.user):
+            field.queryset = roles.scope(request.user, field.queryset)
+        return field
+
+    def get_list_filter(self, request):
+        """Filters on a relation offer only what the user's rows point to (another
+        organisation's site names never show up as choices)."""
+        filters = super().get_list_filter(request)
+        if not roles.governed(request.user):
+            return filters
+        return [_related_only(self.model, item) for item in filters]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if field is not None and roles.governed(request.user) and db_field.related_model is not type(request.user):
+            field.queryset = roles.scope(request.user, field.queryset)
+        return field
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Django redirects to the index with a message; a guessed URL gets a plain 404.
+        raise Http404
+
+
+class TenantScopedInline(InlineModelAdmin):
+    def get_queryset(self, request):
+        return roles.scope(request.user, super().get_queryset(request))
+
+    def _allowed(self, request, action, fallback):
+        if roles.roles_of(request.user).operator:
+            return True
+        if not roles.governed(request.user):
+            return fallback()
+        return roles.may(request.user, self.model, action)
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request, roles.VIEW, lambda: super(TenantScopedInline, self).has_view_permission(
+            request, obj)) or self._allowed(request, roles.CHANGE, lambda: False)
+
+    def has_add_permission(self, request, obj):
+        return self._allowed(request, roles.ADD, lambda: super(TenantScopedInline, self).has_add_permission(
+            request, obj))
+
+    def has_change_permission(self, request, obj=None):
+        return self._allowed(request, roles.CHANGE, lambda: super(TenantScopedInline, self).has_change_permission(
+            request, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        return self._allowed(request, roles.DELETE, lambda: super(TenantScopedInline, self).has_delete_permission(
+            request, obj))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None and roles.governed(request.user):
+            field.queryset = roles.scope(request.user, field.queryset)
+        return field
+
+
+def _related_only(model, item):
+    if isinstance(item, str) and "__" not in item:
+        field = model._meta.get_field(item)
+        if field.is_relation:
+            return (item, admin.RelatedOnlyFieldListFilter)
+    return item
+
+
+def _scoped(cls, mixin):
+    if issubclass(cls, mixin):
+        return cls
+    return type(cls.__name__, (cls, mixin), {"__module__": cls.__module__, "__doc__": cls.__doc__})
+
+
+class RoleAuthenticationForm(AdminAuthenticationForm):
+    def confirm_login_allowed(self, user):
+        if not roles.may_use_admin(user):
+            raise ValidationError(self.error_messages["invalid_login"], code="invalid_login",
+                                  params={"username": self.username_field.verbose_name})
+
+
+class ChargeNetAdminSite(admin.AdminSite):
+    site_header = "ChargeNet"
+    site_title = "ChargeNet admin"
+    index_title = "Charging network"
+    login_form = RoleAuthenticationForm
+    index_template = "admin/chargenet_index.html"
+
+    def has_permission(self, request):
+        return request.user.is_active and roles.may_use_admin(request.user)
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        admin_class = _scoped(admin_class or admin.ModelAdmin, TenantScopedAdmin)
+        admin_class.inlines = [_scoped(inline, TenantScopedInline) for inline in admin_class.inlines]
+        return super().register(model_or_iterable, admin_class, **options)
+
+    def each_context(self, request):
+        context = super().each_context(request)
+        context["may_use_dashboard"] = roles.may_use_dashboard(request.user)
+        # "View site" leads to the dashboard (there is no public site at /).
+        context["site_url"] = "/admin/dashboard/" if context["may_use_dashboard"] else None
+        return context
+
+    def get_urls(self):
+        from portal import dashboard
+
+        return [
+            path("dashboard/", self.admin_view(dashboard.dashboard_view), name="dashboard"),
+            path("dashboard/state.json", self.admin_view(dashboard.dashboard_state_view), name="dashboard_state"),
+        ] + super().get_urls()

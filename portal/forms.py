@@ -1,0 +1,49 @@
+from django import forms
+from django.contrib.auth.password_validation import validate_password
+
+from portal.services import DRIVER_TOKEN_TYPES
+from stations.models import SessionStatus
+
+
+class SignupForm(forms.Form):
+    name = forms.CharField(max_length=200, required=False, label="Your name")
+    email = forms.EmailField(label="Email address", help_text="We send a link to confirm it.")
+    password1 = forms.CharField(label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(label="Password again",
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("password1") and cleaned.get("password1") != cleaned.get("password2"):
+            self.add_error("password2", "The two passwords differ.")
+        elif cleaned.get("password1"):
+            try:
+                validate_password(cleaned["password1"])
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned
+
+
+class SessionFilterForm(forms.Form):
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    where = forms.CharField(required=False, max_length=100, label="Where", help_text="station, site or city")
+    min_energy_kwh = forms.DecimalField(required=False, min_value=0, max_digits=8, decimal_places=1,
+                                        label="At least (kWh)")
+    status = forms.ChoiceField(required=False, choices=[("", "any"), *SessionStatus.choices], label="Status")
+
+
+class TokenForm(forms.Form):
+    value = forms.CharField(max_length=36, label="Card number", help_text="as printed on the card, e.g. 04A2B3C4D5E6F7")
+    type = forms.ChoiceField(choices=[(t.value, t.label) for t in DRIVER_TOKEN_TYPES], label="Card type")
+
+
+class StartForm(forms.Form):
+    station_id = forms.CharField(max_length=48, label="Station", help_text="the id printed on the charger")
+    evse_id = forms.IntegerField(required=False, min_value=1, label="Charge point number",
+                                 help_text="leave empty to let the station choose")
+    token = forms.TypedChoiceField(coerce=int, label="Charge with card")
+
+    def __init__(self, *args, tokens=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["token"].choices = [(t.pk, f"{t.value} ({t.type})") for t in tokens]

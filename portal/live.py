@@ -1,0 +1,138 @@
+"""Live updates: the network's signals, relayed to the pages watching over Channels groups.
+
+Groups: ``live.network`` (operators' dashboards), ``live.org.<pk>`` (a site owner's
+dashboard, one per organisation), ``live.session.<pk>`` (the driver watching that session).
+Receivers run on the thread that handled the OCPP message, after its transaction committed:
+each does one small query and hands the event to the channel layer; failures are logged by
+``announce_on_commit`` and never reach the protocol path.
+"""
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from stations.models import ChargingSession, ChargingStation
+from stations.signals import (
+    connector_status_changed,
+    meter_values_recorded,
+    session_completed,
+    session_started,
+    station_presence_changed,
+)
+
+log = logging.getLogger(__name__)
+
+NETWORK_GROUP = "live.network"
+EVENT_TYPE = "live.event"
+
+
+def organization_group(organization_pk: int) -> str:
+    return f"live.org.{organization_pk}"
+
+
+def session_group(session_pk: int) -> str:
+    return f"live.session.{session_pk}"
+
+
+def broadcast(groups: list[str], event: dict) -> None:
+    """Send ``event`` to every group; from synchronous code (receivers, views)."""
+    layer = get_channel_layer()
+    if layer is None or not groups:
+        return
+
+    async def send_all() -> None:
+        for group in groups:
+            await layer.group_send(group, {"type": EVENT_TYPE, "event": event})
+
+    async_to_sync(send_all)()
+
+
+def _dashboard_groups(station_pk: int) -> tuple[str | None, list[str]]:
+    row = ChargingStation.objects.filter(pk=station_pk).values("station_id", "site__organization_id").first()
+    if row is None:
+        return None, []
+    groups = [NETWORK_GROUP]
+    if row["site__organization_id"] is not None:
+        groups.append(organization_group(row["site__organization_id"]))
+    return row["station_id"], groups
+
+
+def session_event(session: ChargingSession) -> dict:
+    """What a live session page shows, as JSON (also the polling endpoint's answer)."""
+    from portal.selectors import latest_power_w
+
+    return {
+        "kind": "session",
+        "session": session.pk,
+        "status": session.status,
+        "energy_wh": session.energy_wh,
+        "power_w": latest_power_w(session),
+        "meter_last_at": session.meter_last_at.isoformat() if session.meter_last_at else None,
+        "stopped_at": session.stopped_at.isoformat() if session.stopped_at else None,
+    }
+
+
+def on_connector_status(sender, station_pk, evse_id, connector_id, status, error_code="", **kwargs):
+    station_id, groups = _dashboard_groups(station_pk)
+    broadcast(groups, {"kind": "connector", "station": station_id, "evse": evse_id, "connector": connector_id,
+                       "status": status, "error_code": error_code})
+
+
+def on_station_presence(sender, station_pk, online, **kwargs):
+    station_id, groups = _dashboard_groups(station_pk)
+    broadcast(groups, {"kind": "presence", "station": station_id, "online": online})
+
+
+def on_meter_values(sender, station_pk, session_pks, **kwargs):
+    for session in ChargingSession.objects.filter(pk__in=session_pks):
+        broadcast([session_group(session.pk)], session_event(session))
+
+
+def on_session_started(sender, session, **kwargs):
+    # Sent inside the transaction that creates the session: relay once it committed.
+    station_pk, session_pk = session.station_id, session.pk
+
+    def relay():
+        station_id, groups = _dashboard_groups(station_pk)
+        broadcast(groups, {"kind": "session_started", "station": station_id, "session": session_pk})
+
+    transaction.on_commit(relay)
+
+
+def on_session_completed(sender, session_id, **kwargs):
+    session = ChargingSession.objects.filter(pk=session_id).first()
+    if session is None:
+        return
+    broadcast([session_group(session.pk)], session_event(session))
+    station_id, groups = _dashboard_groups(session.station_id)
+    broadcast(groups, {"kind": "session_completed", "station": station_id, "session": session.pk})
+
+
+def _robust(receiver):
+    """session_started/session_completed are sent plainly (not via announce_on_commit):
+    a failing relay must still never reach the protocol path."""
+
+    def run(*args, **kwargs):
+        try:
+            receiver(*args, **kwargs)
+        except Exception:
+            log.exception("live update %s failed", receiver.__name__)
+
+    run.__name__ = receiver.__name__
+    return run
+
+
+_RECEIVERS = [
+    (connector_status_changed, _robust(on_connector_status)),
+    (station_presence_changed, _robust(on_station_presence)),
+    (meter_values_recorded, _robust(on_meter_values)),
+    (session_started, _robust(on_session_started)),
+    (session_completed, _robust(on_session_completed)),
+]
+
+
+def connect_receivers() -> None:
+    for signal, receiver in _RECEIVERS:
+        signal.connect(receiver, weak=False, dispatch_uid=f"portal.live.{receiver.__name__}")

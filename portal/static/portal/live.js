@@ -1,0 +1,129 @@
+/* Live updates for the dashboard and session pages: a WebSocket, and polling of a JSON
+   endpoint while the socket is down. No dependencies. */
+(function () {
+  "use strict";
+  var root = document.querySelector("[data-live-ws]");
+  if (!root) { return; }
+  var wsPath = root.getAttribute("data-live-ws");
+  var pollUrl = root.getAttribute("data-live-poll");
+  var mode = document.getElementById("live-mode");
+  var pollTimer = null;
+
+  function setMode(text) { if (mode) { mode.textContent = text; } root.setAttribute("data-live-mode", text); }
+
+  function kwh(wh) { return (wh / 1000).toFixed(2); }
+
+  function setConnector(station, evse, connector, status, errorCode) {
+    var key = station + "/" + evse + "/" + connector;
+    var cell = document.querySelector('[data-connector="' + key + '"]');
+    if (!cell) {
+      if (evse === 0) { return; }  /* the station as a whole (1.6 connector 0) */
+      var row = document.querySelector('[data-station="' + station + '"] .connectors');
+      if (!row) { return; }
+      cell = document.createElement("span");
+      cell.setAttribute("data-connector", key);
+      cell.appendChild(document.createTextNode(evse + "/" + connector + ": "));
+      var text = document.createElement("span");
+      text.className = "status-text";
+      cell.appendChild(text);
+      row.appendChild(cell);
+    }
+    cell.className = "connector status-" + status;
+    cell.setAttribute("data-status", status);
+    var label = cell.querySelector(".status-text");
+    if (label) { label.textContent = status + (errorCode && errorCode !== "NoError" ? " (" + errorCode + ")" : ""); }
+  }
+
+  function setPresence(station, online) {
+    var row = document.querySelector('[data-station="' + station + '"]');
+    if (!row) { return; }
+    row.setAttribute("data-online", online ? "true" : "false");
+    var label = row.querySelector(".presence");
+    if (label) { label.textContent = online ? "online" : "offline"; }
+  }
+
+  /* The curves are drawn on the server: fetch them again, at most every 5 s. */
+  var curves = document.getElementById("session-curves");
+  var curvesDue = null;
+  function refreshCurves() {
+    if (!curves || !curves.getAttribute("data-refresh") || curvesDue) { return; }
+    curvesDue = window.setTimeout(function () {
+      fetch(curves.getAttribute("data-refresh"), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) { if (html !== null) { curves.innerHTML = html; } curvesDue = null; })
+        .catch(function () { curvesDue = null; });
+    }, 5000);
+  }
+
+  /* Faulted stations first, then offline ones, then the rest, by id (as the server orders them). */
+  function health(row) {
+    if (row.querySelector('[data-status="Faulted"]')) { return 0; }
+    return row.getAttribute("data-online") === "true" ? 2 : 1;
+  }
+  function resort() {
+    var body = document.querySelector("#stations tbody");
+    if (!body) { return; }
+    var rows = Array.prototype.slice.call(body.querySelectorAll("tr[data-station]"));
+    rows.sort(function (a, b) {
+      var d = health(a) - health(b);
+      if (d !== 0) { return d; }
+      return a.getAttribute("data-station") < b.getAttribute("data-station") ? -1 : 1;
+    });
+    rows.forEach(function (row) { row.setAttribute("data-health", health(row)); body.appendChild(row); });
+  }
+
+  function setSession(event) {
+    var energy = document.getElementById("energy-kwh");
+    if (energy) { energy.textContent = kwh(event.energy_wh); energy.setAttribute("data-wh", event.energy_wh); }
+    var power = document.getElementById("power-kw");
+    if (power) { power.textContent = event.power_w === null ? "-" : (event.power_w / 1000).toFixed(1); }
+    var status = document.getElementById("session-status");
+    if (status) { status.textContent = event.status; }
+    refreshCurves();
+  }
+
+  function apply(event) {
+    if (event.kind === "connector") { setConnector(event.station, event.evse, event.connector, event.status, event.error_code); resort(); }
+    else if (event.kind === "presence") { setPresence(event.station, event.online); resort(); }
+    else if (event.kind === "session") { setSession(event); }
+    else if (event.stations) {
+      event.stations.forEach(function (s) {
+        setPresence(s.station, s.online);
+        s.connectors.forEach(function (c) { setConnector(s.station, c.evse, c.connector, c.status, c.error_code); });
+      });
+      resort();
+    }
+  }
+
+  function poll() {
+    fetch(pollUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) { if (data) { apply(data); } })
+      .catch(function () { /* try again at the next tick */ });
+  }
+
+  function startPolling() {
+    if (pollTimer || !pollUrl) { return; }
+    setMode("polling");
+    poll();
+    pollTimer = window.setInterval(poll, 5000);
+  }
+
+  function stopPolling() { if (pollTimer) { window.clearInterval(pollTimer); pollTimer = null; } }
+
+  var retry = 1000;
+  function connect() {
+    if (!("WebSocket" in window)) { startPolling(); return; }
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var socket;
+    try { socket = new WebSocket(scheme + window.location.host + wsPath); } catch (e) { startPolling(); return; }
+    socket.onopen = function () { retry = 1000; stopPolling(); setMode("live"); if (pollUrl) { poll(); } };
+    socket.onmessage = function (message) { try { apply(JSON.parse(message.data)); } catch (e) { /* ignore */ } };
+    socket.onclose = function () {
+      startPolling();
+      window.setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 30000);
+    };
+  }
+  connect();
+}());

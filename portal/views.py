@@ -1,0 +1,202 @@
+"""The driver portal (/portal/). Every view starts from the signed-in driver: another
+driver's session, token or invoice is a 404, whatever its URL."""
+
+import functools
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from billing.invoice_selectors import invoices_visible_to
+from billing.pdf import pdf_filename, render_invoice_pdf
+from chargenet import roles
+from portal import charts, live, selectors, services
+from portal.forms import SessionFilterForm, SignupForm, StartForm, TokenForm
+from stations.models import ChargingSession, IdToken, IdTokenStatus, SessionStatus
+
+
+def driver_required(view):
+    """Signed in with a driver account; other accounts get a 403 that says where to go."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), "portal:login")
+        driver = roles.driver_of(request.user)
+        if driver is None:
+            raise PermissionDenied("This account has no driver profile; the admin is at /admin/.")
+        request.driver = driver
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def signup(request):
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.sign_up(email=form.cleaned_data["email"], name=form.cleaned_data["name"],
+                             password=form.cleaned_data["password1"], build_absolute_uri=request.build_absolute_uri)
+        except services.PortalError as error:
+            form.add_error("email", str(error))
+        else:
+            return render(request, "portal/signup_sent.html", {"email": form.cleaned_data["email"]})
+    return render(request, "portal/signup.html", {"form": form})
+
+
+def verify(request, uidb64, token):
+    user = services.verify_email(uidb64=uidb64, token=token)
+    if user is None:
+        return render(request, "portal/verify_failed.html", status=400)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(request, "Your email address is confirmed. Welcome to ChargeNet.")
+    return redirect("portal:home")
+
+
+@driver_required
+def home(request):
+    sessions = ChargingSession.objects.filter(driver=request.driver).select_related("station__site", "cdr")
+    return render(request, "portal/home.html", {
+        "active": sessions.filter(status=SessionStatus.ACTIVE).order_by("-started_at"),
+        "recent": sessions.filter(status=SessionStatus.COMPLETED).order_by("-started_at")[:5],
+    })
+
+
+@driver_required
+def session_list(request):
+    form = SessionFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    sessions = selectors.driver_sessions(driver=request.driver, **{k: v for k, v in filters.items() if v})
+    page = Paginator(sessions, 25).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "portal/session_list.html", {"form": form, "page": page, "query": query.urlencode()})
+
+
+def _own_session(request, pk) -> ChargingSession:
+    session = selectors.session_for(request.user, pk)
+    if session is None or session.driver_id != request.driver.pk:
+        raise Http404("No such session.")
+    return session
+
+
+def _curves(session) -> dict:
+    curve = selectors.session_curve(session)
+    return {
+        "power_chart": charts.line_chart(title="Power (W) over time", points=[(p.at, p.power_w) for p in curve],
+                                         unit="W", css_id="power-chart"),
+        "energy_chart": charts.line_chart(title="Energy delivered (Wh) over time",
+                                          points=[(p.at, p.energy_wh) for p in curve], unit="Wh",
+                                          css_id="energy-chart"),
+        "points": curve[::-1][:20],  # the latest first
+    }
+
+
+@driver_required
+def session_detail(request, pk):
+    session = _own_session(request, pk)
+    return render(request, "portal/session_detail.html", {
+        "session": session, "live": live.session_event(session), **_curves(session),
+    })
+
+
+@driver_required
+def session_curves(request, pk):
+    """The curves and readings alone, for the live page to swap in as meter values arrive."""
+    return render(request, "portal/session_curves.html", _curves(_own_session(request, pk)))
+
+
+@driver_required
+def session_live(request, pk):
+    """The live session page's fallback when its WebSocket fails: polled every few seconds."""
+    return JsonResponse(live.session_event(_own_session(request, pk)))
+
+
+@driver_required
+@require_POST
+def session_stop(request, pk):
+    try:
+        result = services.remote_stop(user=request.user, driver=request.driver, session_pk=pk)
+    except ChargingSession.DoesNotExist:
+        raise Http404("No such session.")
+    except services.PortalError as error:
+        messages.error(request, str(error))
+    else:
+        _report(request, result, "Stop requested")
+    return redirect("portal:session", pk=pk)
+
+
+def _report(request, result, what):
+    if result.outcome == "accepted":
+        messages.success(request, f"{what}: the station accepted.")
+    else:
+        detail = result.error or result.status or result.outcome
+        messages.error(request, f"{what}: the station did not accept ({detail}).")
+
+
+@driver_required
+def start(request):
+    tokens = IdToken.objects.filter(driver=request.driver, status=IdTokenStatus.ACCEPTED).order_by("value")
+    form = StartForm(request.POST or None, tokens=tokens, initial={"station_id": request.GET.get("station", "")})
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = services.remote_start(user=request.user, driver=request.driver,
+                                           station_id=form.cleaned_data["station_id"],
+                                           evse_id=form.cleaned_data["evse_id"], token_pk=form.cleaned_data["token"])
+        except services.PortalError as error:
+            form.add_error(None, str(error))
+        else:
+            _report(request, result, "Start requested")
+            if result.outcome == "accepted":
+                return redirect("portal:home")
+    return render(request, "portal/start.html", {"form": form, "has_tokens": tokens.exists()})
+
+
+@driver_required
+def tokens(request):
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            token = services.add_token(driver=request.driver, value=form.cleaned_data["value"],
+                                       type=form.cleaned_data["type"])
+        except services.PortalError as error:
+            form.add_error("value", str(error))
+        else:
+            messages.success(request, f"Card {token.value} added; you can charge with it now.")
+            return redirect("portal:tokens")
+    return render(request, "portal/tokens.html", {
+        "form": form, "tokens": IdToken.objects.filter(driver=request.driver).order_by("value"),
+    })
+
+
+@driver_required
+@require_POST
+def token_block(request, pk):
+    try:
+        token = services.block_token(driver=request.driver, token_pk=pk)
+    except IdToken.DoesNotExist:
+        raise Http404("No such card.")
+    messages.success(request, f"Card {token.value} is blocked.")
+    return redirect("portal:tokens")
+
+
+@driver_required
+def invoices(request):
+    return render(request, "portal/invoices.html", {
+        "invoices": invoices_visible_to(request.user).filter(driver=request.driver).order_by("-issued_at"),
+    })
+
+
+@driver_required
+def invoice_pdf(request, pk):
+    invoice = invoices_visible_to(request.user).filter(driver=request.driver, pk=pk).first()
+    if invoice is None:
+        raise Http404("No such invoice.")
+    response = HttpResponse(render_invoice_pdf(invoice), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{pdf_filename(invoice)}"'
+    return response

@@ -1,0 +1,94 @@
+"""The live WebSocket: fed by the same services that handle OCPP, each user hears only
+what they may see."""
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from stations.models import ChargingSession
+from tests.conftest import adb
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def session_cookie(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def open_live(path: str, user=None, origin: bytes = b"http://testserver"):
+    from chargenet.asgi import application
+
+    headers = [(b"origin", origin)]
+    if user is not None:
+        headers.append((b"cookie", await adb(session_cookie)(user)))
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, code = await communicator.connect(timeout=5)
+    return communicator, connected, code
+
+
+async def test_site_owner_dashboard_hears_own_stations_status_and_not_others(network, ocpp):
+    watcher, connected, _ = await open_live("/ws/dashboard/", network.owner_a)
+    assert connected
+    try:
+        async with ocpp("CP-B") as station_b:
+            await station_b.result("StatusNotification", {"connectorId": 1, "errorCode": "NoError",
+                                                          "status": "Faulted"})
+        async with ocpp("CP-A") as station_a:
+            await station_a.result("StatusNotification", {"connectorId": 1, "errorCode": "GroundFailure",
+                                                          "status": "Faulted"})
+            events = []
+            while not any(e.get("kind") == "connector" for e in events):
+                events.append(await watcher.receive_json_from(timeout=10))
+        assert all(e.get("station") == "CP-A" for e in events), events
+        connector = next(e for e in events if e["kind"] == "connector")
+        assert connector == {"kind": "connector", "station": "CP-A", "evse": 1, "connector": 1,
+                             "status": "Faulted", "error_code": "GroundFailure"}
+        assert {"kind": "presence", "station": "CP-A", "online": True} in events
+    finally:
+        await watcher.disconnect()
+
+
+async def test_driver_watches_own_session_energy_rise(network, ocpp):
+    async with ocpp("CP-A") as station:
+        started = await station.result("StartTransaction", {"connectorId": 1, "idTag": "TOKEN-A", "meterStart": 1000,
+                                                            "timestamp": "2026-11-27T10:00:00Z"})
+        session = await ChargingSession.objects.aget(station__station_id="CP-A", transaction_id=str(
+            started["transactionId"]))
+        watcher, connected, _ = await open_live(f"/ws/sessions/{session.pk}/", network.driver_a)
+        assert connected
+        try:
+            for minute, register in [(1, 1500), (2, 2300)]:
+                await station.result("MeterValues", {
+                    "connectorId": 1, "transactionId": started["transactionId"],
+                    "meterValue": [{"timestamp": f"2026-11-27T10:0{minute}:00Z", "sampledValue": [
+                        {"value": str(register), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                        {"value": "11000", "measurand": "Power.Active.Import", "unit": "W"}]}]})
+            seen = []
+            while not seen or seen[-1]["energy_wh"] < 1300:
+                seen.append(await watcher.receive_json_from(timeout=10))
+            assert [e["energy_wh"] for e in seen] == [500, 1300]
+            assert seen[-1]["power_w"] == 11000 and seen[-1]["status"] == "Active"
+        finally:
+            await watcher.disconnect()
+
+
+async def test_another_driver_cannot_subscribe_to_a_session(network):
+    _, connected, code = await open_live(f"/ws/sessions/{network.session_a.pk}/", network.driver_b)
+    assert not connected and code == 4403
+    _, connected, code = await open_live(f"/ws/sessions/{network.session_b.pk}/", network.owner_a)
+    assert not connected and code == 4403
+
+
+async def test_dashboard_refuses_drivers_finance_and_strangers(network):
+    for user in (network.driver_a, network.finance):
+        _, connected, code = await open_live("/ws/dashboard/", user)
+        assert not connected and code == 4403
+    _, connected, code = await open_live("/ws/dashboard/")
+    assert not connected and code == 4401
+
+
+async def test_live_socket_refuses_other_origins(network):
+    _, connected, _ = await open_live("/ws/dashboard/", network.operator, origin=b"http://evil.example")
+    assert not connected
