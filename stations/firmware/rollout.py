@@ -470,10 +470,11 @@ def record_firmware_status(*, station_pk: int, status: str, request_id: int | No
     member.save(update_fields=["state", "station_status", "progress_at"])
 
 
+@transaction.atomic
 def record_boot_version(*, station_pk: int, firmware_version: str) -> None:
     """The next BootNotification confirms an update: the new version means installed; an
     installing station that comes back with another version has failed this attempt.
-    Runs inside the boot's transaction."""
+    Part of the boot's transaction when called from it."""
     member = _in_flight_member(station_pk)
     if member is None:
         return

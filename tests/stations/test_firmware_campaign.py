@@ -136,3 +136,54 @@ async def test_simulated_station_uploads_its_diagnostics(make_station, version):
     finally:
         station.close()
         await asyncio.wait([running], timeout=30)
+
+
+async def test_simulated_station_that_goes_silent_fails_by_timeout(make_station):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from stations.firmware.rollout import advance_campaign
+
+    await adb(make_station)("FW-S")
+    firmware = await adb(make_firmware)("2.4.1")
+    station = SimulatedStation(
+        "FW-S", PASSWORD, url="ws://testserver/ocpp", version="2.0.1", id_token="NOT-A-KNOWN-TOKEN",
+        timing=Timing(pause_s=3600, reconnect_min_s=0.1, reconnect_max_s=0.5), firmware_behaviour="silent",
+        connect=asgi_connect, http=asgi_http,
+    )
+    running = asyncio.create_task(station.run())
+    try:
+        await wait_until(lambda: ChargingStation.objects.filter(station_id="FW-S", is_online=True,
+                                                                vendor="ChargeNet").exists())
+        campaign = await adb(create_campaign)(name="s", firmware=firmware, stations=["FW-S"], max_attempts=1,
+                                              station_timeout_s=600, start=True)
+        assert len(await adb(tasks.advance_firmware_campaign)(campaign.pk)) == 1
+        member = await CampaignStation.objects.aget(campaign=campaign)
+        assert member.state == MemberState.DOWNLOADING  # accepted, then not a word
+        await adb(advance_campaign)(campaign_id=campaign.pk, now=timezone.now() + timedelta(seconds=601))
+        member = await CampaignStation.objects.aget(campaign=campaign)
+        assert member.state == MemberState.FAILED and "no report" in member.error
+        assert station.firmware_version == "sim-1.0"
+    finally:
+        station.close()
+        await asyncio.wait([running], timeout=30)
+
+
+def test_beat_runs_the_tick_and_it_reaches_only_campaigns_with_work(db, settings, tmp_path):
+    from stations.firmware.models import CampaignStation as Member
+    from stations.firmware.rollout import campaigns_to_tick
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    assert settings.CELERY_BEAT_SCHEDULE["firmware-campaigns"]["task"] == tasks.advance_firmware_campaigns.name
+    ChargingStation.objects.create(station_id="B-1", vendor="ChargeNet", model="Simulator", firmware_version="1")
+    ChargingStation.objects.create(station_id="B-2", vendor="ChargeNet", model="Simulator", firmware_version="1")
+    firmware = make_firmware("2.4.1")
+    running = create_campaign(name="r", firmware=firmware, stations=["B-1"], start=True)
+    paused = create_campaign(name="p", firmware=firmware, stations=["B-2"], start=True)
+    change_campaign(campaign_id=paused.pk, action="pause")
+    create_campaign(name="draft", firmware=firmware, stations=["B-2"])
+    assert campaigns_to_tick() == [running.pk]
+    Member.objects.filter(campaign=paused).update(state=MemberState.DOWNLOADING)  # in flight: its timeouts count
+    assert sorted(campaigns_to_tick()) == sorted([running.pk, paused.pk])
+    assert tasks.advance_firmware_campaigns() == 2
