@@ -43,6 +43,7 @@ OUR_ENDPOINTS = [
     ("tariffs", "SENDER"),
     ("tokens", "RECEIVER"),
     ("commands", "RECEIVER"),
+    ("chargingprofiles", "RECEIVER"),
 ]
 
 

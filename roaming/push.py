@@ -133,6 +133,11 @@ def push_cdr(*, cdr_pk: int) -> bool:
     return True
 
 
+def push_result(*, partner: Partner, module: str, response_url: str, payload: dict) -> OutboxEntry:
+    """An asynchronous result (charging profiles) POSTed to the partner's response_url."""
+    return _queue(partner, module=module, method="POST", url=response_url, payload=payload)
+
+
 def push_command_result(*, partner: Partner, response_url: str, result: str, message: str = "") -> OutboxEntry:
     payload = {"result": result}
     if message:

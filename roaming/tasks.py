@@ -33,6 +33,16 @@ def deliver_all() -> int:
     return len(partners)
 
 
+@shared_task(name="roaming.run_charging_profile")
+def run_charging_profile(partner_pk: int, session_pk: int, method: str, profile: dict | None, response_url: str,
+                         duration: int = 0) -> str:
+    """Carry out a partner's charging-profile request and report the result to response_url."""
+    from roaming.charging_profiles import execute
+
+    return execute(partner_pk=partner_pk, session_pk=session_pk, method=method, profile=profile,
+                   response_url=response_url, duration=duration)
+
+
 @shared_task(name="roaming.run_command")
 def run_command(partner_pk: int, station_id: str, command: str, params: dict, response_url: str,
                 ocpi_reservation_id: str = "") -> str:

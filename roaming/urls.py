@@ -19,4 +19,6 @@ urlpatterns = [
     path(f"{V}/tokens/<str:country_code>/<str:party_id>/<str:uid>", views.token),
     path(f"{V}/commands", views.command, name="ocpi-commands"),
     path(f"{V}/commands/<str:command_type>", views.command),
+    path(f"{V}/chargingprofiles", views.charging_profile, name="ocpi-chargingprofiles"),
+    path(f"{V}/chargingprofiles/<str:session_id>", views.charging_profile),
 ]

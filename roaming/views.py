@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.views.decorators.csrf import csrf_exempt
 
 from billing.models import ChargeDetailRecord, Tariff
-from roaming import commands, credentials, mapping, tokens
+from roaming import charging_profiles, commands, credentials, mapping, tokens
 from roaming.auth import partner_for
 from roaming.envelope import (
     CLIENT_ERROR,
@@ -207,3 +207,13 @@ def token(request, country_code, party_id, uid):
 @ocpi_view("POST")
 def command(request, command_type):
     return envelope(commands.accept(partner=request.ocpi_partner, command_type=command_type, body=_body(request)))
+
+
+@ocpi_view("GET", "PUT", "DELETE")
+def charging_profile(request, session_id=None):
+    if session_id is None:
+        raise OcpiError("name the session: /chargingprofiles/<session_id>", status_code=INVALID_PARAMETERS,
+                        http_status=404)
+    body = _body(request) if request.method == "PUT" else None
+    return envelope(charging_profiles.accept(partner=request.ocpi_partner, method=request.method,
+                                             session_id=session_id, body=body, query=request.GET))

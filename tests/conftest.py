@@ -37,6 +37,7 @@ class OcppTestClient:
     def __init__(self, communicator: WebsocketCommunicator, subprotocol: str | None):
         self.communicator = communicator
         self.subprotocol = subprotocol
+        self.waiting_calls: list = []
 
     async def send_frame(self, frame) -> None:
         await self.communicator.send_to(text_data=frame if isinstance(frame, str) else json.dumps(frame))
@@ -45,10 +46,14 @@ class OcppTestClient:
         return json.loads(await self.communicator.receive_from(timeout=timeout))
 
     async def call(self, action: str, payload: dict, unique_id: str | None = None) -> list:
-        """Send a CALL and return the station's view of the answer: the whole frame."""
+        """Send a CALL and return the station's view of the answer: the whole frame. CALLs
+        the CSMS sends meanwhile (OCPP-J allows that) wait for ``expect_call``."""
         unique_id = unique_id or uuid.uuid4().hex[:16]
         await self.send_frame([2, unique_id, action, payload])
         frame = await self.receive_frame()
+        while frame[0] == 2 and frame[1] != unique_id:
+            self.waiting_calls.append(frame)
+            frame = await self.receive_frame()
         assert frame[1] == unique_id, frame
         return frame
 
@@ -61,7 +66,7 @@ class OcppTestClient:
 
     async def expect_call(self, action: str, answer: dict | None = None, error: tuple | None = None) -> dict:
         """Wait for the CSMS's CALL, check its action, answer it; returns the CALL payload."""
-        frame = await self.receive_frame()
+        frame = self.waiting_calls.pop(0) if self.waiting_calls else await self.receive_frame()
         assert frame[0] == 2 and frame[2] == action, f"expected CALL {action}, got {frame}"
         if error is not None:
             await self.send_frame([4, frame[1], error[0], error[1], {}])

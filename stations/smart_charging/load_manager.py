@@ -146,6 +146,8 @@ def _demands(site: Site, *, now: datetime) -> list[SessionInfo]:
         max_power = evse.max_power_w
         if state.ev_max_power_w is not None:
             max_power = min(state.ev_max_power_w, max_power) if max_power is not None else state.ev_max_power_w
+        if state.partner_limit_w is not None:
+            max_power = min(state.partner_limit_w, max_power) if max_power is not None else state.partner_limit_w
         demand = SessionDemand(
             session_id=str(session.pk),
             max_power_w=max_power,

@@ -171,6 +171,9 @@ class SessionLoadState(models.Model):
     ev_max_power_w = models.PositiveIntegerField(null=True, blank=True)
     ev_phases = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1: a single-phase car")
     ev_schedule = models.JSONField(null=True, blank=True, help_text="NotifyEVChargingSchedule, as sent")
+    partner_limit_w = models.PositiveIntegerField(
+        null=True, blank=True, help_text="a roaming partner's charging profile for its driver's session (OCPI)"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
 
