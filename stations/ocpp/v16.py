@@ -249,10 +249,14 @@ class StationHandler16(FrameRouter, ChargePoint):
 
     @on(Action.signed_firmware_status_notification)
     async def on_signed_firmware_status_notification(self, status, **kw):
-        await db(reports.record_firmware_status)(station_pk=self.station.station_pk, status=status)
+        await db(rollout.record_firmware_status)(
+            station_pk=self.station.station_pk, status=status, request_id=kw.get("request_id")
+        )
         return call_result.SignedFirmwareStatusNotification()
 
     @on(Action.log_status_notification)
     async def on_log_status_notification(self, status, **kw):
-        await db(reports.record_diagnostics_status)(station_pk=self.station.station_pk, status=status)
+        await db(diagnostics.record_status)(
+            station_pk=self.station.station_pk, status=status, request_id=kw.get("request_id")
+        )
         return call_result.LogStatusNotification()
