@@ -5,6 +5,8 @@
 Anyone else is refused at the handshake (close code 4403; not signed in: 4401).
 """
 
+import asyncio
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -12,9 +14,12 @@ from chargenet import roles
 from portal import live
 from stations.selectors import sessions_visible_to
 
+WATCH_RENEW_S = 60.0
+
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     groups_joined: list[str]
+    watching: asyncio.Task | None = None
 
     async def connect(self):
         self.groups_joined = []
@@ -30,6 +35,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined = groups
         await self.accept()
+        session_pk = self.scope["url_route"]["kwargs"].get("session_pk")
+        if session_pk is not None:
+            await database_sync_to_async(live.watch)(session_pk=int(session_pk), channel_name=self.channel_name)
+            self.watching = asyncio.create_task(self._renew_watch(int(session_pk)))
+
+    async def _renew_watch(self, session_pk: int) -> None:
+        while True:
+            await asyncio.sleep(WATCH_RENEW_S)
+            await database_sync_to_async(live.watch)(session_pk=session_pk, channel_name=self.channel_name)
 
     def allowed_groups(self, user) -> list[str]:
         kwargs = self.scope["url_route"]["kwargs"]
@@ -46,6 +60,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
+        if self.watching is not None:
+            self.watching.cancel()
+            await database_sync_to_async(live.unwatch)(channel_name=self.channel_name)
 
     async def receive_json(self, content, **kwargs):
         """The page only listens; a ping gets a pong so it can tell the socket is alive."""

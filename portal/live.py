@@ -8,10 +8,13 @@ each does one small query and hands the event to the channel layer; failures are
 """
 
 import logging
+import time
+from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.utils import timezone
 
 from stations.models import ChargingSession, ChargingStation
 from stations.signals import (
@@ -26,6 +29,46 @@ log = logging.getLogger(__name__)
 
 NETWORK_GROUP = "live.network"
 EVENT_TYPE = "live.event"
+WATCH_LEASE = timedelta(minutes=2)  # renewed every minute by the consumer
+WATCHED_REFRESH_S = 2.0  # how stale this process's view of the watched sessions may be
+
+_watched: tuple[float, frozenset[int]] = (float("-inf"), frozenset())
+
+
+def watch(*, session_pk: int, channel_name: str) -> None:
+    """A live session page subscribed (or is still there: renews the lease)."""
+    from portal.models import LiveWatch
+
+    now = timezone.now()
+    LiveWatch.objects.update_or_create(
+        channel_name=channel_name, defaults={"session_id": session_pk, "expires_at": now + WATCH_LEASE}
+    )
+    LiveWatch.objects.filter(expires_at__lt=now).delete()
+    _forget_watched()
+
+
+def unwatch(*, channel_name: str) -> None:
+    from portal.models import LiveWatch
+
+    LiveWatch.objects.filter(channel_name=channel_name).delete()
+    _forget_watched()
+
+
+def _forget_watched() -> None:
+    global _watched
+    _watched = (float("-inf"), frozenset())
+
+
+def watched_sessions() -> frozenset[int]:
+    """Sessions someone watches live: one query per WATCHED_REFRESH_S per process."""
+    global _watched
+    from portal.models import LiveWatch
+
+    now = time.monotonic()
+    if now - _watched[0] > WATCHED_REFRESH_S:
+        pks = LiveWatch.objects.filter(expires_at__gt=timezone.now()).values_list("session_id", flat=True)
+        _watched = (now, frozenset(pks))
+    return _watched[1]
 
 
 def organization_group(organization_pk: int) -> str:
@@ -86,7 +129,12 @@ def on_station_presence(sender, station_pk, online, **kwargs):
 
 
 def on_meter_values(sender, station_pk, session_pks, **kwargs):
-    for session in ChargingSession.objects.filter(pk__in=session_pks):
+    """Per meter-value batch; costs nothing unless someone watches one of these sessions."""
+    watched = watched_sessions()
+    wanted = [pk for pk in session_pks if pk in watched]
+    if not wanted:
+        return
+    for session in ChargingSession.objects.filter(pk__in=wanted):
         broadcast([session_group(session.pk)], session_event(session))
 
 

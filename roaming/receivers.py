@@ -4,7 +4,9 @@ Receivers never raise into the station's message handling: a failure is logged.
 """
 
 import logging
+import time
 
+from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
 
@@ -46,9 +48,20 @@ def session_started_(sender, session, **kwargs) -> None:
     transaction.on_commit(lambda: _safely("session push", push.push_session, session_pk=session_pk))
 
 
+_last_update: dict[int, float] = {}
+
+
 @receiver(meter_values_recorded, dispatch_uid="roaming.session_updated")
 def session_updated(sender, session_pks=(), **kwargs) -> None:
+    """Per meter-value batch (the OCPP hot path): a session is looked at no more than once per
+    OCPI_SESSION_UPDATE_INTERVAL_S in this process, whether it roams or not."""
+    now, interval = time.monotonic(), settings.OCPI_SESSION_UPDATE_INTERVAL_S
+    if len(_last_update) > 50_000:
+        _last_update.clear()
     for session_pk in session_pks:
+        if now - _last_update.get(session_pk, float("-inf")) < interval:
+            continue
+        _last_update[session_pk] = now
         _safely("session update push", push.push_session, session_pk=session_pk, update=True)
 
 

@@ -92,3 +92,24 @@ async def test_dashboard_refuses_drivers_finance_and_strangers(network):
 async def test_live_socket_refuses_other_origins(network):
     _, connected, _ = await open_live("/ws/dashboard/", network.operator, origin=b"http://evil.example")
     assert not connected
+
+
+def test_meter_values_of_sessions_nobody_watches_cost_no_queries(network):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal import live
+
+    live.unwatch(channel_name="nobody")  # fresh view of who watches
+    with CaptureQueriesContext(connection) as first:
+        live.on_meter_values(None, station_pk=network.station_a.pk, session_pks=[network.session_a.pk])
+    with CaptureQueriesContext(connection) as next_batches:
+        for _ in range(50):
+            live.on_meter_values(None, station_pk=network.station_a.pk, session_pks=[network.session_a.pk])
+    assert len(first) == 1  # who watches, asked once per couple of seconds per process
+    assert len(next_batches) == 0
+
+    live.watch(session_pk=network.session_a.pk, channel_name="page-1")
+    assert live.watched_sessions() == {network.session_a.pk}
+    live.unwatch(channel_name="page-1")
+    assert live.watched_sessions() == frozenset()

@@ -73,3 +73,18 @@ def test_an_entry_the_partner_refuses_fails_after_five_tries_and_the_rest_goes_o
 
 def test_backoff_doubles_up_to_an_hour():
     assert [push.backoff_s(n) for n in (1, 2, 3, 8, 20)] == [30, 60, 120, 3600, 3600]
+
+
+def test_meter_values_look_at_a_session_at_most_once_per_update_interval(settings, station):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from roaming.receivers import session_updated
+
+    settings.OCPI_SESSION_UPDATE_INTERVAL_S = 60
+    with CaptureQueriesContext(connection) as first:
+        session_updated(None, session_pks=[987654])
+    with CaptureQueriesContext(connection) as again:
+        for _ in range(20):
+            session_updated(None, session_pks=[987654])
+    assert len(first) >= 1 and len(again) == 0
