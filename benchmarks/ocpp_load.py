@@ -37,7 +37,7 @@ import tempfile
 import time
 import uuid
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -110,6 +110,7 @@ class Recorder:
     def __init__(self):
         self.round_trips: dict[tuple[str, str], list[float]] = defaultdict(list)
         self.call_errors = 0
+        self.call_error_kinds: Counter = Counter()  # (action, error code) -> count
         self.timeouts = 0
         self.disconnects = 0
         self.connect_failures = 0
@@ -221,6 +222,7 @@ class RawStation:
         elapsed = time.perf_counter() - started
         if reply[0] == 4:
             self.recorder.call_errors += 1
+            self.recorder.call_error_kinds[action, reply[2]] += 1
             self.recorder.note(f"{self.member.station_id}: sent {frame[:300]} got {json.dumps(reply)[:300]}")
             return None
         self.recorder.round_trips[phase, action].append(elapsed)
@@ -433,6 +435,8 @@ async def run(args: argparse.Namespace, server: psutil.Process | None) -> Record
     print(f"errors    {recorder.errors}  (CALLERROR {recorder.call_errors}, timeouts {recorder.timeouts}, "
           f"lost connections {recorder.disconnects}, failed connects {recorder.connect_failures}, "
           f"boots not accepted {recorder.not_accepted})")
+    for (action, code), count in recorder.call_error_kinds.most_common(5):
+        print(f"  CALLERROR {code} to {action}: {count}")
     for sample in recorder.samples:
         print(f"  {sample}")
     return recorder

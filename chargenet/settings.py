@@ -140,6 +140,9 @@ CELERY_BEAT_SCHEDULE = {
     "monthly-invoicing": {"task": "billing.run_invoicing", "schedule": crontab(minute=0, hour=2, day_of_month=1)},
     # Sites with load management and sessions: limits that change on a schedule, profile renewal.
     "site-load-rebalance": {"task": "stations.smart_charging.tasks.rebalance_managed_sites", "schedule": 60.0},
+    "site-load-samples-pruning": {
+        "task": "stations.smart_charging.tasks.prune_load_samples", "schedule": crontab(minute=30, hour=3),
+    },
     # Running firmware campaigns: timeouts, waves, windows, the next stations.
     "firmware-campaigns": {"task": "stations.advance_firmware_campaigns", "schedule": 60.0},
     # Roaming: retry what partners did not take yet (each push is also tried at once).

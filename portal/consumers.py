@@ -35,15 +35,13 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined = groups
         await self.accept()
-        session_pk = self.scope["url_route"]["kwargs"].get("session_pk")
-        if session_pk is not None:
-            await database_sync_to_async(live.watch)(session_pk=int(session_pk), channel_name=self.channel_name)
-            self.watching = asyncio.create_task(self._renew_watch(int(session_pk)))
+        await database_sync_to_async(live.watch)(groups=groups, channel_name=self.channel_name)
+        self.watching = asyncio.create_task(self._renew_watch(groups))
 
-    async def _renew_watch(self, session_pk: int) -> None:
+    async def _renew_watch(self, groups: list[str]) -> None:
         while True:
             await asyncio.sleep(WATCH_RENEW_S)
-            await database_sync_to_async(live.watch)(session_pk=session_pk, channel_name=self.channel_name)
+            await database_sync_to_async(live.watch)(groups=groups, channel_name=self.channel_name)
 
     def allowed_groups(self, user) -> list[str]:
         kwargs = self.scope["url_route"]["kwargs"]

@@ -16,6 +16,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
+from stations import background
 from stations.models import ChargingSession, ChargingStation
 from stations.signals import (
     connector_status_changed,
@@ -32,17 +33,18 @@ EVENT_TYPE = "live.event"
 WATCH_LEASE = timedelta(minutes=2)  # renewed every minute by the consumer
 WATCHED_REFRESH_S = 2.0  # how stale this process's view of the watched sessions may be
 
-_watched: tuple[float, frozenset[int]] = (float("-inf"), frozenset())
+_watched: tuple[float, frozenset[str]] = (float("-inf"), frozenset())
 
 
-def watch(*, session_pk: int, channel_name: str) -> None:
-    """A live session page subscribed (or is still there: renews the lease)."""
+def watch(*, groups: list[str], channel_name: str) -> None:
+    """A live page subscribed to ``groups`` (or is still there: renews the lease)."""
     from portal.models import LiveWatch
 
     now = timezone.now()
-    LiveWatch.objects.update_or_create(
-        channel_name=channel_name, defaults={"session_id": session_pk, "expires_at": now + WATCH_LEASE}
-    )
+    for group in groups:
+        LiveWatch.objects.update_or_create(
+            channel_name=channel_name, group=group, defaults={"expires_at": now + WATCH_LEASE}
+        )
     LiveWatch.objects.filter(expires_at__lt=now).delete()
     _forget_watched()
 
@@ -59,15 +61,15 @@ def _forget_watched() -> None:
     _watched = (float("-inf"), frozenset())
 
 
-def watched_sessions() -> frozenset[int]:
-    """Sessions someone watches live: one query per WATCHED_REFRESH_S per process."""
+def watched_groups() -> frozenset[str]:
+    """Groups someone watches live: one query per WATCHED_REFRESH_S per process."""
     global _watched
     from portal.models import LiveWatch
 
     now = time.monotonic()
     if now - _watched[0] > WATCHED_REFRESH_S:
-        pks = LiveWatch.objects.filter(expires_at__gt=timezone.now()).values_list("session_id", flat=True)
-        _watched = (now, frozenset(pks))
+        groups = LiveWatch.objects.filter(expires_at__gt=timezone.now()).values_list("group", flat=True)
+        _watched = (now, frozenset(groups))
     return _watched[1]
 
 
@@ -80,7 +82,9 @@ def session_group(session_pk: int) -> str:
 
 
 def broadcast(groups: list[str], event: dict) -> None:
-    """Send ``event`` to every group; from synchronous code (receivers, views)."""
+    """Send ``event`` to every group; from synchronous code (receivers, views). Receivers run
+    on the OCPP database threads: in a server the sends are handed to its event loop and
+    not waited for (a thread blocked on the busy loop would hold up every station)."""
     layer = get_channel_layer()
     if layer is None or not groups:
         return
@@ -89,17 +93,33 @@ def broadcast(groups: list[str], event: dict) -> None:
         for group in groups:
             await layer.group_send(group, {"type": EVENT_TYPE, "event": event})
 
-    async_to_sync(send_all)()
+    watched = watched_groups()
+    groups = [group for group in groups if group in watched]
+    if not groups:
+        return  # nobody looks: nothing to send
+    if not background.run_soon(send_all, name="live update"):
+        async_to_sync(send_all)()
+
+
+_STATION_CACHE_S = 30.0
+_stations: dict[int, tuple[float, str, int | None]] = {}
 
 
 def _dashboard_groups(station_pk: int) -> tuple[str | None, list[str]]:
-    row = ChargingStation.objects.filter(pk=station_pk).values("station_id", "site__organization_id").first()
-    if row is None:
-        return None, []
+    """The station's id and the dashboard groups it shows in; looked up at most every 30 s."""
+    now = time.monotonic()
+    cached = _stations.get(station_pk)
+    if cached is None or now - cached[0] > _STATION_CACHE_S:
+        row = ChargingStation.objects.filter(pk=station_pk).values("station_id", "site__organization_id").first()
+        if row is None:
+            return None, []
+        cached = (now, row["station_id"], row["site__organization_id"])
+        _stations[station_pk] = cached
+    _, station_id, organization_pk = cached
     groups = [NETWORK_GROUP]
-    if row["site__organization_id"] is not None:
-        groups.append(organization_group(row["site__organization_id"]))
-    return row["station_id"], groups
+    if organization_pk is not None:
+        groups.append(organization_group(organization_pk))
+    return station_id, groups
 
 
 def session_event(session: ChargingSession) -> dict:
@@ -118,20 +138,24 @@ def session_event(session: ChargingSession) -> dict:
 
 
 def on_connector_status(sender, station_pk, evse_id, connector_id, status, error_code="", **kwargs):
+    if not watched_groups():
+        return
     station_id, groups = _dashboard_groups(station_pk)
     broadcast(groups, {"kind": "connector", "station": station_id, "evse": evse_id, "connector": connector_id,
                        "status": status, "error_code": error_code})
 
 
 def on_station_presence(sender, station_pk, online, **kwargs):
+    if not watched_groups():
+        return
     station_id, groups = _dashboard_groups(station_pk)
     broadcast(groups, {"kind": "presence", "station": station_id, "online": online})
 
 
 def on_meter_values(sender, station_pk, session_pks, **kwargs):
     """Per meter-value batch; costs nothing unless someone watches one of these sessions."""
-    watched = watched_sessions()
-    wanted = [pk for pk in session_pks if pk in watched]
+    watched = watched_groups()
+    wanted = [pk for pk in session_pks if session_group(pk) in watched]
     if not wanted:
         return
     for session in ChargingSession.objects.filter(pk__in=wanted):
@@ -143,6 +167,8 @@ def on_session_started(sender, session, **kwargs):
     station_pk, session_pk = session.station_id, session.pk
 
     def relay():
+        if not watched_groups():
+            return
         station_id, groups = _dashboard_groups(station_pk)
         broadcast(groups, {"kind": "session_started", "station": station_id, "session": session_pk})
 
@@ -150,6 +176,8 @@ def on_session_started(sender, session, **kwargs):
 
 
 def on_session_completed(sender, session_id, **kwargs):
+    if not watched_groups():
+        return
     session = ChargingSession.objects.filter(pk=session_id).first()
     if session is None:
         return

@@ -13,6 +13,7 @@ conditional UPDATE (works the same on SQLite and PostgreSQL).
 """
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -35,10 +36,30 @@ def backoff_s(attempts: int) -> int:
     return min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2 ** max(0, attempts - 1))
 
 
+PARTNERS_CACHE_S = 10.0
+_partners: tuple[float, list[Partner]] = (float("-inf"), [])
+
+
+def registered_partners() -> list[Partner]:
+    """The registered partners, read at most every PARTNERS_CACHE_S per process: status
+    changes and session events (the OCPP path) ask for them all the time. Saving a partner
+    here refreshes it at once; another process sees it within PARTNERS_CACHE_S."""
+    global _partners
+    now = time.monotonic()
+    if now - _partners[0] > PARTNERS_CACHE_S:
+        _partners = (now, list(Partner.objects.filter(status=PartnerStatus.REGISTERED)))
+    return _partners[1]
+
+
+def forget_partners(**kwargs) -> None:
+    global _partners
+    _partners = (float("-inf"), [])
+
+
 def receivers_of(module: str):
     """Registered partners that take pushes of ``module``."""
-    partners = Partner.objects.filter(status=PartnerStatus.REGISTERED)
-    return [p for p in partners if p.endpoint(module, "RECEIVER") or p.endpoint(module) and p.role == "HUB"]
+    return [p for p in registered_partners()
+            if p.endpoint(module, "RECEIVER") or p.endpoint(module) and p.role == "HUB"]
 
 
 def _queue(partner: Partner, **fields) -> OutboxEntry:
@@ -96,6 +117,8 @@ def push_session(*, session_pk: int, update: bool = False, final: bool = False) 
     sent once (the CDR push sends it first if it is not queued yet)."""
     from stations.models import ChargingSession
 
+    if not registered_partners():
+        return False  # no roaming at all: nothing to look up
     session = ChargingSession.objects.select_related(
         "station__site", "evse__station", "connector", "id_token__roaming__partner"
     ).filter(pk=session_pk).first()

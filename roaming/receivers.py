@@ -8,10 +8,12 @@ import time
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from billing.signals import cdr_created
 from roaming import push
+from roaming.models import Partner
 from stations.signals import (
     connector_status_changed,
     meter_values_recorded,
@@ -73,3 +75,9 @@ def session_completed_(sender, session_id, **kwargs) -> None:
 @receiver(cdr_created, dispatch_uid="roaming.cdr")
 def cdr_created_(sender, cdr_pk, **kwargs) -> None:
     _safely("CDR push", push.push_cdr, cdr_pk=cdr_pk)
+
+
+@receiver(post_save, sender=Partner, dispatch_uid="roaming.partner_saved")
+@receiver(post_delete, sender=Partner, dispatch_uid="roaming.partner_deleted")
+def partner_changed(sender, **kwargs) -> None:
+    push.forget_partners()

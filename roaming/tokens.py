@@ -121,6 +121,10 @@ def _ocpi_type(ocpp_type: str | None) -> str:
 
 def authorize_remotely(*, value: str, type: str | None, token: IdToken | None) -> Authorization | None:
     """The external authorizer: None leaves the local answer standing."""
+    from roaming.push import registered_partners
+
+    if not registered_partners():
+        return None  # no roaming partners: nothing to ask, nothing to look up
     if token is not None:
         known = PartnerToken.objects.filter(id_token=token).select_related("partner").first()
         if known is None or known.data.get("whitelist") != "NEVER":

@@ -179,11 +179,23 @@ def _celery_eager(settings):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_load_manager_caches():
-    """Station -> managed site lookups and rate limits are per process: not across tests."""
+def _fresh_process_caches():
+    """What receivers on the OCPP path cache per process (station -> site or organisation,
+    registered partners, who watches, rate limits) must not carry over from one test's
+    database to the next."""
+    from portal import live
+    from roaming import push
+    from roaming import receivers as roaming_receivers
     from stations.smart_charging import dispatch, receivers
 
-    receivers.forget_sites()
-    dispatch._last_request.clear()
+    def forget():
+        receivers.forget_sites()
+        dispatch._last_request.clear()
+        live._stations.clear()
+        live._forget_watched()
+        push.forget_partners()
+        roaming_receivers._last_update.clear()
+
+    forget()
     yield
-    receivers.forget_sites()
+    forget()

@@ -1,10 +1,15 @@
 """Celery tasks of the load manager (with REDIS_URL; embedded, see dispatch)."""
 
+from datetime import timedelta
+
 from asgiref.sync import async_to_sync
 from celery import shared_task
 from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
-from stations.models import ChargingSession, SessionStatus, SiteLoadLimit
+from stations.models import ChargingSession, SessionStatus, SiteLoadLimit, SiteLoadSample
+
+SAMPLE_RETENTION = timedelta(days=90)
 
 
 @shared_task(ignore_result=True)
@@ -33,3 +38,10 @@ def rebalance_managed_sites() -> int:
     for site_pk in sites:
         rebalance_site.delay(site_pk)
     return len(sites)
+
+
+@shared_task(ignore_result=True)
+def prune_load_samples() -> int:
+    """The power chart keeps SAMPLE_RETENTION of history (a point per re-balance)."""
+    deleted, _ = SiteLoadSample.objects.filter(at__lt=timezone.now() - SAMPLE_RETENTION).delete()
+    return deleted

@@ -118,3 +118,14 @@ def test_openapi_schema_lists_the_smart_charging_endpoints():
         "/api/v1/stations/{station_id}/charging-profiles/{profile_id}/",
         "/api/v1/stations/{station_id}/composite-schedule/",
     } <= paths
+
+
+def test_power_chart_history_is_kept_for_90_days(roles):  # noqa: F811
+    from stations.smart_charging.tasks import prune_load_samples
+
+    site = roles["acme_site"]
+    now = timezone.now()
+    for days in (1, 89, 91, 400):
+        SiteLoadSample.objects.create(site=site, at=now - timedelta(days=days), limit_w=1, allocated_w=1, measured_w=1)
+    assert prune_load_samples() == 2
+    assert SiteLoadSample.objects.count() == 2

@@ -94,7 +94,7 @@ async def test_live_socket_refuses_other_origins(network):
     assert not connected
 
 
-def test_meter_values_of_sessions_nobody_watches_cost_no_queries(network):
+def test_events_nobody_watches_cost_no_queries(network):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -108,8 +108,12 @@ def test_meter_values_of_sessions_nobody_watches_cost_no_queries(network):
             live.on_meter_values(None, station_pk=network.station_a.pk, session_pks=[network.session_a.pk])
     assert len(first) == 1  # who watches, asked once per couple of seconds per process
     assert len(next_batches) == 0
+    with CaptureQueriesContext(connection) as status_changes:
+        live.on_connector_status(None, station_pk=network.station_a.pk, evse_id=1, connector_id=1, status="Faulted")
+        live.on_station_presence(None, station_pk=network.station_a.pk, online=False)
+    assert len(status_changes) == 0
 
-    live.watch(session_pk=network.session_a.pk, channel_name="page-1")
-    assert live.watched_sessions() == {network.session_a.pk}
+    live.watch(groups=[live.session_group(network.session_a.pk)], channel_name="page-1")
+    assert live.watched_groups() == {live.session_group(network.session_a.pk)}
     live.unwatch(channel_name="page-1")
-    assert live.watched_sessions() == frozenset()
+    assert live.watched_groups() == frozenset()
