@@ -369,13 +369,15 @@ def save_sample(sample: SiteLoadSample, profiles_sent: int) -> None:
 
 
 def claim(*, site_pk: int) -> bool:
-    """Take the site's re-balance lease, or leave a request for whoever holds it."""
+    """Take the site's re-balance lease, or leave a request for whoever holds it.
+
+    The request flag is raised before the lease is tried: a holder that releases in
+    between then sees it and plans once more, so no request is lost to the race."""
     now = timezone.now()
+    SiteLoadLimit.objects.filter(site_id=site_pk).update(rebalance_pending=True)
     taken = SiteLoadLimit.objects.filter(site_id=site_pk).filter(
         Q(rebalance_lease_until__isnull=True) | Q(rebalance_lease_until__lt=now)
     ).update(rebalance_lease_until=now + LEASE, rebalance_pending=False)
-    if not taken:
-        SiteLoadLimit.objects.filter(site_id=site_pk).update(rebalance_pending=True)
     return bool(taken)
 
 

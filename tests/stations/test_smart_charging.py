@@ -5,8 +5,10 @@ import asyncio
 import uuid
 from collections import deque
 from datetime import timedelta
+from unittest import mock
 
 import pytest
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from stations.models import (
@@ -291,3 +293,30 @@ async def test_site_without_load_limit_sends_no_profiles(make_station, make_toke
         st = Station(client)
         await st.result("StartTransaction", start_16())
         await st.no_call()
+
+
+def test_a_request_racing_the_release_is_not_lost(site):
+    """The holder releases between the requester's two statements: either the requester
+    then holds the lease, or the holder is told to plan again — never neither."""
+    from stations.smart_charging import load_manager
+
+    assert load_manager.claim(site_pk=site.pk)  # the holder plans
+    real_update = QuerySet.update
+    outcome = {}
+
+    def update_then_release(self, **kwargs):
+        rows = real_update(self, **kwargs)
+        if "release" not in outcome:  # the holder finishes right after the requester's first write
+            outcome["release"] = None
+            outcome["release"] = load_manager.release(site_pk=site.pk)
+        return rows
+
+    with mock.patch.object(QuerySet, "update", update_then_release):
+        requester_took = load_manager.claim(site_pk=site.pk)
+    holder_runs_again = outcome["release"]
+    assert requester_took or holder_runs_again
+    # Once the holder has run again it gives the lease back for good.
+    if holder_runs_again:
+        assert load_manager.release(site_pk=site.pk) is False
+    config = SiteLoadLimit.objects.get(site=site)
+    assert config.rebalance_pending is False
