@@ -5,11 +5,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+EXI_JAR := $(VENV)/share/exi/EXICodec.jar
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_STATIONS ?= 4
 
-.PHONY: install run test serve migrate bench clean browsers static
+.PHONY: install run test serve migrate bench clean browsers static java
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +18,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-install: $(STAMP)
+# The EXI codec behind Plug & Charge contract installation (pki/iso15118/fetch_codec.py).
+$(EXI_JAR): $(STAMP)
+	$(PY) -m pki.iso15118.fetch_codec $(EXI_JAR)
+
+# A Java runtime for that codec (Debian's headless JRE when none is installed).
+java:
+	@command -v java >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q default-jre-headless)
+
+install: $(STAMP) $(EXI_JAR) java
 
 migrate: install
 	$(PY) manage.py migrate --noinput

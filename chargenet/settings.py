@@ -7,6 +7,7 @@ ARCHITECTURE.md, "Settings and environment").
 """
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -293,6 +294,13 @@ PKI_OCSP_FORWARD_ALLOW_PRIVATE = _env_flag("PKI_OCSP_FORWARD_ALLOW_PRIVATE", Fal
 # Dotted path of the contract-certificate provider behind Get15118EVCertificate.
 PKI_CONTRACT_PROVIDER = os.environ.get("PKI_CONTRACT_PROVIDER", "pki.services.contracts.LocalContractProvider")
 PKI_CONTRACT_PROVIDER_URL = os.environ.get("PKI_CONTRACT_PROVIDER_URL", "")
+# The built-in provider reads and writes ISO 15118-2 EXI with the EXIficient codec (a jar that
+# `make install` fetches; pki/iso15118/fetch_codec.py) on this Java runtime.
+PKI_EXI_CODEC_JAR = os.environ.get("PKI_EXI_CODEC_JAR", str(Path(sys.prefix) / "share" / "exi" / "EXICodec.jar"))
+PKI_JAVA = os.environ.get("PKI_JAVA", "java")
+# eMAIDs the built-in provider gives new contracts: country (2) + provider id (3), then "C"
+# and eight characters (ISO 15118-2 Annex H, without the optional check digit).
+PKI_EMAID_PREFIX = os.environ.get("PKI_EMAID_PREFIX", "ZZCNG")
 # Security profile 3 behind a TLS-terminating proxy: the proxy's addresses, and the header
 # it puts the verified client certificate in (URL-encoded PEM, as nginx's $ssl_client_escaped_cert).
 PKI_TRUSTED_PROXIES = [p.strip() for p in os.environ.get("PKI_TRUSTED_PROXIES", "").split(",") if p.strip()]

@@ -224,3 +224,17 @@ class InstalledCertificateAdmin(OperatorOnly, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(models.Vehicle)
+class VehicleAdmin(OperatorOnly, admin.ModelAdmin):
+    """Cars registered for Plug & Charge: the PCID names the driver a contract is issued for."""
+
+    list_display = ["pcid", "name", "driver", "emaid", "active", "last_provisioned_at"]
+    list_filter = ["active"]
+    search_fields = ["pcid", "name", "emaid", "driver__email"]
+    autocomplete_fields = ["driver"]
+    readonly_fields = ["emaid", "last_provisioned_at", "created_at"]
+
+    def has_delete_permission(self, request, obj=None):
+        return is_operator(request.user)

@@ -15,6 +15,8 @@ class CaRole(models.TextChoices):
     MO_ROOT = "MORoot", "MO root"
     MO_SUB_CA_1 = "MOSubCA1", "MO sub-CA 1"
     MO_SUB_CA_2 = "MOSubCA2", "MO sub-CA 2"
+    CPS_SUB_CA_1 = "CPSSubCA1", "CPS sub-CA 1"
+    CPS_SUB_CA_2 = "CPSSubCA2", "CPS sub-CA 2"
     OEM_ROOT = "OEMRoot", "OEM root"
     CSMS_ROOT = "CSMSRoot", "CSMS (TLS) root"
     OTHER = "Other", "Other CA"
@@ -26,6 +28,7 @@ class CertificateKind(models.TextChoices):
     V2G = "V2GCertificate", "SECC (V2G)"
     CONTRACT = "Contract", "contract (eMAID)"
     OCSP_SIGNER = "OCSPSigner", "OCSP responder"
+    CPS_SIGNER = "CPSSigner", "contract provisioning (CPS) signer"
     TLS_SERVER = "TLSServer", "CSMS TLS server"
     OTHER = "Other", "other"
 
@@ -67,6 +70,8 @@ class Certificate(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     revocation_reason = models.CharField(max_length=30, choices=RevocationReason.choices, blank=True)
     renewal_requested_at = models.DateTimeField(null=True, blank=True)
+    # AES-256-GCM under the key-encryption key: only for leaves that sign here (the CPS signer).
+    encrypted_private_key = models.BinaryField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -176,3 +181,26 @@ class SigningRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.station} {self.certificate_type} ({self.status})"
+
+
+class Vehicle(models.Model):
+    """A driver's car registered for Plug & Charge. An EV asking for a contract certificate
+    (CertificateInstallationReq) names itself by its provisioning certificate ID, the PCID:
+    the common name of its OEM provisioning certificate. The built-in contract provider
+    issues the contract for the driver registered here, under this vehicle's eMAID."""
+
+    pcid = models.CharField("PCID", max_length=64, unique=True,
+                            help_text="the common name of the car's OEM provisioning certificate")
+    driver = models.ForeignKey("stations.Driver", on_delete=models.CASCADE, related_name="vehicles")
+    name = models.CharField(max_length=100, blank=True)
+    emaid = models.CharField("eMAID", max_length=36, blank=True, db_index=True,
+                             help_text="empty: one is assigned at the first installation")
+    active = models.BooleanField(default=True, help_text="inactive: no contract is issued for it")
+    last_provisioned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pcid"]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.pcid} ({self.driver})"

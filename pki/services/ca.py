@@ -35,8 +35,9 @@ class HierarchySpec:
 
 
 # What ``pki_init`` creates: V2G root → CPO sub-CA 1 → CPO sub-CA 2 (signs SECC certificates),
-# MO root → MO sub-CA 1 → MO sub-CA 2 (signs our contract certificates), and a CSMS root
-# for the OCPP TLS layer (station client certificates, the server certificate).
+# MO root → MO sub-CA 1 → MO sub-CA 2 (signs our contract certificates), a CSMS root for the
+# OCPP TLS layer (station client certificates, the server certificate), and V2G root → CPS
+# sub-CA 1 → CPS sub-CA 2, which certifies the signer of contract installations.
 HIERARCHY = [
     HierarchySpec("V2G Root CA", CaRole.V2G_ROOT, None, None, "V2G"),
     HierarchySpec("CPO Sub-CA 1", CaRole.CPO_SUB_CA_1, "V2G Root CA", 1, "CPO"),
@@ -45,6 +46,8 @@ HIERARCHY = [
     HierarchySpec("MO Sub-CA 1", CaRole.MO_SUB_CA_1, "MO Root CA", 1, "MO"),
     HierarchySpec("MO Sub-CA 2", CaRole.MO_SUB_CA_2, "MO Sub-CA 1", 0, "MO"),
     HierarchySpec("CSMS Root CA", CaRole.CSMS_ROOT, None, 0, "CPO"),
+    HierarchySpec("CPS Sub-CA 1", CaRole.CPS_SUB_CA_1, "V2G Root CA", 1, "CPS"),
+    HierarchySpec("CPS Sub-CA 2", CaRole.CPS_SUB_CA_2, "CPS Sub-CA 1", 0, "CPS"),
 ]
 
 
@@ -225,6 +228,7 @@ LEAF_DOMAIN = {
     CertificateKind.CHARGING_STATION: "CPO",
     CertificateKind.TLS_SERVER: None,
     CertificateKind.CONTRACT: "MO",
+    CertificateKind.CPS_SIGNER: "CPS",
 }
 
 

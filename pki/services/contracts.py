@@ -1,18 +1,19 @@
 """Contract certificates: issuing our own (MO sub-CA) and the provider behind Get15118EVCertificate.
 
 An EV asks for a contract certificate in an EXI-encoded CertificateInstallationReq /
-CertificateUpdateReq, which the station passes on in Get15118EVCertificate. Real networks
-hand that EXI to a contract-certificate pool; no decoding is needed on the way. The provider
+CertificateUpdateReq, which the station passes on in Get15118EVCertificate. Public networks
+hand that EXI to a contract-certificate pool. The provider
 is chosen by ``PKI_CONTRACT_PROVIDER`` (a dotted path to a class with ``get_ev_certificate``):
 
 - ``LocalContractProvider`` (default) issues contracts from our MO sub-CA 2 for test and
-  private networks (``issue_contract_certificate``); it has no EXI codec, so it answers
-  Get15118EVCertificate Failed with a reason rather than pretending.
+  private networks: it decodes the EV's EXI request, checks it and answers with a signed
+  CertificateInstallationRes / CertificateUpdateRes (``pki.services.provisioning``).
 - ``HttpContractProvider`` forwards the request as JSON to ``PKI_CONTRACT_PROVIDER_URL``
   and relays the answer: the shape of an external pool's API.
 """
 
 import json
+import logging
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from pki.models import CaRole, Certificate, CertificateKind
 from pki.services.ca import issue_leaf, issuing_ca
 from stations.models import IdTokenType
 from stations.services.registry import register_id_token
+
+logger = logging.getLogger(__name__)
 
 EMAID_MAX_LENGTH = 36  # OCPP idToken length; ISO 15118 eMAIDs are 14 to 18 characters
 
@@ -59,12 +62,19 @@ class ContractCertificateProvider:
 
 
 class LocalContractProvider(ContractCertificateProvider):
+    """Issues from our MO sub-CA 2 for registered vehicles (``pki.services.provisioning``)."""
+
     def get_ev_certificate(self, request: EvCertificateRequest) -> EvCertificateAnswer:
-        return EvCertificateAnswer(
-            status="Failed",
-            reason="the built-in provider has no EXI codec: provision contracts with issue_contract_certificate "
-                   "or configure PKI_CONTRACT_PROVIDER",
-        )
+        from pki.iso15118.exi import ExiUnavailable
+        from pki.services.provisioning import ProvisioningRefused, answer
+
+        try:
+            provisioned = answer(action=request.action, schema_version=request.iso15118_schema_version,
+                                 exi_request=request.exi_request)
+        except (ProvisioningRefused, ExiUnavailable) as error:
+            logger.warning("%s: Get15118EVCertificate %s refused: %s", request.station_id, request.action, error)
+            return EvCertificateAnswer(status="Failed", reason=str(error))
+        return EvCertificateAnswer(status="Accepted", exi_response=provisioned.exi_response)
 
 
 class HttpContractProvider(ContractCertificateProvider):

@@ -43,3 +43,10 @@ firmware_router.register("firmware", firmware_api.FirmwareViewSet, basename="fir
 firmware_router.register("firmware-campaigns", firmware_api.CampaignViewSet, basename="firmware-campaign")
 firmware_router.register("diagnostics", firmware_api.DiagnosticsViewSet, basename="diagnostics")
 urlpatterns += firmware_router.urls
+
+# Plug & Charge vehicles (pki/api.py).
+from pki import api as pki_api  # noqa: E402
+
+pki_router = DefaultRouter()
+pki_router.register("vehicles", pki_api.VehicleViewSet, basename="vehicle")
+urlpatterns += pki_router.urls

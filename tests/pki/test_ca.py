@@ -20,9 +20,9 @@ def test_pki_init_creates_the_hierarchy_once(capsys):
     call_command("pki_init")
     first = set(CertificateAuthority.objects.values_list("role", flat=True))
     assert first == {CaRole.V2G_ROOT, CaRole.CPO_SUB_CA_1, CaRole.CPO_SUB_CA_2, CaRole.MO_ROOT, CaRole.MO_SUB_CA_1,
-                     CaRole.MO_SUB_CA_2, CaRole.CSMS_ROOT}
+                     CaRole.MO_SUB_CA_2, CaRole.CSMS_ROOT, CaRole.CPS_SUB_CA_1, CaRole.CPS_SUB_CA_2}
     call_command("pki_init")
-    assert CertificateAuthority.objects.count() == 7
+    assert CertificateAuthority.objects.count() == 9
     assert "nothing created" in capsys.readouterr().out
 
 

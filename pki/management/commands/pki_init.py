@@ -4,7 +4,7 @@ from pki.services.ca import CaError, ensure_hierarchy
 
 
 class Command(BaseCommand):
-    help = "Create the CA hierarchy (V2G root, CPO sub-CAs, MO root and sub-CAs, CSMS root) where none exists."
+    help = "Create the CA hierarchy (V2G root, CPO and CPS sub-CAs, MO root and sub-CAs, CSMS root) where none exists."
 
     def handle(self, *args, **options):
         try:
