@@ -1,11 +1,14 @@
 #!/usr/bin/env python
-"""PKI speed: CSR signing, OCSP responses and contract authorisations per second.
+"""PKI speed: CSR signing, OCSP responses, contract authorisations and installations per second.
 
     python benchmarks/pki.py --n 200        # SQLite in a temporary file, never your database
 
 Each figure is the service call as the OCPP handlers and the HTTP responder make it (database
 included): receive_signing_request (CSR checks + signing), ocsp.respond (parse, look up, sign),
-authorize_id_token with a contract chain (chain verification, revocation of each link, token).
+authorize_id_token with a contract chain (chain verification, revocation of each link, token),
+and the built-in Get15118EVCertificate answer (EXI decode, request signature and OEM chain,
+contract issuance, key encryption, CPS signature, EXI encode; the codec's JVM start is
+timed separately).
 """
 
 import argparse
@@ -76,6 +79,29 @@ def main() -> None:
     chain = contract.pem + "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in chain_of(sub2))
     timed("PnC Authorize (chain + revocation)", lambda: authorize_id_token(
         id_token="DECNTC0000001A", id_token_type="eMAID", certificate=chain))
+
+    from pki.iso15118 import exi
+    from pki.iso15118.ev import Ev, make_certificate
+    from pki.models import Vehicle
+    from pki.services.ca import import_ca_chain
+    from pki.services.provisioning import answer
+    from stations.models import Driver
+
+    started = time.perf_counter()
+    exi.encode({"eMAID": {"Id": "id1", "value": "ZZCNGC00000000"}})
+    print(f"{'EXI codec start (JVM, once per process)':<40} {time.perf_counter() - started:8.2f} s")
+    oem_key = ec.generate_private_key(ec.SECP256R1())
+    oem_root = make_certificate("Bench OEM Root", oem_key, "Bench OEM Root", oem_key, ca=True)
+    import_ca_chain(pem=oem_root.public_bytes(serialization.Encoding.PEM).decode(), role=CaRole.OEM_ROOT,
+                    name="Bench OEM Root")
+    car_key = ec.generate_private_key(ec.SECP256R1())
+    car = Ev(provisioning_key=car_key, trusted_roots=[ca_x509(CertificateAuthority.objects.get(role=CaRole.V2G_ROOT))],
+             provisioning_certificate=make_certificate("WMIV1234567890ABC", car_key, "Bench OEM Root", oem_key,
+                                                       ca=False))
+    Vehicle.objects.create(pcid="WMIV1234567890ABC", driver=Driver.objects.create(email="bench@example.com"))
+    exi_request = car.installation_request()
+    timed("Get15118EVCertificate (install)", lambda: answer(
+        action="Install", schema_version=exi.MSG_DEF, exi_request=exi_request))
 
 
 if __name__ == "__main__":

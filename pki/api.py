@@ -9,6 +9,7 @@ from rest_framework import permissions, serializers, viewsets
 from rest_framework.exceptions import PermissionDenied
 
 from pki.models import Vehicle
+from pki.services.vehicles import VehicleError, normalize_pcid
 from stations.models import Driver
 from stations.selectors import is_operator
 
@@ -24,10 +25,10 @@ class VehicleSerializer(serializers.ModelSerializer):
         read_only_fields = ["emaid", "last_provisioned_at", "created_at"]
 
     def validate_pcid(self, value: str) -> str:
-        value = value.strip().upper()
-        if not value.isalnum() or not 14 <= len(value) <= 18:
-            raise serializers.ValidationError("a PCID is 14 to 18 letters and digits (ISO 15118-2)")
-        return value
+        try:
+            return normalize_pcid(value)
+        except VehicleError as error:
+            raise serializers.ValidationError(str(error)) from None
 
 
 class VehiclePermission(permissions.BasePermission):

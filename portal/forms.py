@@ -47,3 +47,10 @@ class StartForm(forms.Form):
     def __init__(self, *args, tokens=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["token"].choices = [(t.pk, f"{t.value} ({t.type})") for t in tokens]
+
+
+class VehicleForm(forms.Form):
+    pcid = forms.CharField(label="PCID", max_length=18,
+                           help_text="The car's provisioning certificate ID: 14 to 18 letters and digits, "
+                                     "in the car's Plug & Charge menu or papers.")
+    name = forms.CharField(label="Name", max_length=100, required=False)

@@ -37,6 +37,8 @@ urlpatterns = [
     path("start/", views.start, name="start"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/block/", views.token_block, name="token_block"),
+    path("vehicles/", views.vehicles, name="vehicles"),
+    path("vehicles/<int:pk>/remove/", views.vehicle_remove, name="vehicle_remove"),
     path("invoices/", views.invoices, name="invoices"),
     path("invoices/<int:pk>/pdf/", views.invoice_pdf, name="invoice_pdf"),
 ]

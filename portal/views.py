@@ -16,7 +16,9 @@ from billing.invoice_selectors import invoices_visible_to
 from billing.pdf import pdf_filename, render_invoice_pdf
 from chargenet import roles
 from portal import charts, live, selectors, services
-from portal.forms import SessionFilterForm, SignupForm, StartForm, TokenForm
+from pki.models import Vehicle
+from pki.services.vehicles import VehicleError, register_vehicle
+from portal.forms import SessionFilterForm, SignupForm, StartForm, TokenForm, VehicleForm
 from stations.models import ChargingSession, IdToken, IdTokenStatus, SessionStatus
 
 
@@ -183,6 +185,35 @@ def token_block(request, pk):
         raise Http404("No such card.")
     messages.success(request, f"Card {token.value} is blocked.")
     return redirect("portal:tokens")
+
+
+@driver_required
+def vehicles(request):
+    """Plug & Charge: the driver registers a car; it gets its contract the next time it plugs in."""
+    form = VehicleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            vehicle = register_vehicle(driver=request.driver, pcid=form.cleaned_data["pcid"],
+                                       name=form.cleaned_data["name"])
+        except VehicleError as error:
+            form.add_error("pcid", str(error))
+        else:
+            messages.success(request, f"{vehicle.name or vehicle.pcid} is registered: plug it in at a Plug & Charge "
+                                      "charger and it receives its contract.")
+            return redirect("portal:vehicles")
+    return render(request, "portal/vehicles.html", {
+        "form": form, "vehicles": Vehicle.objects.filter(driver=request.driver).order_by("pcid"),
+    })
+
+
+@driver_required
+@require_POST
+def vehicle_remove(request, pk):
+    removed, _ = Vehicle.objects.filter(driver=request.driver, pk=pk).delete()
+    if not removed:
+        raise Http404("No such car.")
+    messages.success(request, "The car is removed; it gets no new contract.")
+    return redirect("portal:vehicles")
 
 
 @driver_required

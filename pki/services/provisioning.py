@@ -36,7 +36,7 @@ from pki.services.ca import CaError, chain_of, issue_leaf, issuing_ca
 from pki.services.certificates import common_name, fingerprint
 from pki.services.contracts import issue_contract_certificate
 from pki.services.validation import ChainInvalid, verify_chain
-from stations.models import IdToken
+from stations.models import IdToken, IdTokenStatus
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +119,7 @@ def _install(header: dict, request: dict) -> Provisioned:
     if vehicle is None:
         raise ProvisioningRefused(f"vehicle {pcid} is not registered for Plug & Charge")
     emaid = vehicle.emaid or _new_emaid()
+    _check_not_cancelled(emaid)
     contract_key = ec.generate_private_key(ec.SECP256R1())
     record = issue_contract_certificate(emaid=emaid, public_key=contract_key.public_key(),
                                         driver_email=vehicle.driver.email)
@@ -147,12 +148,20 @@ def _update(header: dict, request: dict) -> Provisioned:
     token = IdToken.objects.select_related("driver").filter(value=emaid).first()
     if token is None or token.driver is None:
         raise ProvisioningRefused(f"no driver holds {emaid}")
+    _check_not_cancelled(emaid)
     contract_key = ec.generate_private_key(ec.SECP256R1())
     new = issue_contract_certificate(emaid=emaid, public_key=contract_key.public_key(), driver_email=token.driver.email)
     Vehicle.objects.filter(emaid=emaid).update(last_provisioned_at=timezone.now())
     response = _response("CertificateUpdateRes", header, new, contract_key, current.public_key())
     logger.info("contract %s renewed", emaid)
     return Provisioned(exi_response=response, emaid=emaid, certificate_pk=new.pk)
+
+
+def _check_not_cancelled(emaid: str) -> None:
+    """A blocked eMAID is a cancelled contract: issuing would re-open it."""
+    status = IdToken.objects.filter(value=emaid).values_list("status", flat=True).first()
+    if status not in (None, IdTokenStatus.ACCEPTED):
+        raise ProvisioningRefused(f"contract {emaid} is {status.lower()}")
 
 
 def _der_b64(cert: x509.Certificate) -> str:

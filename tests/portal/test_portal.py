@@ -149,3 +149,24 @@ def test_driver_downloads_own_invoice_pdf_only(network):
     pdf = driver.get(reverse("portal:invoice_pdf", args=[own.pk]))
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
     assert driver.get(reverse("portal:invoice_pdf", args=[other.pk])).status_code == 404
+
+
+def test_driver_registers_a_car_for_plug_and_charge_and_removes_it(network):
+    from pki.models import Vehicle
+
+    driver_a, driver_b = client_for(network.driver_a), client_for(network.driver_b)
+    added = driver_a.post(reverse("portal:vehicles"), {"pcid": "wmiv1234567890abc", "name": "Blue car"})
+    assert added.status_code == 302
+    page = driver_a.get(reverse("portal:vehicles")).text
+    assert "WMIV1234567890ABC" in page and "Blue car" in page and "not yet" in page
+    # The same car cannot be claimed by another driver, nor is a malformed PCID taken.
+    taken = driver_b.post(reverse("portal:vehicles"), {"pcid": "WMIV1234567890ABC"})
+    assert taken.status_code == 200 and "registered already" in taken.text
+    bad = driver_b.post(reverse("portal:vehicles"), {"pcid": "short"})
+    assert bad.status_code == 200 and "14 to 18 letters and digits" in bad.text
+    assert "WMIV1234567890ABC" not in driver_b.get(reverse("portal:vehicles")).text
+    vehicle = Vehicle.objects.get()
+    assert vehicle.driver.user == network.driver_a
+    assert driver_b.post(reverse("portal:vehicle_remove", args=[vehicle.pk])).status_code == 404
+    assert driver_a.post(reverse("portal:vehicle_remove", args=[vehicle.pk])).status_code == 302
+    assert not Vehicle.objects.exists()
