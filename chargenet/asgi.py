@@ -9,6 +9,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from pki.iso15118 import exi  # noqa: E402
+
 from portal.routing import websocket_urlpatterns as portal_websocket_urlpatterns  # noqa: E402
 from stations.routing import websocket_urlpatterns  # noqa: E402
 
@@ -18,3 +20,6 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter([*websocket_urlpatterns, *portal_websocket_urlpatterns]),
     }
 )
+
+# An EV waits at most a few seconds for its contract: the EXI codec's JVM starts with the server.
+exi.warm_up_in_background()

@@ -298,6 +298,8 @@ PKI_CONTRACT_PROVIDER_URL = os.environ.get("PKI_CONTRACT_PROVIDER_URL", "")
 # `make install` fetches; pki/iso15118/fetch_codec.py) on this Java runtime.
 PKI_EXI_CODEC_JAR = os.environ.get("PKI_EXI_CODEC_JAR", str(Path(sys.prefix) / "share" / "exi" / "EXICodec.jar"))
 PKI_JAVA = os.environ.get("PKI_JAVA", "java")
+# Start the codec with each server process (it takes seconds; an EV waits at most 5 s).
+PKI_EXI_WARMUP = _env_flag("PKI_EXI_WARMUP", True)
 # eMAIDs the built-in provider gives new contracts: country (2) + provider id (3), then "C"
 # and eight characters (ISO 15118-2 Annex H, without the optional check digit).
 PKI_EMAID_PREFIX = os.environ.get("PKI_EMAID_PREFIX", "ZZCNG")

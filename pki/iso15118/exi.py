@@ -21,6 +21,7 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+LOCAL_PROVIDER = "pki.services.contracts.LocalContractProvider"
 MSG_DEF = "urn:iso:15118:2:2013:MsgDef"
 XMLDSIG = "http://www.w3.org/2000/09/xmldsig#"
 
@@ -104,6 +105,24 @@ def decode(data: bytes, namespace: str = MSG_DEF) -> dict:
         return json.loads(result)
     except ValueError as failure:
         raise ExiError(f"the codec returned no JSON: {failure}") from failure
+
+
+def warm_up_in_background() -> threading.Thread | None:
+    """Start the codec and run it once on a thread, so that the first EV does not wait for the
+    JVM (ISO 15118-2 gives the car 5 s for its certificate installation, the CSMS included).
+    Only where the built-in contract provider answers and PKI_EXI_WARMUP is not false."""
+    if not settings.PKI_EXI_WARMUP or settings.PKI_CONTRACT_PROVIDER != LOCAL_PROVIDER:
+        return None
+
+    def warm() -> None:
+        try:
+            encode({"eMAID": {"Id": "id1", "value": "ZZCNGC00000000"}})
+        except (ExiUnavailable, ExiError) as error:
+            logger.warning("Plug & Charge contract installation is unavailable: %s", error)
+
+    thread = threading.Thread(target=warm, name="exi-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def shutdown() -> None:
