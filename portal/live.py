@@ -97,7 +97,7 @@ def broadcast(groups: list[str], event: dict) -> None:
     groups = [group for group in groups if group in watched]
     if not groups:
         return  # nobody looks: nothing to send
-    if not background.run_soon(send_all, name="live update"):
+    if not background.run_soon(send_all, name="live update") and background.may_wait_for_work():
         async_to_sync(send_all)()
 
 

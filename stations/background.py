@@ -9,6 +9,7 @@ layer can be used from. The OCPP consumer binds that loop when a station connect
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,16 @@ def run_soon(factory: Callable[[], Awaitable], *, delay_s: float = 0.0, name: st
     else:
         loop.call_soon_threadsafe(schedule)
     return True
+
+
+def may_wait_for_work() -> bool:
+    """Whether a caller that ``run_soon`` turned away may run the work itself and wait for it
+    (``async_to_sync``). Not on a worker thread of a server whose loop has stopped: as daphne
+    shuts down, stations disconnect and their receivers fire on such threads; waiting there
+    blocks on a loop that is gone and keeps the process from exiting."""
+    loop = _loop
+    stopped = loop is not None and (loop.is_closed() or not loop.is_running())
+    return not (stopped and threading.current_thread() is not threading.main_thread())
 
 
 async def _logged(factory: Callable[[], Awaitable], name: str) -> None:

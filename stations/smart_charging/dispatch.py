@@ -42,6 +42,9 @@ def request_rebalance(*, site_pk: int, delay_s: float = 0.0, reason: str = "", m
         return True
     if delay_s:  # no server loop in this process, and nobody to run it later
         return False
+    if not background.may_wait_for_work():
+        logger.info("site %s: server stopping, re-balance left to the next start or tick", site_pk)
+        return False
     async_to_sync(rebalance_site_async)(site_pk)
     return True
 
@@ -57,5 +60,5 @@ def request_fallback(*, site_pk: int, station_pk: int | None = None, delay_s: fl
 
     if not background.run_soon(
         lambda: send_fallback_async(site_pk=site_pk, station_pk=station_pk), delay_s=delay_s, name="fallback"
-    ) and not delay_s:
+    ) and not delay_s and background.may_wait_for_work():
         async_to_sync(send_fallback_async)(site_pk=site_pk, station_pk=station_pk)

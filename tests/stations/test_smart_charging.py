@@ -320,3 +320,28 @@ def test_a_request_racing_the_release_is_not_lost(site):
         assert load_manager.release(site_pk=site.pk) is False
     config = SiteLoadLimit.objects.get(site=site)
     assert config.rebalance_pending is False
+
+
+def test_a_stopping_server_does_not_wait_for_a_rebalance(site):
+    """As daphne shuts down, stations drop and their receivers run on worker threads after
+    the loop stopped: a request there is left to the next start or tick instead of blocking
+    the thread (and the process's exit) on a loop that is gone."""
+    import threading
+
+    from stations import background
+    from stations.smart_charging import dispatch
+
+    stopped_loop = asyncio.new_event_loop()
+    background.bind_loop(stopped_loop)
+    answers = []
+    try:
+        with mock.patch("stations.smart_charging.load_manager.rebalance_site_async") as rebalance:
+            worker = threading.Thread(target=lambda: answers.append(dispatch.request_rebalance(site_pk=site.pk)))
+            worker.start()
+            worker.join(timeout=10)
+            assert answers == [False] and not rebalance.called
+            # The main thread (a management command, a test) still runs it itself.
+            assert dispatch.request_rebalance(site_pk=site.pk) is True and rebalance.called
+    finally:
+        background.bind_loop(None)
+        stopped_loop.close()
