@@ -103,6 +103,24 @@ def push_evse_status(*, station_pk: int, evse_id: int) -> int:
     return queued
 
 
+def push_location(*, site_pk: int) -> int:
+    """PUT the whole Location to every partner taking locations: a site published or changed,
+    a station accepted or moved there, a connector seen for the first time. Sites without an
+    accepted station are not published and not sent. Returns the number of entries queued."""
+    partners = receivers_of("locations")
+    if not partners:
+        return 0
+    site = mapping.published_sites().filter(pk=site_pk).first()
+    if site is None:
+        return 0
+    payload = mapping.location_to_ocpi(site)
+    path = f"/{mapping.cc()}/{mapping.party()}/{mapping.location_id(site)}"
+    for partner in partners:
+        _queue(partner, module="locations", method="PUT", path=path, object_key=f"location:{site.pk}",
+               payload=payload)
+    return len(partners)
+
+
 def session_partner(session) -> Partner | None:
     token = session.id_token
     roaming = getattr(token, "roaming", None) if token is not None else None

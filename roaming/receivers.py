@@ -14,6 +14,7 @@ from django.dispatch import receiver
 from billing.signals import cdr_created
 from roaming import push
 from roaming.models import Partner
+from stations.models import ChargingStation, Connector, Site
 from stations.signals import (
     connector_status_changed,
     meter_values_recorded,
@@ -81,3 +82,32 @@ def cdr_created_(sender, cdr_pk, **kwargs) -> None:
 @receiver(post_delete, sender=Partner, dispatch_uid="roaming.partner_deleted")
 def partner_changed(sender, **kwargs) -> None:
     push.forget_partners()
+
+
+# --- whole Locations: new or changed sites, stations and connectors ---------------------------
+
+
+def _push_location_after_commit(site_pk: int | None) -> None:
+    if site_pk is not None and push.receivers_of("locations"):
+        transaction.on_commit(lambda: _safely("location push", push.push_location, site_pk=site_pk))
+
+
+@receiver(post_save, sender=Site, dispatch_uid="roaming.site_saved")
+def site_saved(sender, instance, **kwargs) -> None:
+    _push_location_after_commit(instance.pk)
+
+
+@receiver(post_save, sender=ChargingStation, dispatch_uid="roaming.station_saved")
+def station_saved(sender, instance, created, update_fields=None, **kwargs) -> None:
+    """A station joins a site's Location when it is accepted there (a boot's save names its
+    fields and leaves the Location alone)."""
+    if created or update_fields is None or {"site", "registration_status"} & set(update_fields):
+        _push_location_after_commit(instance.site_id)
+
+
+@receiver(post_save, sender=Connector, dispatch_uid="roaming.connector_created")
+def connector_created(sender, instance, created, **kwargs) -> None:
+    """An EVSE is published with its first connector (its first StatusNotification)."""
+    if created and push.receivers_of("locations"):
+        _push_location_after_commit(ChargingStation.objects.filter(evses=instance.evse_id)
+                                    .values_list("site_id", flat=True).first())

@@ -8,7 +8,7 @@ from django.utils import timezone
 from roaming import push
 from roaming.models import OutboxEntry, OutboxStatus
 from roaming.tasks import deliver_all
-from stations.models import Site
+from stations.models import ChargingStation, Connector, Evse, Site
 from stations.services.status import record_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -16,7 +16,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def station(make_station):
-    return make_station("CP-O1", site=Site.objects.create(name="Depot", country="DE"))
+    """A station whose connector the partner knows already: its status changes are PATCHes."""
+    station = make_station("CP-O1", site=Site.objects.create(name="Depot", country="DE"))
+    Connector.objects.create(evse=Evse.objects.create(station=station, evse_id=1), connector_id=1)
+    return station
 
 
 def status(station, value):
@@ -27,7 +30,7 @@ def make_due():
     OutboxEntry.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
 
 
-def test_pushes_wait_while_the_partner_is_down_and_arrive_in_order_later(registered_emsp, station):
+def test_pushes_wait_while_the_partner_is_down_and_arrive_in_order_later(station, registered_emsp):
     emsp, partner = registered_emsp
     emsp.down = True
     status(station, "Available")
@@ -53,7 +56,7 @@ def test_pushes_wait_while_the_partner_is_down_and_arrive_in_order_later(registe
     assert partner.log.filter(direction="out", http_status=503).count() == 2  # one try, one retry
 
 
-def test_an_entry_the_partner_refuses_fails_after_five_tries_and_the_rest_goes_on(registered_emsp, station):
+def test_an_entry_the_partner_refuses_fails_after_five_tries_and_the_rest_goes_on(station, registered_emsp):
     emsp, partner = registered_emsp
     emsp.valid_tokens.discard(partner.outgoing_token)  # the partner refuses us (401)
     push.push_command_result(partner=partner, response_url=f"{emsp.base}/nowhere", result="ACCEPTED")
@@ -82,9 +85,27 @@ def test_meter_values_look_at_a_session_at_most_once_per_update_interval(setting
     from roaming.receivers import session_updated
 
     settings.OCPI_SESSION_UPDATE_INTERVAL_S = 60
+    push.forget_partners()  # a fresh process: the first look costs queries
     with CaptureQueriesContext(connection) as first:
         session_updated(None, session_pks=[987654])
     with CaptureQueriesContext(connection) as again:
         for _ in range(20):
             session_updated(None, session_pks=[987654])
     assert len(first) >= 1 and len(again) == 0
+
+
+def test_a_new_site_reaches_partners_as_a_whole_location_with_its_evses(registered_emsp, make_station):
+    emsp, _ = registered_emsp
+    site = Site.objects.create(name="New depot", country="DE", city="Köln")
+    assert not emsp.requests_to(r"/locations/", "PUT")  # no accepted station: not published yet
+    station = make_station("CP-NEW", site=site)
+    ChargingStation.objects.filter(pk=station.pk).update(is_online=True)
+    record_status(station_pk=station.pk, evse_id=1, connector_id=1, status="Available", timestamp=timezone.now())
+    location = emsp.requests_to(rf"/locations/[A-Z]{{2}}/[A-Z0-9]{{3}}/{site.pk}$", "PUT")[-1]["body"]
+    assert (location["id"], location["name"], location["city"], location["country"]) == (
+        str(site.pk), "New depot", "Köln", "DEU")
+    assert [(e["uid"], e["status"]) for e in location["evses"]] == [("CP-NEW-1", "AVAILABLE")]
+    site.name = "Depot Köln-Süd"
+    site.save()
+    assert emsp.requests_to(rf"/locations/.*/{site.pk}$", "PUT")[-1]["body"]["name"] == "Depot Köln-Süd"
+    assert set(OutboxEntry.objects.values_list("status", flat=True)) == {OutboxStatus.SENT}
