@@ -270,6 +270,13 @@ LOGGING = {
     },
 }
 
+# Tests only: tests/conftest.py sets this for the servers the suite starts, so that logins
+# there check the fast test hashes (a production hash costs about half a second).
+if _env_flag("CHARGENET_FAST_PASSWORD_HASHING", False):
+    if not DEBUG:
+        raise ImproperlyConfigured("CHARGENET_FAST_PASSWORD_HASHING is for tests; it is refused with DEBUG=false")
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 # --- PKI and Plug & Charge ------------------------------------------------------
 # CA private keys are sealed under a key derived from this value. Unset in development, a
 # key derived from SECRET_KEY is used; with DEBUG=false the PKI refuses to touch keys

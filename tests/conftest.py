@@ -14,6 +14,14 @@ from stations.services.registry import register_id_token, register_station
 
 PASSWORD = "test-password-0123456789"
 
+# User passwords at Django's production cost (about half a second a hash) would dominate the
+# suite: the tests hash with MD5, and so do the servers they start (child processes read the
+# variable in chargenet/settings.py). Settings are loaded already; no hash was made yet.
+os.environ["CHARGENET_FAST_PASSWORD_HASHING"] = "1"
+from django.conf import settings as _settings  # noqa: E402
+
+_settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 
 @pytest.fixture
 def make_station(db):

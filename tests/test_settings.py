@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_settings(**env) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG"}}
+    clean = {k: v for k, v in os.environ.items()
+             if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "CHARGENET_FAST_PASSWORD_HASHING"}}
     clean.update(env)
     code = (
         "import django, json; django.setup(); from django.conf import settings as s;"
@@ -53,6 +54,12 @@ def test_refuses_production_mode_with_the_development_key():
 def test_production_mode_starts_with_a_real_key():
     result = load_settings(DEBUG="false", SECRET_KEY="x" * 50)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_tests_fast_password_hasher_is_refused_in_production_mode():
+    result = load_settings(DEBUG="false", SECRET_KEY="x" * 50, CHARGENET_FAST_PASSWORD_HASHING="1")
+    assert result.returncode != 0
+    assert "CHARGENET_FAST_PASSWORD_HASHING is for tests" in result.stderr
 
 
 @pytest.mark.django_db

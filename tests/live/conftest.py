@@ -49,7 +49,9 @@ def redis_url_for_processes() -> str | None:
 
 def child_env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(DATABASE_URL=database_url(), DJANGO_SETTINGS_MODULE="chargenet.settings", PYTHONUNBUFFERED="1")
+    # Live servers here take no EV certificate requests: no EXI codec JVM per daphne start.
+    env.update(DATABASE_URL=database_url(), DJANGO_SETTINGS_MODULE="chargenet.settings", PYTHONUNBUFFERED="1",
+               PKI_EXI_WARMUP="false")
     env.update({k: v for k, v in extra.items() if v is not None})
     return env
 
