@@ -13,6 +13,7 @@ and reached through py4j. Calls block; run them off the event loop.
 
 import json
 import logging
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -58,11 +59,25 @@ def _start():
             javaopts=["-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                       "--add-opens", "java.base/java.lang=ALL-UNNAMED"],
         )
+        _lower_priority(_gateway.java_process.pid)
         _codec = _gateway.jvm.com.siemens.ct.exi.main.cmd.EXICodec()
     except Exception as error:  # py4j raises plain exceptions when the JVM does not come up
         _gateway = _codec = None
         raise ExiUnavailable(f"the EXI codec did not start: {error}") from error
     logger.info("EXI codec %s started", _codec.get_version())
+
+
+def _lower_priority(pid: int) -> None:
+    """Nice 10 for the JVM's threads (Linux): its start must not hold up the OCPP server."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return
+    for tid in tasks:
+        try:
+            os.setpriority(os.PRIO_PROCESS, int(tid), 10)
+        except OSError:
+            pass
 
 
 def _call(method: str, *args):
