@@ -11,7 +11,6 @@ import logging
 import time
 from datetime import timedelta
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
@@ -97,8 +96,7 @@ def broadcast(groups: list[str], event: dict) -> None:
     groups = [group for group in groups if group in watched]
     if not groups:
         return  # nobody looks: nothing to send
-    if not background.run_soon(send_all, name="live update") and background.may_wait_for_work():
-        async_to_sync(send_all)()
+    background.run(send_all, name="live update")
 
 
 _STATION_CACHE_S = 30.0

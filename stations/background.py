@@ -59,11 +59,26 @@ def run_soon(factory: Callable[[], Awaitable], *, delay_s: float = 0.0, name: st
     return True
 
 
-def may_wait_for_work() -> bool:
-    """Whether a caller that ``run_soon`` turned away may run the work itself and wait for it
-    (``async_to_sync``). Not on a worker thread of a server whose loop has stopped: as daphne
-    shuts down, stations disconnect and their receivers fire on such threads; waiting there
-    blocks on a loop that is gone and keeps the process from exiting."""
+def run(factory: Callable[[], Awaitable], *, delay_s: float = 0.0, name: str = "") -> bool:
+    """``run_soon`` on the server loop; without one, run the work here and wait for it.
+    False when it was not run: delayed work with nobody to run it later, or a worker thread
+    of a server whose loop has stopped (as daphne shuts down, stations disconnect and their
+    receivers fire on such threads; waiting there blocks on a loop that is gone and keeps
+    the process from exiting, so the work is left to the next start or tick)."""
+    if run_soon(factory, delay_s=delay_s, name=name):
+        return True
+    if delay_s or not _may_wait():
+        return False
+    from asgiref.sync import async_to_sync
+
+    async def here() -> None:
+        await factory()
+
+    async_to_sync(here)()
+    return True
+
+
+def _may_wait() -> bool:
     loop = _loop
     stopped = loop is not None and (loop.is_closed() or not loop.is_running())
     return not (stopped and threading.current_thread() is not threading.main_thread())

@@ -148,7 +148,8 @@ def _update(header: dict, request: dict) -> Provisioned:
     token = IdToken.objects.select_related("driver").filter(value=emaid).first()
     if token is None or token.driver is None:
         raise ProvisioningRefused(f"no driver holds {emaid}")
-    _check_not_cancelled(emaid)
+    if token.status != IdTokenStatus.ACCEPTED:
+        raise ProvisioningRefused(f"contract {emaid} is {token.status.lower()}")
     contract_key = ec.generate_private_key(ec.SECP256R1())
     new = issue_contract_certificate(emaid=emaid, public_key=contract_key.public_key(), driver_email=token.driver.email)
     Vehicle.objects.filter(emaid=emaid).update(last_provisioned_at=timezone.now())

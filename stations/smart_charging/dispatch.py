@@ -6,14 +6,9 @@ changes are rate-limited per site and process (``meter_rebalance_interval_s``); 
 start and stop are not.
 """
 
-import logging
 import time
 
-from asgiref.sync import async_to_sync
-
 from stations import background
-
-logger = logging.getLogger(__name__)
 
 _last_request: dict[int, float] = {}
 
@@ -38,15 +33,7 @@ def request_rebalance(*, site_pk: int, delay_s: float = 0.0, reason: str = "", m
         return True
     from stations.smart_charging.load_manager import rebalance_site_async
 
-    if background.run_soon(lambda: rebalance_site_async(site_pk), delay_s=delay_s, name=f"rebalance {site_pk}"):
-        return True
-    if delay_s:  # no server loop in this process, and nobody to run it later
-        return False
-    if not background.may_wait_for_work():
-        logger.info("site %s: server stopping, re-balance left to the next start or tick", site_pk)
-        return False
-    async_to_sync(rebalance_site_async)(site_pk)
-    return True
+    return background.run(lambda: rebalance_site_async(site_pk), delay_s=delay_s, name=f"rebalance {site_pk}")
 
 
 def request_fallback(*, site_pk: int, station_pk: int | None = None, delay_s: float = 0.0) -> None:
@@ -58,7 +45,5 @@ def request_fallback(*, site_pk: int, station_pk: int | None = None, delay_s: fl
         return
     from stations.smart_charging.load_manager import send_fallback_async
 
-    if not background.run_soon(
-        lambda: send_fallback_async(site_pk=site_pk, station_pk=station_pk), delay_s=delay_s, name="fallback"
-    ) and not delay_s and background.may_wait_for_work():
-        async_to_sync(send_fallback_async)(site_pk=site_pk, station_pk=station_pk)
+    background.run(lambda: send_fallback_async(site_pk=site_pk, station_pk=station_pk), delay_s=delay_s,
+                   name="fallback")

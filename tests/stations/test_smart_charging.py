@@ -335,7 +335,8 @@ def test_a_stopping_server_does_not_wait_for_a_rebalance(site):
     background.bind_loop(stopped_loop)
     answers = []
     try:
-        with mock.patch("stations.smart_charging.load_manager.rebalance_site_async") as rebalance:
+        with mock.patch("stations.smart_charging.load_manager.rebalance_site_async",
+                        new_callable=mock.AsyncMock) as rebalance:
             worker = threading.Thread(target=lambda: answers.append(dispatch.request_rebalance(site_pk=site.pk)))
             worker.start()
             worker.join(timeout=10)
