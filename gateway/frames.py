@@ -91,10 +91,15 @@ class FrameRouter:
                 return
             details = frame[4] if len(frame) > 4 and isinstance(frame[4], dict) else {}
             self._response_queue.put_nowait(CallError(unique_id, str(frame[2]), str(frame[3]), details))
-        else:
+        elif not await self._route_other(message_type, frame, raw_msg):
             await self._send_frame_error(
                 unique_id, self.message_type_error_code, f"Unknown message type id {message_type!r}"
             )
+
+    async def _route_other(self, message_type, frame: list, raw_msg: str) -> bool:
+        """A message type beyond CALL, CALLRESULT and CALLERROR: True if this version
+        knows it (and handled it), False to refuse it."""
+        return False
 
     async def _route_call(self, msg: Call) -> None:
         status = self.station.registration_status
