@@ -379,6 +379,7 @@ class Location(models.IntegerChoices):
     BODY = 2, "Body"
     CABLE = 3, "Cable"
     EV = 4, "EV"
+    UPSTREAM = 5, "Upstream"  # 2.1: before the station's own consumption (grid side)
 
 
 class MeterSample(models.Model):

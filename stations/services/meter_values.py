@@ -86,12 +86,15 @@ def make_sample(
     if factor is None:
         return None
     number = number * factor * (10**multiplier) + offset
+    where = _LOCATIONS.get(location or "Outlet")
+    if where is None:
+        return None  # a location this version of ChargeNet does not know: never mistaken for the outlet
     return Sample(
         timestamp=timestamp,
         measurand=code,
         value=number,
         phase=_PHASES.get(phase or "", Phase.NONE),
-        location=_LOCATIONS.get(location or "Outlet", Location.OUTLET),
+        location=where,
         context=_CONTEXTS.get(context or "Sample.Periodic", ReadingContext.OTHER),
     )
 
