@@ -855,6 +855,7 @@ class V2xDemand:
     phases: int = 3
     phase: int = 1
     arrival: int = 0
+    plugged_in: datetime | None = None  # a day-ahead plan may know cars still to come
 
     def __post_init__(self):
         if self.phases not in (1, 3) or self.phase not in (1, 2, 3):
@@ -914,7 +915,10 @@ class _V2xState:
         self.power = {car.session_id: [0.0] * n for car in cars}
         # seconds of each slot before the car's departure: its energy there is power x this
         self.seconds = {
-            car.session_id: [max(0.0, (min(end, car.departure) - begin).total_seconds()) for begin, end in slots]
+            car.session_id: [
+                max(0.0, (min(end, car.departure) - max(begin, car.plugged_in or begin)).total_seconds())
+                for begin, end in slots
+            ]
             for car in cars
         }
         self.total = list(base_w)  # W

@@ -37,12 +37,15 @@ def cars(draw, n: int) -> list[V2xDemand]:
     out = []
     for i in range(n):
         ceiling = draw(st.none() | st.integers(min_value=0, max_value=80_000))
+        departure_min = draw(st.integers(min_value=1, max_value=8 * 60))
+        plugged_in_min = draw(st.none() | st.integers(min_value=0, max_value=departure_min - 1))
         out.append(V2xDemand(
             session_id=f"EV-{i}",
             max_charge_w=draw(st.integers(min_value=0, max_value=22_000)),
             max_discharge_w=draw(st.integers(min_value=0, max_value=22_000)),
             may_discharge=draw(st.booleans()),
-            departure=T0 + timedelta(minutes=draw(st.integers(min_value=1, max_value=8 * 60))),
+            departure=T0 + timedelta(minutes=departure_min),
+            plugged_in=None if plugged_in_min is None else T0 + timedelta(minutes=plugged_in_min),
             energy_request_wh=draw(st.integers(min_value=0, max_value=60_000)),
             floor_wh=-draw(st.integers(min_value=0, max_value=40_000)),
             ceiling_wh=ceiling,
@@ -133,10 +136,10 @@ def test_no_discharge_without_permission_and_each_car_within_its_power(s):
     plan = plan_of(s)
     for car in s["cars"]:
         low = -car.max_discharge_w if car.may_discharge else 0.0
-        for (begin, _end), watts in zip(plan.slots, plan.power_w[car.session_id], strict=True):
+        for (begin, end), watts in zip(plan.slots, plan.power_w[car.session_id], strict=True):
             assert low - TOL <= watts <= car.max_charge_w + TOL
-            if begin >= car.departure:
-                assert watts == 0
+            if begin >= car.departure or (car.plugged_in is not None and end <= car.plugged_in):
+                assert watts == 0  # not there
 
 
 @PROPERTIES
@@ -147,7 +150,8 @@ def test_each_car_stays_between_floor_and_ceiling_and_v2x_never_costs_it_energy(
     for car in s["cars"]:
         held = 0.0
         for (begin, end), watts in zip(plan.slots, plan.power_w[car.session_id], strict=True):
-            held += watts * max(0.0, (min(end, car.departure) - begin).total_seconds()) / 3600
+            there_from = max(begin, car.plugged_in or begin)
+            held += watts * max(0.0, (min(end, car.departure) - there_from).total_seconds()) / 3600
             assert held >= car.floor_wh - TOL
             if car.ceiling_wh is not None:
                 assert held <= max(car.ceiling_wh, 0) + TOL
@@ -166,7 +170,7 @@ def test_no_car_leaves_short_when_the_site_has_room_for_every_car(s):
     feasible = [
         replace(car, energy_request_wh=min(
             car.energy_request_wh,
-            car.max_charge_w * (car.departure - T0).total_seconds() / 3600 * 0.999,
+            car.max_charge_w * (car.departure - (car.plugged_in or T0)).total_seconds() / 3600 * 0.999,
             car.ceiling_wh if car.ceiling_wh is not None else float("inf"),
         ))
         for car in s["cars"]
