@@ -988,6 +988,45 @@ class _V2xState:
         return worst, weight
 
 
+def _feed(state: _V2xState, giver: V2xDemand, taker: V2xDemand, j: int, needed_wh: float, order: list[int]) -> float:
+    """``giver`` discharges (or charges less) in slot j so that ``taker`` may charge more
+    there; the giver wins the energy back in other slots (in ``order``). Returns the Wh the
+    taker gained; a move that frees nothing the taker can use is undone."""
+    gained = 0.0
+    sg, st = state.seconds[giver.session_id][j], state.seconds[taker.session_id][j]
+    if taker.phases == 1:
+        on_phase = state.weights(giver)[taker.phase - 1]
+        if not on_phase:
+            return 0.0  # it cannot free the taker's phase
+        factor = 3 / on_phase  # W the giver frees per W the taker gains
+    else:
+        factor = 1.0
+    def wanted_w() -> float:
+        watts = min(taker.max_charge_w - state.power[taker.session_id][j], (needed_wh - gained) * 3600 / st)
+        if taker.ceiling_wh is not None:  # a full battery takes no more
+            watts = min(watts, (taker.ceiling_wh - max(state.held_wh(taker)[j:])) * 3600 / st)
+        return watts
+
+    for b in order:
+        want_w = wanted_w() - state.up_room(taker, j)
+        if want_w <= _EPS:
+            break
+        if b == j:
+            continue
+        moved_wh = state.move(giver, j, b, want_w * factor * sg / 3600)
+        if moved_wh <= 0:
+            continue
+        take = max(0.0, min(state.up_room(taker, j), wanted_w()))
+        surplus_wh = moved_wh - take * factor * sg / 3600
+        if surplus_wh > _EPS:  # freed more than the taker can use: give the rest back exactly
+            state.add(giver, b, -surplus_wh * 3600 / state.seconds[giver.session_id][b])
+            state.add(giver, j, surplus_wh * 3600 / sg)
+        if take > _EPS:
+            state.add(taker, j, take)
+            gained += take * st / 3600
+    return gained
+
+
 def plan_v2x(
     site_limit: SiteLimit,
     cars: Iterable[V2xDemand],
@@ -1006,11 +1045,13 @@ def plan_v2x(
 
     1. Charging, as without V2X: each car (earliest departure first) takes the cheapest slots
        before its departure (the earliest, without a price) at up to its maximum and what the
-       import limits leave, until its request is planned. What this gives each car is what it
-       leaves with: every later step moves a car's energy in time, never takes it away.
+       import limits leave, until its request is planned. Every later step moves a car's
+       energy in time and never takes it away, so a car leaves with at least this.
     2. Peak shaving: where the site's other load alone exceeds an import limit (total or a
        phase), cars that may discharge feed the site, latest departure first, and win the
-       energy back in the cheapest slots before they leave where the limits have room.
+       energy back in the cheapest slots before they leave where the limits have room. Then,
+       for a car the limits kept below its request, cars that may discharge feed it where
+       the limit stops it and win that energy back elsewhere.
     3. Prices: a car that may discharge gives energy in expensive slots and takes it back in
        cheap ones while the price differs by more than ``min_spread``.
 
@@ -1072,6 +1113,24 @@ def plan_v2x(
                     break
                 if b != j and state.excess(b)[0] < -_EPS:
                     wanted_wh -= state.move(car, j, b, wanted_wh)
+
+    # 2b. cars that could not get their request: another car feeds them where the limit
+    # is what stops them, and wins its energy back elsewhere
+    for car in cars:
+        needed = car.energy_request_wh - state.held_wh(car)[-1] if slots else 0.0
+        for j in cheapest:
+            if needed <= _EPS:
+                break
+            seconds = state.seconds[car.session_id][j]
+            if seconds <= 0:
+                continue
+            for giver in givers:
+                own_room = car.max_charge_w - state.power[car.session_id][j]
+                if needed <= _EPS or own_room <= _EPS or state.up_room(car, j) >= own_room - _EPS:
+                    break  # the car is at its own maximum here, not held back by the site
+                if giver is car or state.seconds[giver.session_id][j] <= 0:
+                    continue
+                needed -= _feed(state, giver, car, j, needed, cheapest)
 
     # 3. price arbitrage
     if price_points:

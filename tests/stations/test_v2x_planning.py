@@ -1,6 +1,7 @@
 """The V2X planner on cases small enough to check by hand: a demand peak covered by a car
 that may discharge, prices that make a car sell high and buy low, and the limits it keeps."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -90,3 +91,18 @@ def test_bad_input_is_refused():
         V2xDemand(session_id="x", max_charge_w=1, departure=T0, floor_wh=10)
     with pytest.raises(ValueError):
         plan_v2x(SiteLimit(max_power_w=1), [], start=T0, export_limit_w=-1)
+
+
+def test_a_car_that_may_discharge_feeds_another_the_limit_holds_back():
+    # 11 kW for the cars until 17:00 (the building takes the rest), 0 kW from 17:00 to 18:00, 22 kW after.
+    site = SiteLimit(max_power_w=22_000, schedule=())
+    load = [(T0, 11_000), (T0 + HOUR, 22_000), (T0 + 2 * HOUR, 0)]
+    giver = car("EV-1", request=0, hours=4, floor=-15_000)
+    taker = car("EV-2", request=22_000, may=False, hours=2, floor=0.0)  # leaves at 18:00
+    alone = plan_v2x(site, [replace(giver, may_discharge=False), taker], start=T0, site_load=load, slot=HOUR)
+    assert alone.energy_wh["EV-2"] == pytest.approx(11_000)  # the site has room for 11 kWh before 18:00
+    plan = plan_v2x(site, [giver, taker], start=T0, site_load=load, slot=HOUR)
+    assert plan.energy_wh["EV-2"] == pytest.approx(22_000)
+    assert plan.power_w["EV-1"][1] == pytest.approx(-11_000)  # feeds EV-2 at 17:00 ...
+    assert plan.energy_wh["EV-1"] == pytest.approx(0)  # ... and wins it back after 18:00
+    assert max(plan.grid_w) <= 22_000 + 1e-6 and min(plan.grid_w) >= -1e-6

@@ -156,8 +156,8 @@ def test_each_car_stays_between_floor_and_ceiling_and_v2x_never_costs_it_energy(
             if car.ceiling_wh is not None:
                 assert held <= max(car.ceiling_wh, 0) + TOL
         assert abs(held - plan.energy_wh[car.session_id]) <= TOL
-        # What a car leaves with does not depend on whether it (or any car) discharged meanwhile.
-        assert abs(plan.energy_wh[car.session_id] - without_v2x.energy_wh[car.session_id]) <= TOL
+        # V2X never costs a car energy: it leaves with at least what it gets when no car discharges.
+        assert plan.energy_wh[car.session_id] >= without_v2x.energy_wh[car.session_id] - TOL
         assert plan.energy_wh[car.session_id] >= car.energy_request_wh - plan.shortfall_wh[car.session_id] - TOL
 
 
