@@ -9,6 +9,11 @@ ask the ``RebalancePolicy`` which stations must hear about it, send those TxProf
 (decreases first; the increases only once every decrease was accepted), and record a
 point of the site's power chart.
 
+V2X: on a site where a car may discharge (an OCPP 2.1 station, a bidirectional car, a driver
+who allowed it, a departure time), ``plan_v2x`` plans charging and discharging; a car
+planned to discharge now gets a 2.1 TxProfile with a negative setpoint (CentralSetpoint)
+and sits out the allocation, whose limit grows by what it feeds the site.
+
 Each TxProfile holds the allocated limit for ``profile_validity_s`` and then falls to the
 site's safe default: if ChargeNet stops, every EVSE is back at the TxDefaultProfile that
 keeps the site within its limit however many cars charge. Profiles are renewed at half
@@ -34,8 +39,10 @@ from stations.load_management import (
     SiteLimit,
     SiteLimitPeriod,
     allocate,
+    V2xDemand,
     fallback_default_limit,
     plan_schedule,
+    plan_v2x,
 )
 from stations.models import (
     ChargingProfileKind,
@@ -134,7 +141,7 @@ class SessionInfo:
 def _demands(site: Site, *, now: datetime) -> list[SessionInfo]:
     sessions = list(
         ChargingSession.objects.filter(station__site=site, status=SessionStatus.ACTIVE, evse__isnull=False)
-        .select_related("station", "evse", "connector")
+        .select_related("station", "evse", "connector", "driver")
         .order_by("pk")
     )
     states = {s.session_id: s for s in SessionLoadState.objects.filter(session__in=sessions)}
@@ -192,6 +199,90 @@ def _planned_caps(config: SiteLoadLimit, limit: SiteLimit, infos: list[SessionIn
     return {sid: schedule.limit_at(now) for sid, schedule in schedules.items()}
 
 
+V2X_STATIONS = {"2.1"}
+
+
+@dataclass(frozen=True)
+class Discharge:
+    """A car planned to feed the site now: ``setpoint_w`` < 0."""
+
+    setpoint_w: int
+    max_discharge_w: int
+
+
+def may_discharge(info: SessionInfo) -> bool:
+    """The car, its driver and its station all allow discharge, and it says when it leaves."""
+    session, state = info.session, info.state
+    return (
+        session.station.ocpp_version in V2X_STATIONS
+        and state.can_discharge
+        and session.driver is not None
+        and session.driver.allow_discharge
+        and state.departure_at is not None
+        and info.demand.controlled
+    )
+
+
+def _v2x_discharges(config: SiteLoadLimit, limit: SiteLimit, infos: list[SessionInfo], now: datetime):
+    """The cars to discharge now and by how much, from a V2X plan of the site (empty when no
+    car may discharge). Sessions without a departure count as the site's other load, at their
+    maximum; a car stays above what it held at the start of the plan minus its room to its
+    minimum state of charge (``ev_min_energy_request_wh``)."""
+    if not any(may_discharge(i) for i in infos):
+        return {}
+    cars, other_w = [], 0.0
+    for info in infos:
+        demand, state = info.demand, info.state
+        if demand.departure is None or not demand.controlled:
+            other_w += demand.max_power_w if demand.max_power_w is not None else (
+                (demand.max_current_a or 0) * config.voltage_v * demand.phases)
+            continue
+        held = info.session.energy_wh - info.session.energy_exported_wh
+        floor = 0.0
+        if state.ev_min_energy_request_wh is not None:
+            floor = min(0.0, float(state.ev_min_energy_request_wh - held))
+        ceiling = None if state.ev_max_energy_request_wh is None else max(0.0, state.ev_max_energy_request_wh - held)
+        evse_max = demand.max_power_w if demand.max_power_w is not None else (
+            (demand.max_current_a or 0) * config.voltage_v * demand.phases)
+        cars.append(V2xDemand(
+            session_id=demand.session_id, max_charge_w=evse_max, departure=max(demand.departure, now),
+            energy_request_wh=demand.energy_request_wh or 0, max_discharge_w=state.ev_max_discharge_power_w or 0,
+            may_discharge=may_discharge(info), floor_wh=floor, ceiling_wh=ceiling, phases=demand.phases,
+            phase=demand.phase, arrival=demand.arrival,
+        ))
+    curve = _curve(config) if config.optimise_for == SiteLoadLimit.Optimise.PRICE else []
+    plan = plan_v2x(
+        limit, cars, start=now, export_limit_w=config.max_export_power_w, site_load=[(now, other_w)],
+        price=curve if curve and curve[0][0] <= now else [], slot=timedelta(minutes=15),
+    )
+    return {
+        car.session_id: Discharge(setpoint_w=math.ceil(plan.power_at(car.session_id, now)),
+                                  max_discharge_w=int(car.max_discharge_w))
+        for car in cars
+        if car.may_discharge and plan.power_at(car.session_id, now) <= -1
+    }
+
+
+def _with_discharge(limit: SiteLimit, infos: list[SessionInfo], discharges: dict[str, Discharge]) -> SiteLimit:
+    """The site limit for ``allocate`` grown by what discharging cars feed it: the total by
+    their power, each phase by a three-phase car's share (a single-phase car's phase is not
+    raised: the limit is the same on every phase)."""
+    if not discharges:
+        return limit
+    phases = {i.demand.session_id: i.demand.phases for i in infos}
+    fed_w = sum(-d.setpoint_w for d in discharges.values())
+    fed_a = sum(-d.setpoint_w / (3 * limit.voltage_v) for sid, d in discharges.items() if phases[sid] == 3)
+
+    def grown(power, current):
+        return (None if power is None else power + fed_w), (None if current is None else current + fed_a)
+
+    power, current = grown(limit.max_power_w, limit.max_current_a)
+    schedule = tuple(
+        SiteLimitPeriod(p.start, *grown(p.max_power_w, p.max_current_a)) for p in limit.schedule
+    )
+    return SiteLimit(max_power_w=power, max_current_a=current, voltage_v=limit.voltage_v, schedule=schedule)
+
+
 # --- the plan ---------------------------------------------------------------------------
 
 
@@ -202,6 +293,7 @@ class ProfileToSend:
     limit_w: int
     params: dict
     decrease: bool
+    setpoint_w: int | None = None  # V2X: a discharge setpoint (negative W)
 
 
 @dataclass
@@ -273,16 +365,20 @@ def plan_rebalance(*, site_pk: int, now: datetime | None = None) -> RebalancePla
     limit = site_limit_of(config)
     infos = _demands(site, now=now)
     caps = _planned_caps(config, limit, infos, now)
+    discharges = _v2x_discharges(config, limit, infos, now)
     demands = []
     for info in infos:
         demand = info.demand
-        if demand.session_id in caps:
+        if demand.session_id in discharges:
+            # It feeds the site rather than drawing from it: its limit is 0 while it discharges.
+            demand = SessionDemand(**{**demand.__dict__, "max_power_w": 0, "max_current_a": None})
+        elif demand.session_id in caps:
             cap = caps[demand.session_id]
             own = demand.max_power_w if demand.max_power_w is not None else math.inf
             demand = SessionDemand(**{**demand.__dict__, "max_power_w": min(own, cap)})
         demands.append(demand)
     interval = timedelta(seconds=config.meter_rebalance_interval_s)
-    allocation = allocate(limit, demands, at=now, until=now + interval)
+    allocation = allocate(_with_discharge(limit, infos, discharges), demands, at=now, until=now + interval)
     policy = RebalancePolicy(min_interval=timedelta(seconds=config.min_interval_s), dead_band_w=config.dead_band_w)
     sent = {
         str(i.session.pk): SentProfile(limit_w=i.state.allowed_power_w, sent_at=i.state.allowed_at)
@@ -294,14 +390,27 @@ def plan_rebalance(*, site_pk: int, now: datetime | None = None) -> RebalancePla
     fallback = fallback_limit(site, config)
     to_send = []
     renew_before = now - timedelta(seconds=config.profile_validity_s / 2)
+    for sid, discharge in discharges.items():  # sent first, with the decreases: the others' room relies on it
+        info = by_id[sid]
+        held = info.state.setpoint_w
+        if held is None or abs(held - discharge.setpoint_w) >= config.dead_band_w or (
+            info.state.allowed_at is not None and info.state.allowed_at <= renew_before
+        ):
+            to_send.append(_discharge_profile(info, discharge, config, now, fallback))
+    # A car that stops discharging hears it now, whatever the policy's interval: its station
+    # would otherwise keep feeding the site on the old setpoint.
+    stopped = [sid for sid, i in by_id.items() if i.state.setpoint_w is not None and sid not in discharges]
+    due = [*due, *(sid for sid in stopped if sid not in due)]
     for sid in due:
+        if sid in discharges:
+            continue
         info = by_id[sid]
         limit_w = allocation.limits[sid].limit_w
         previous = info.state.allowed_power_w
         decrease = previous is not None and limit_w < previous
         to_send.append(_profile(info, limit_w, fallback, config, now, decrease=decrease))
     for sid, info in by_id.items():  # renew what the stations hold before it falls to the default
-        if sid in due or not allocation.limits[sid].controlled or info.state.allowed_at is None:
+        if sid in due or sid in discharges or not allocation.limits[sid].controlled or info.state.allowed_at is None:
             continue
         if info.state.allowed_at <= renew_before:
             to_send.append(_profile(info, info.state.allowed_power_w, fallback, config, now, decrease=False))
@@ -344,6 +453,50 @@ def _profile(info: SessionInfo, limit_w: int, fallback: DefaultLimit, config: Si
     )
 
 
+def discharge_profile_params(
+    *, session: ChargingSession, evse: Evse, setpoint_w: int, max_discharge_w: int, voltage_v: float, phases: int,
+    validity_s: int, now: datetime, fallback: DefaultLimit,
+) -> dict:
+    """The 2.1 TxProfile of a discharging car: CentralSetpoint at ``setpoint_w`` (negative)
+    within its discharge limit and no charging, for ``validity_s``; then charging only, at the
+    site's safe default, so a car is never left discharging when ChargeNet is gone."""
+    unit = session.station.charging_rate_unit
+    scale = 1.0 if unit == "W" else 1 / (voltage_v * phases)  # A: per phase
+    setpoint = round(setpoint_w * scale, 1)
+    discharge_limit = round(-max_discharge_w * scale, 1)
+    after = fallback.limit_w if unit == "W" else fallback.limit_a
+    return {
+        "evse_id": evse.evse_id,
+        "purpose": ChargingProfilePurpose.TX,
+        "stack_level": LOAD_MANAGER_STACK_LEVEL,
+        "kind": ChargingProfileKind.ABSOLUTE,
+        "charging_rate_unit": unit,
+        "start_schedule": now.replace(microsecond=0),
+        "periods": [
+            {"start_period_s": 0, "limit": 0, "number_phases": phases, "operation_mode": "CentralSetpoint",
+             "setpoint": max(setpoint, discharge_limit), "discharge_limit": discharge_limit},
+            {"start_period_s": validity_s, "limit": after, "number_phases": phases, "operation_mode": "ChargingOnly"},
+        ],
+        "transaction_id": session.transaction_id,
+        "profile_id": LOAD_MANAGER_PROFILE_ID + evse.evse_id,
+        "source": ProfileSource.LOAD_MANAGER,
+    }
+
+
+def _discharge_profile(
+    info: SessionInfo, discharge: Discharge, config: SiteLoadLimit, now, fallback: DefaultLimit
+) -> ProfileToSend:
+    params = discharge_profile_params(
+        session=info.session, evse=info.evse, setpoint_w=discharge.setpoint_w,
+        max_discharge_w=discharge.max_discharge_w, voltage_v=config.voltage_v, phases=info.demand.phases,
+        validity_s=config.profile_validity_s, now=now, fallback=fallback,
+    )
+    return ProfileToSend(
+        session_pk=info.session.pk, station_id=info.session.station.station_id, limit_w=0, params=params,
+        decrease=True, setpoint_w=discharge.setpoint_w,
+    )
+
+
 def _site_limit_w(allocation: Allocation) -> int | None:
     site = allocation.site
     values = []
@@ -354,9 +507,9 @@ def _site_limit_w(allocation: Allocation) -> int | None:
     return int(min(values)) if values else None
 
 
-def record_sent(*, session_pk: int, limit_w: int, at: datetime) -> None:
+def record_sent(*, session_pk: int, limit_w: int, at: datetime, setpoint_w: int | None = None) -> None:
     SessionLoadState.objects.update_or_create(
-        session_id=session_pk, defaults={"allowed_power_w": limit_w, "allowed_at": at}
+        session_id=session_pk, defaults={"allowed_power_w": limit_w, "allowed_at": at, "setpoint_w": setpoint_w}
     )
 
 
@@ -429,7 +582,8 @@ async def rebalance_site_async(site_pk: int) -> RebalanceOutcome:
                 )
                 if result.outcome == CommandOutcome.ACCEPTED:
                     sent += 1
-                    await run(record_sent, session_pk=item.session_pk, limit_w=item.limit_w, at=plan.at)
+                    await run(record_sent, session_pk=item.session_pk, limit_w=item.limit_w, at=plan.at,
+                              setpoint_w=item.setpoint_w)
                 else:
                     round_failures += 1
                     logger.warning(

@@ -174,6 +174,9 @@ class SessionLoadState(models.Model):
     session = models.OneToOneField("stations.ChargingSession", on_delete=models.CASCADE, related_name="load_state")
     allowed_power_w = models.PositiveIntegerField(null=True, blank=True)
     allowed_at = models.DateTimeField(null=True, blank=True)
+    setpoint_w = models.IntegerField(
+        null=True, blank=True, help_text="V2X: the discharge setpoint in force (negative W), as last accepted"
+    )
     queued = models.BooleanField(default=False)
     priority = models.SmallIntegerField(default=0)
     departure_at = models.DateTimeField(null=True, blank=True)
