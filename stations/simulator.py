@@ -1,11 +1,13 @@
-"""Simulated charging stations: the station side of OCPP 1.6J and 2.0.1, for demos, tests and load.
+"""Simulated charging stations: the station side of OCPP 1.6J, 2.0.1 and 2.1, for demos, tests and load.
 
 A ``SimulatedStation`` connects as a real charger does (its version's subprotocol, HTTP
 Basic credentials), boots, reports its connectors, sends heartbeats and charges in a loop:
 authorize, start a transaction, report meter values, stop, pause, again. It answers the
 common CSMS-initiated calls; a remote start or stop really starts or stops a session.
 When the connection drops it reconnects with backoff, and a session in progress carries
-on, as on a real charger.
+on, as on a real charger. A 2.1 station built ``bidirectional`` has a car that may feed
+back (ISO 15118-20 BPT): it tells its V2X charging needs after the start and follows a
+discharging setpoint, metering what it feeds on its export register.
 
 ``SimulatedStation`` knows sessions, not messages: what each step looks like on the wire
 lives in one ``ChargePoint`` subclass per OCPP version at the bottom of this module. The
@@ -45,6 +47,10 @@ from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 from ocpp.v201.enums import Action as Action201
+from ocpp.v21 import ChargePoint as ChargePoint21
+from ocpp.v21 import call as call21
+from ocpp.v21 import call_result as result21
+from ocpp.v21.enums import Action as Action21
 
 logger = logging.getLogger(__name__)
 
@@ -159,10 +165,12 @@ class Evse:
         self.idle_until = 0.0  # time.monotonic() before which no session starts by itself
         self.wake = asyncio.Event()  # something changed: a remote start or stop, shutting down
         self._register_wh = float(meter_wh)
+        self._export_wh = 0.0  # V2X: what the car fed back
         self._charging_since: float | None = None
         # Charging profiles the station obeys: its session's TxProfile, else the default.
         self.tx_limit_w: float | None = None
         self.default_limit_w: float | None = None
+        self.setpoint_w: float | None = None  # 2.1 CentralSetpoint; negative: the car discharges
 
     @property
     def charging(self) -> bool:
@@ -179,9 +187,24 @@ class Evse:
             wh += self.drawn_w() * (time.monotonic() - self._charging_since) / 3600
         return int(wh)
 
+    def export_wh(self) -> int:
+        """The export register (V2X): grows by the power fed back while discharging."""
+        wh = self._export_wh
+        if self._charging_since is not None:
+            wh += self.fed_w() * (time.monotonic() - self._charging_since) / 3600
+        return int(wh)
+
+    def fed_w(self) -> int:
+        """What the car feeds back: a negative setpoint, at most its own maximum."""
+        if self.setpoint_w is None or self.setpoint_w >= 0:
+            return 0
+        return int(min(self.power_w, -self.setpoint_w))
+
     def drawn_w(self) -> int:
         """What the car draws: its own maximum, or less when a charging profile limits it
-        (below 6 A on one phase a car cannot charge at all)."""
+        (below 6 A on one phase a car cannot charge at all); nothing while it discharges."""
+        if self.fed_w():
+            return 0
         limit = self.tx_limit_w if self.tx_limit_w is not None else self.default_limit_w
         if limit is None:
             return self.power_w
@@ -191,16 +214,19 @@ class Evse:
         return self.drawn_w() if self.charging else 0
 
     def limit(self, *, tx_limit_w: float | None = None, default_limit_w: float | None = None,
-              clear_tx: bool = False) -> None:
-        """Apply a charging profile's limit from now on (the register keeps what was drawn)."""
+              clear_tx: bool = False, setpoint_w: float | None = None) -> None:
+        """Apply a charging profile's limit from now on (the registers keep what was drawn and fed)."""
         if self._charging_since is not None:
             now = time.monotonic()
             self._register_wh += self.drawn_w() * (now - self._charging_since) / 3600
+            self._export_wh += self.fed_w() * (now - self._charging_since) / 3600
             self._charging_since = now
         if clear_tx:
             self.tx_limit_w = None
+            self.setpoint_w = None
         if tx_limit_w is not None:
             self.tx_limit_w = tx_limit_w
+            self.setpoint_w = setpoint_w
         if default_limit_w is not None:
             self.default_limit_w = default_limit_w
 
@@ -210,9 +236,12 @@ class Evse:
 
     def stop_charging(self) -> None:
         if self._charging_since is not None:
-            self._register_wh += self.drawn_w() * (time.monotonic() - self._charging_since) / 3600
+            elapsed = time.monotonic() - self._charging_since
+            self._register_wh += self.drawn_w() * elapsed / 3600
+            self._export_wh += self.fed_w() * elapsed / 3600
             self._charging_since = None
         self.tx_limit_w = None  # a TxProfile ends with its transaction
+        self.setpoint_w = None
 
 
 class SimulatedStation:
@@ -238,6 +267,8 @@ class SimulatedStation:
         stats: SimulationStats | None = None,
         firmware_version: str = FIRMWARE_VERSION,
         firmware_behaviour: str = "ok",
+        bidirectional: bool = False,
+        departure_s: float = 6 * 3600,
         connect=websocket_connect,
         http=http_request,
     ):
@@ -263,6 +294,8 @@ class SimulatedStation:
             raise ValueError(f"firmware_behaviour must be one of {', '.join(FIRMWARE_BEHAVIOURS)}")
         self.firmware_version = firmware_version
         self.firmware_behaviour = firmware_behaviour
+        self.bidirectional = bidirectional  # 2.1: its cars may discharge
+        self.departure_s = departure_s  # 2.1 V2X: when its car says it leaves, from the start
         self.firmware_busy = False  # an update or upload in progress: a second one is refused
         self.pending_installed: int | None = None  # 2.0.1: report Installed (this requestId) after the boot
         self.reboot_reason = "RemoteReset"
@@ -873,12 +906,17 @@ class Station16(_Protocol, ChargePoint16):
 
 
 def apply_profile(evses, purpose: str, unit: str, periods: list[dict]) -> None:
-    """Obey the first period of a profile (a simulation: later periods are not followed)."""
+    """Obey the first period of a profile (a simulation: later periods are not followed).
+    2.1: a CentralSetpoint period's setpoint is followed (negative: discharge)."""
     first = periods[0]
-    limit_w = first["limit"] if unit == "W" else first["limit"] * 230 * first.get("number_phases", 3)
+    scale = 1 if unit == "W" else 230 * first.get("number_phases", 3)
+    limit_w = first.get("limit", 0) * scale
+    setpoint_w = None
+    if first.get("operation_mode") == "CentralSetpoint" and first.get("setpoint") is not None:
+        setpoint_w = first["setpoint"] * scale
     for evse in evses:
         if purpose == "TxProfile":
-            evse.limit(tx_limit_w=limit_w)
+            evse.limit(tx_limit_w=limit_w, setpoint_w=setpoint_w)
         elif purpose == "TxDefaultProfile":
             evse.limit(default_limit_w=limit_w)
 
@@ -1136,5 +1174,54 @@ class Station201(_Protocol, ChargePoint201):
         })
 
 
-PROTOCOLS: dict[str, type[_Protocol]] = {"1.6": Station16, "2.0.1": Station201}
-VERSIONS = tuple(PROTOCOLS)  # "1.6", "2.0.1"
+class Station21(Station201):
+    """2.1 speaks 2.0.1's messages with 2.1's schemas, plus V2X: a bidirectional car's
+    charging needs, its export register, discharging setpoints."""
+
+    subprotocol = "ocpp2.1"
+    _ocpp_version = "2.1"
+    _call = call21
+    _call_result = result21
+
+    async def start_transaction(self, evse: Evse, session: Session) -> bool:
+        accepted = await super().start_transaction(evse, session)
+        if accepted and self.station.bidirectional:
+            departure = datetime.now(UTC).timestamp() + self.station.departure_s
+            await self.request(call21.NotifyEVChargingNeeds(evse_id=evse.evse_id, charging_needs={
+                "requested_energy_transfer": "AC_BPT",
+                "available_energy_transfer": ["AC_three_phase", "AC_BPT"],
+                "departure_time": datetime.fromtimestamp(departure, UTC).isoformat(timespec="seconds"),
+                "ac_charging_parameters": {"energy_amount": 10_000, "ev_min_current": 6, "ev_max_current": 16,
+                                           "ev_max_voltage": 400},
+                "v2x_charging_parameters": {"max_charge_power": evse.power_w, "max_discharge_power": evse.power_w,
+                                            "ev_target_energy_request": 10_000, "ev_min_energy_request": -20_000},
+            }))
+        return accepted
+
+    async def _transaction_event(self, evse: Evse, session: Session, event_type: str, trigger_reason: str,
+                                 context: str, *, info: dict | None = None, fields: dict | None = None):
+        values = _sampled_values(evse, context, with_power=evse.charging)
+        if self.station.bidirectional:
+            values.append({"value": evse.export_wh(), "measurand": "Energy.Active.Export.Register", "unit": "Wh",
+                           "context": context})
+        transaction_info = {"transaction_id": session.transaction_id,
+                            "charging_state": "Charging" if evse.charging else "EVConnected", **(info or {})}
+        if evse.setpoint_w is not None:
+            transaction_info["operation_mode"] = "CentralSetpoint"
+        return await self.request(call21.TransactionEvent(
+            event_type=event_type, timestamp=now_iso(), trigger_reason=trigger_reason,
+            seq_no=session.next_seq_no(), transaction_info=transaction_info,
+            meter_value=[self._meter_value(values)], **(fields or {}),
+        ))
+
+    @on(Action21.notify_allowed_energy_transfer)
+    def on_notify_allowed_energy_transfer(self, transaction_id, allowed_energy_transfer, **_):
+        return result21.NotifyAllowedEnergyTransfer(status="Accepted")
+
+    @on(Action21.afrr_signal)
+    def on_afrr_signal(self, timestamp, signal, **_):
+        return result21.AFRRSignal(status="Accepted")
+
+
+PROTOCOLS: dict[str, type[_Protocol]] = {"1.6": Station16, "2.0.1": Station201, "2.1": Station21}
+VERSIONS = tuple(PROTOCOLS)  # "1.6", "2.0.1", "2.1"

@@ -136,7 +136,7 @@ def _chunks(items: list, size: int = 500):
 
 
 class Command(BaseCommand):
-    help = "Run simulated charging stations (OCPP 1.6J / 2.0.1) against the CSMS: they boot, charge and report."
+    help = "Run simulated charging stations (OCPP 1.6J / 2.0.1 / 2.1) against the CSMS: they boot, charge and report."
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         # --version here is the OCPP version; it replaces Django's "print Django's version".
@@ -146,7 +146,7 @@ class Command(BaseCommand):
         parser.add_argument("--stations", type=int, default=1, help="how many stations (default 1)")
         parser.add_argument("--url", default="ws://127.0.0.1:8000/ocpp", help="the CSMS's OCPP endpoint")
         parser.add_argument("--version", choices=[*VERSIONS, "mixed"], default="mixed",
-                            help="OCPP version; mixed alternates 1.6 and 2.0.1 (default)")
+                            help="OCPP version; mixed alternates 1.6, 2.0.1 and 2.1 (default)")
         parser.add_argument("--duration", type=float, default=0, help="seconds to run; 0 (default) until Ctrl-C")
         parser.add_argument("--meter-interval", type=float, default=10, help="seconds between meter values")
         parser.add_argument("--session-seconds", type=float, default=120, help="length of a charging session")
@@ -154,6 +154,10 @@ class Command(BaseCommand):
         parser.add_argument("--heartbeat-interval", type=float, default=None,
                             help="seconds between heartbeats (default: what the CSMS sets at boot)")
         parser.add_argument("--power-kw", type=float, default=11, help="charging power (default 11 kW)")
+        parser.add_argument("--bidirectional", action="store_true",
+                            help="2.1 stations' cars may discharge (V2X): they send V2X charging needs")
+        parser.add_argument("--departure-hours", type=float, default=6,
+                            help="2.1 V2X: when the cars say they leave, hours after the start (default 6)")
         parser.add_argument("--prefix", default="SIM-", help="station id prefix (default SIM-)")
         parser.add_argument("--ramp", type=float, default=None,
                             help="seconds over which the stations connect (default: 100 stations a second)")
@@ -193,7 +197,8 @@ class Command(BaseCommand):
             SimulatedStation(
                 member.station_id, member.password, url=url, version=versions[n % len(versions)],
                 id_token=member.id_token, power_w=int(options["power_kw"] * 1000), timing=timing, stats=stats,
-                firmware_behaviour=behaviours[n],
+                firmware_behaviour=behaviours[n], bidirectional=options["bidirectional"],
+                departure_s=options["departure_hours"] * 3600,
             )
             for n, member in enumerate(members)
         ]
