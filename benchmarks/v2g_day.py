@@ -106,7 +106,8 @@ def main() -> None:
     site = SiteLimit(max_current_a=args.grid_a, voltage_v=VOLTAGE_V)
     limit_kw = args.grid_a * VOLTAGE_V * 3 / 1000
     cars = make_cars(args.seed, args.cars)
-    common = {"start": DAY, "site_load": BUILDING, "price": PRICES, "slot": SLOT, "export_limit_w": args.export_kw * 1000}
+    common = {"start": DAY, "site_load": BUILDING, "price": PRICES, "slot": SLOT,
+              "export_limit_w": args.export_kw * 1000}
 
     started = time.perf_counter()
     without = plan_v2x(site, [replace(c, may_discharge=False) for c in cars], **common)

@@ -11,16 +11,16 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from ocpp.messages import CallError
 
+from gateway import handshake
+from gateway.dbpool import db_handshake
+from gateway.frames import StationSession
+from gateway.presence import presence
+from gateway.v16 import StationHandler16
+from gateway.v21 import StationHandler21
+from gateway.v201 import StationHandler201
 from pki.services.transport import transport_of
 from stations import background
 from stations.groups import station_group
-from gateway.frames import StationSession
-from gateway.dbpool import db_handshake
-from gateway.presence import presence
-from gateway.v16 import StationHandler16
-from gateway.v201 import StationHandler201
-from gateway.v21 import StationHandler21
-from gateway import handshake
 from stations.services import connections
 
 logger = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from ocpp.exceptions import FormatViolationError, GenericError, OCPPError, SecurityError
 from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator
 
+from gateway.dbpool import db  # noqa: F401  (handlers import it from here)
 from stations.models import RegistrationStatus
 from stations.timestamps import parse_timestamp  # noqa: F401  (handlers import it from here)
-from gateway.dbpool import db  # noqa: F401  (handlers import it from here)
 
 logger = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from django.conf import settings
 from django.utils import timezone
 from ocpp.routing import after, on
 
+from gateway.batcher import meter_batcher
+from gateway.frames import FrameRouter, StationSession, db, now_iso, parse_timestamp
 from pki import protocol as pki_protocol
 from stations.firmware import diagnostics, rollout
 from stations.models import StationEvent
-from gateway.frames import FrameRouter, StationSession, db, now_iso, parse_timestamp
-from gateway.batcher import meter_batcher
 from stations.services import boot, reports, reservations, sessions
 from stations.services.authorization import Authorization, authorize
 from stations.services.meter_batch import EventFacts, MeterWrite

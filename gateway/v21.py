@@ -66,18 +66,21 @@ class StationHandler21(Ocpp2Handlers, ChargePoint):
     async def on_notify_der_alarm(self, control_type, timestamp, **kw):
         ended = " ended" if kw.get("alarm_ended") else ""
         fault = kw.get("grid_event_fault")
-        await self._record(StationEvent.Kind.DER, timestamp, f"DER alarm {control_type}{ended}" + (f": {fault}" if fault else ""))
+        summary = f"DER alarm {control_type}{ended}" + (f": {fault}" if fault else "")
+        await self._record(StationEvent.Kind.DER, timestamp, summary)
         return self._call_result.NotifyDERAlarm()
 
     @on(Action.notify_der_start_stop)
     async def on_notify_der_start_stop(self, control_id, started, timestamp, **kw):
-        await self._record(StationEvent.Kind.DER, timestamp, f"DER control {control_id} {'started' if started else 'stopped'}")
+        state = "started" if started else "stopped"
+        await self._record(StationEvent.Kind.DER, timestamp, f"DER control {control_id} {state}")
         return self._call_result.NotifyDERStartStop()
 
     @on(Action.report_der_control)
     async def on_report_der_control(self, request_id, **kw):
         controls = sorted(k for k in (self.current_payload or {}) if k not in ("requestId", "tbc", "customData"))
-        await self._record(StationEvent.Kind.DER, None, f"DER controls (request {request_id}): {', '.join(controls) or 'none'}")
+        summary = f"DER controls (request {request_id}): {', '.join(controls) or 'none'}"
+        await self._record(StationEvent.Kind.DER, None, summary)
         return self._call_result.ReportDERControl()
 
     # --- K: smart charging additions ---------------------------------------------------------

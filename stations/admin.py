@@ -209,7 +209,8 @@ class ConnectorStatusChangeAdmin(admin.ModelAdmin):
 
 @admin.register(models.Driver)
 class DriverAdmin(admin.ModelAdmin):
-    list_display = ["email", "name", "user", "created_at"]
+    list_display = ["email", "name", "user", "allow_discharge", "created_at"]
+    list_filter = ["allow_discharge"]
     search_fields = ["email", "name"]
 
 

@@ -43,14 +43,13 @@ from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
 from ocpp.v16.enums import Action as Action16
+from ocpp.v21 import call as call21
+from ocpp.v21 import call_result as result21
+from ocpp.v21.enums import Action as Action21
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 from ocpp.v201.enums import Action as Action201
-from ocpp.v21 import ChargePoint as ChargePoint21
-from ocpp.v21 import call as call21
-from ocpp.v21 import call_result as result21
-from ocpp.v21.enums import Action as Action21
 
 logger = logging.getLogger(__name__)
 

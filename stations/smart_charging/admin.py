@@ -23,7 +23,7 @@ class SiteLoadLimitAdmin(admin.ModelAdmin):
     inlines = [PeriodInline]
     readonly_fields = ["power_chart", "last_rebalanced_at"]
     fieldsets = [
-        (None, {"fields": ["site", "enabled", "max_power_w", "max_current_a", "voltage_v"]}),
+        (None, {"fields": ["site", "enabled", "max_power_w", "max_current_a", "voltage_v", "max_export_power_w"]}),
         ("Price or PV curve", {"fields": ["optimise_for", "curve"], "classes": ["collapse"]}),
         ("Re-balancing", {
             "fields": ["min_interval_s", "dead_band_w", "meter_rebalance_interval_s", "profile_validity_s"],

@@ -80,7 +80,8 @@ class SiteLoadLimitSerializer(serializers.ModelSerializer):
     class Meta:
         model = SiteLoadLimit
         fields = [
-            "enabled", "max_power_w", "max_current_a", "voltage_v", "periods", "optimise_for", "curve",
+            "enabled", "max_power_w", "max_current_a", "voltage_v", "max_export_power_w", "periods", "optimise_for",
+            "curve",
             "min_interval_s", "dead_band_w", "meter_rebalance_interval_s", "profile_validity_s", "last_rebalanced_at",
         ]
         read_only_fields = ["last_rebalanced_at"]
@@ -209,6 +210,9 @@ def site_power(site: Site, *, hours: int) -> dict:
                 "queued": state.queued,
                 "departure_at": state.departure_at,
                 "energy_request_wh": state.energy_request_wh,
+                "setpoint_w": state.setpoint_w,
+                "requested_energy_transfer": state.requested_energy_transfer,
+                "can_discharge": state.can_discharge,
             }
             for state in states
         ],

@@ -15,8 +15,8 @@ from stations.models import (
     SessionStatus,
     SiteLoadLimit,
 )
-from stations.timestamps import parse_timestamp
 from stations.smart_charging.dispatch import request_rebalance
+from stations.timestamps import parse_timestamp
 
 NOMINAL_VOLTAGE_V = 230.0
 

@@ -48,7 +48,8 @@ def answered_allowed_energy_transfer(
     session = ChargingSession.objects.filter(station=station, transaction_id=params["transaction_id"]).first()
     if session is not None:
         SessionLoadState.objects.update_or_create(
-            session=session, defaults={"allowed_energy_transfer": list(dict.fromkeys(params["allowed_energy_transfer"]))}
+            session=session,
+            defaults={"allowed_energy_transfer": list(dict.fromkeys(params["allowed_energy_transfer"]))},
         )
 
 

@@ -6,7 +6,6 @@ V2X messages (discharging setpoints, allowed energy transfer, aFRR) reach the st
 import asyncio
 
 import pytest
-from django.utils import timezone
 from ocpp.messages import Call, _validate_payload
 
 from stations.commands.service import send_command_async
