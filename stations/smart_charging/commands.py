@@ -47,5 +47,11 @@ def register_commands() -> None:
             v2x.afrr_signal,
             "2.1 AFRRSignal: a frequency restoration signal, passed to the station as it is",
         ),
+        CommandSpec("set_der_control", v2x.SetDERControlParams, v2x.set_der_control,
+                    "2.1 SetDERControl: a DER control (curve, power factor, limits) for the station's inverter"),
+        CommandSpec("get_der_control", v2x.GetDERControlParams, v2x.get_der_control,
+                    "2.1 GetDERControl: the station reports its DER controls (ReportDERControl, recorded)",
+                    prepare=v2x.prepare_get_der_control),
+        CommandSpec("clear_der_control", v2x.ClearDERControlParams, v2x.clear_der_control, "2.1 ClearDERControl"),
     ]:
         register(spec)

@@ -62,3 +62,71 @@ def afrr_signal(p: dict, version: str) -> tuple[str, dict]:
     _require_21("AFRRSignal", version)
     when = p.get("timestamp") or datetime.now().astimezone()
     return "AFRRSignal", {"timestamp": when.isoformat().replace("+00:00", "Z"), "signal": p["signal"]}
+
+
+# --- DER control (2.1 functional block R) --------------------------------------------------
+# The control itself (a curve, a fixed power factor, ...) is the 2.1 camelCase object as
+# the spec writes it, passed as it is and checked against the 2.1 schema before sending.
+
+DER_CONTROL_TYPES = [
+    "EnterService", "FreqDroop", "FreqWatt", "FixedPFAbsorb", "FixedPFInject", "FixedVar", "Gradients",
+    "HFMustTrip", "HFMayTrip", "HVMustTrip", "HVMomCess", "HVMayTrip", "LimitMaxDischarge", "LFMustTrip",
+    "LVMustTrip", "LVMomCess", "LVMayTrip", "PowerMonitoringMustTrip", "VoltVar", "VoltWatt", "WattPF", "WattVar",
+]
+DER_CONTROL_FIELDS = {
+    "curve", "enterService", "fixedPFAbsorb", "fixedPFInject", "fixedVar", "freqDroop", "gradient",
+    "limitMaxDischarge",
+}
+
+
+class SetDERControlParams(serializers.Serializer):
+    control_id = serializers.CharField(max_length=36)
+    control_type = serializers.ChoiceField(choices=DER_CONTROL_TYPES)
+    is_default = serializers.BooleanField(default=False)
+    control = serializers.DictField(help_text='2.1 camelCase, e.g. {"limitMaxDischarge": {"priority": 1, ...}}')
+
+    def validate_control(self, value):
+        unknown = set(value) - DER_CONTROL_FIELDS
+        if unknown or len(value) != 1:
+            raise serializers.ValidationError(f"one of {', '.join(sorted(DER_CONTROL_FIELDS))}")
+        return value
+
+
+class GetDERControlParams(serializers.Serializer):
+    request_id = serializers.IntegerField(required=False, help_text="assigned by ChargeNet if omitted")
+    control_id = serializers.CharField(max_length=36, required=False)
+    control_type = serializers.ChoiceField(choices=DER_CONTROL_TYPES, required=False)
+    is_default = serializers.BooleanField(required=False)
+
+
+class ClearDERControlParams(serializers.Serializer):
+    is_default = serializers.BooleanField(default=False)
+    control_id = serializers.CharField(max_length=36, required=False)
+    control_type = serializers.ChoiceField(choices=DER_CONTROL_TYPES, required=False)
+
+
+def _der_selection(p: dict) -> dict:
+    names = {"control_id": "controlId", "control_type": "controlType", "is_default": "isDefault"}
+    return {key: p[name] for name, key in names.items() if name in p}
+
+
+def set_der_control(p: dict, version: str) -> tuple[str, dict]:
+    _require_21("SetDERControl", version)
+    return "SetDERControl", {**_der_selection(p), **p["control"]}
+
+
+def get_der_control(p: dict, version: str) -> tuple[str, dict]:
+    _require_21("GetDERControl", version)
+    return "GetDERControl", {"requestId": p["request_id"], **_der_selection(p)}
+
+
+def clear_der_control(p: dict, version: str) -> tuple[str, dict]:
+    _require_21("ClearDERControl", version)
+    return "ClearDERControl", _der_selection(p)
+
+
+def prepare_get_der_control(params: dict, station: ChargingStation) -> dict:
+    import random
+
+    params.setdefault("request_id", random.randint(1, 2**31 - 1))
+    return params

@@ -174,3 +174,18 @@ async def test_v2x_command_to_a_201_station_is_refused_before_sending(station, o
         with pytest.raises(CommandError, match="2.1"):
             await send_command_async(station_id="CS-21", command="afrr_signal", params={"signal": 1})
         assert await client.communicator.receive_nothing(timeout=0.2)
+
+
+async def test_der_control_is_sent_and_the_answer_logged(station, ocpp21):
+    from stations.models import CommandLog
+
+    async with ocpp21() as client:
+        frame, result = await command(client, "set_der_control", {
+            "control_id": "ctl-7", "control_type": "LimitMaxDischarge",
+            "control": {"limitMaxDischarge": {"priority": 2, "pctMaxDischargePower": 40}},
+        }, {"status": "Accepted"})
+    assert frame[2:] == ["SetDERControl", {"controlId": "ctl-7", "controlType": "LimitMaxDischarge",
+                                          "isDefault": False,
+                                          "limitMaxDischarge": {"priority": 2, "pctMaxDischargePower": 40}}]
+    log = await CommandLog.objects.aget(pk=result.log_id)
+    assert (log.ocpp_action, log.outcome, log.ocpp_response) == ("SetDERControl", "accepted", {"status": "Accepted"})

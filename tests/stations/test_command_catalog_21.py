@@ -54,6 +54,10 @@ SAMPLES = {
     "get_charging_profiles": {"request_id": 8, "evse_id": 1, "purpose": "TxProfile", "profile_ids": [4]},
     "notify_allowed_energy_transfer": {"transaction_id": "TX-1", "allowed_energy_transfer": ["AC_three_phase"]},
     "afrr_signal": {"signal": -40, "timestamp": AT},
+    "set_der_control": {"control_id": "ctl-1", "control_type": "LimitMaxDischarge", "control": {
+        "limitMaxDischarge": {"priority": 1, "pctMaxDischargePower": 50}}},
+    "get_der_control": {"request_id": 3, "control_type": "LimitMaxDischarge"},
+    "clear_der_control": {"is_default": False, "control_id": "ctl-1"},
 }
 LOCAL_LIST = {"version": 3, "entries": [
     {"value": "TOKEN-1", "type": "ISO14443", "status": "Accepted", "expiry": None},
@@ -86,8 +90,10 @@ def test_v2x_period_fields_reach_the_21_payload():
 
 @pytest.mark.parametrize("version", [V16, "2.0.1"])
 def test_v2x_fields_and_commands_are_refused_for_older_stations(version):
-    for command in ("set_charging_profile", "notify_allowed_energy_transfer", "afrr_signal"):
-        numeric_id = {"transaction_id": "17"} if command != "afrr_signal" else {}  # 1.6 would refuse "TX-1" first
+    for command in ("set_charging_profile", "notify_allowed_energy_transfer", "afrr_signal", "set_der_control",
+                    "get_der_control", "clear_der_control"):
+        takes_id = command in ("set_charging_profile", "notify_allowed_energy_transfer")
+        numeric_id = {"transaction_id": "17"} if takes_id else {}  # 1.6 would refuse "TX-1" first
         params = validate_params(command, {**SAMPLES[command], **numeric_id})
         with pytest.raises(CommandError, match="2.1"):
             COMMANDS[command].build(params, version)
@@ -113,3 +119,17 @@ def test_afrr_signal_defaults_to_now():
     assert action == "AFRRSignal" and payload["signal"] == 12
     sent = datetime.fromisoformat(payload["timestamp"])
     assert abs((sent - datetime.now(UTC)).total_seconds()) < 5
+
+
+def test_der_control_payload_is_the_control_as_given_with_its_selection():
+    action, payload = build("set_der_control", V21)
+    assert (action, payload) == ("SetDERControl", {
+        "controlId": "ctl-1", "controlType": "LimitMaxDischarge", "isDefault": False,
+        "limitMaxDischarge": {"priority": 1, "pctMaxDischargePower": 50},
+    })
+
+
+def test_der_control_must_name_exactly_one_known_control():
+    for control in ({}, {"brewCoffee": {}}, {"curve": {}, "gradient": {}}):
+        with pytest.raises(CommandError):
+            validate_params("set_der_control", {**SAMPLES["set_der_control"], "control": control})
