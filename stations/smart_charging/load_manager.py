@@ -22,7 +22,7 @@ their validity.
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from asgiref.sync import sync_to_async
@@ -421,12 +421,14 @@ def plan_rebalance(*, site_pk: int, now: datetime | None = None) -> RebalancePla
             info.state.queued = queued
             info.state.save()
     measured = sum(d.measured_power_w or 0 for d in demands)
-    site_w = _site_limit_w(allocation)
+    # The grid's limit, not the one grown by discharge: allocated - discharge stays within it.
+    site_w = _site_limit_w(replace(allocation, site=limit.lowest(now, now + interval)))
     sample = SiteLoadSample(
         site=site,
         at=now,
         limit_w=site_w,
         allocated_w=allocation.total_w,
+        discharge_w=sum(-d.setpoint_w for d in discharges.values()),
         measured_w=int(measured),
         sessions=len(demands),
         queued=len(allocation.queued),

@@ -217,6 +217,7 @@ class SiteLoadSample(models.Model):
     limit_w = models.PositiveIntegerField(null=True, blank=True)
     allocated_w = models.PositiveIntegerField()
     measured_w = models.PositiveIntegerField()
+    discharge_w = models.PositiveIntegerField(default=0, help_text="V2X: what discharging cars were set to feed")
     sessions = models.PositiveSmallIntegerField(default=0)
     queued = models.PositiveSmallIntegerField(default=0)
     profiles_sent = models.PositiveSmallIntegerField(default=0)

@@ -20,6 +20,7 @@ from stations.models import (
     Site,
     SiteLoadLimit,
     SiteLoadLimitPeriod,
+    SiteLoadSample,
 )
 from tests.conftest import adb
 
@@ -127,7 +128,10 @@ async def run_evening(ocpp, *, expect_share: bool, departure_h: float = 6):
                 await asyncio.sleep(0.3)
             else:
                 await asyncio.sleep(2)  # the re-balances after the start have run
-            return car.profiles(), other.profiles()
+            # The power chart while both are connected (once one leaves, its station is
+            # offline and counted at its maximum, which no load manager can help).
+            samples = [s async for s in SiteLoadSample.objects.order_by("at")]
+            return car.profiles(), other.profiles(), samples
         finally:
             car.close()
             other.close()
@@ -135,7 +139,7 @@ async def run_evening(ocpp, *, expect_share: bool, departure_h: float = 6):
 
 async def test_a_car_that_may_discharge_covers_the_peak_for_another(site, make_station, make_token, ocpp):
     await adb(setup_network)(site, make_station, make_token, allow_discharge=True)
-    car_profiles, other_profiles = await run_evening(ocpp, expect_share=True)
+    car_profiles, other_profiles, samples = await run_evening(ocpp, expect_share=True)
     discharging = [p for p in car_profiles
                    if p["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0].get("setpoint", 0) < 0]
     assert discharging, car_profiles
@@ -150,11 +154,15 @@ async def test_a_car_that_may_discharge_covers_the_peak_for_another(site, make_s
     other = await SessionLoadState.objects.aget(session__station__station_id="CP-B")
     assert 0 < other.allowed_power_w <= -setpoint
     assert other_profiles
+    # Every point of the power chart: what the stations are allowed, less what is fed, within the grid's limit.
+    assert samples and all(s.allocated_w - s.discharge_w <= s.limit_w for s in samples), [
+        (s.limit_w, s.allocated_w, s.discharge_w) for s in samples]
+    assert any(s.discharge_w > 0 for s in samples)
 
 
 async def test_no_discharge_for_a_driver_who_did_not_allow_it(site, make_station, make_token, ocpp):
     await adb(setup_network)(site, make_station, make_token, allow_discharge=False)
-    car_profiles, _ = await run_evening(ocpp, expect_share=False)
+    car_profiles, _, _ = await run_evening(ocpp, expect_share=False)
     periods = [p["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"] for p in car_profiles]
     assert periods and all("setpoint" not in q and q["limit"] >= 0 for period in periods for q in period)
     other = await SessionLoadState.objects.aget(session__station__station_id="CP-B")
