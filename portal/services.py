@@ -127,3 +127,12 @@ def remote_stop(*, user, driver: Driver, session_pk: int) -> CommandResult:
                             params={"transaction_id": session.transaction_id}, requested_by=user, source="portal")
     except (CommandError, StationNotFound) as error:
         raise PortalError(str(error))
+
+
+# --- V2X ---------------------------------------------------------------------------------
+def set_allow_discharge(*, driver: Driver, allowed: bool) -> None:
+    """The driver's consent to V2X: the load manager may discharge their cars (always back to
+    what they asked for by departure) only while this is on. Taking it back takes effect at
+    the next re-balance of any site where one of their cars charges."""
+    Driver.objects.filter(pk=driver.pk).update(allow_discharge=allowed)
+    driver.allow_discharge = allowed

@@ -203,7 +203,19 @@ def vehicles(request):
             return redirect("portal:vehicles")
     return render(request, "portal/vehicles.html", {
         "form": form, "vehicles": Vehicle.objects.filter(driver=request.driver).order_by("pcid"),
+        "allow_discharge": request.driver.allow_discharge,
     })
+
+
+@driver_required
+@require_POST
+def vehicle_discharge(request):
+    """V2X consent: the checkbox on the Cars page."""
+    allowed = request.POST.get("allow_discharge") == "on"
+    services.set_allow_discharge(driver=request.driver, allowed=allowed)
+    messages.success(request, "Your cars may now feed the site when it needs it; they always leave with the "
+                              "energy you asked for." if allowed else "Your cars will only charge.")
+    return redirect("portal:vehicles")
 
 
 @driver_required
