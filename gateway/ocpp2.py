@@ -113,10 +113,15 @@ class Ocpp2Handlers(FrameRouter):
                 iso15118_certificate_hash_data=raw.get("iso15118CertificateHashData"),
             )
             return self._call_result.Authorize(
-                id_token_info=id_token_info(result.authorization), certificate_status=result.certificate_status
+                id_token_info=id_token_info(result.authorization), certificate_status=result.certificate_status,
+                **self.authorize_extras(result.authorization),
             )
         auth = await db(authorize)(value=id_token["id_token"], type=id_token["type"])
-        return self._call_result.Authorize(id_token_info=id_token_info(auth))
+        return self._call_result.Authorize(id_token_info=id_token_info(auth), **self.authorize_extras(auth))
+
+    def authorize_extras(self, auth: Authorization) -> dict:
+        """Fields of the Authorize answer only a later version has (2.1: allowed energy transfer)."""
+        return {}
 
     @on("TransactionEvent")
     async def on_transaction_event(self, event_type, timestamp, trigger_reason, seq_no, transaction_info, **kw):

@@ -20,6 +20,7 @@ from gateway.frames import db, parse_timestamp
 from gateway.ocpp2 import Ocpp2Handlers
 from stations.models import StationEvent
 from stations.services import reports
+from stations.services.authorization import Authorization
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,17 @@ CALLRESULTERROR = 5
 SEND = 6
 
 
+# What a driver who allowed discharge may choose from; without it 2.1 means "charging only".
+CHARGE_AND_DISCHARGE = ["AC_single_phase", "AC_two_phase", "AC_three_phase", "DC", "AC_BPT", "DC_BPT"]
+
+
 class StationHandler21(Ocpp2Handlers, ChargePoint):
+    def authorize_extras(self, auth: Authorization) -> dict:
+        driver = auth.token.driver if auth.accepted and auth.token is not None else None
+        if driver is not None and driver.allow_discharge:
+            return {"allowed_energy_transfer": CHARGE_AND_DISCHARGE}
+        return {}
+
     async def _handle_call(self, msg):
         handlers = self.route_map.get(msg.action)
         if handlers is None or "_on_action" not in handlers:

@@ -13,6 +13,7 @@ from stations.models import (
     ChargingProfile,
     ChargingStation,
     ConnectorStatusChange,
+    Driver,
     Location,
     Measurand,
     MeterSample,
@@ -22,6 +23,7 @@ from stations.models import (
     ReservationStatus,
     StationEvent,
 )
+from stations.services.registry import register_id_token
 from tests.conftest import adb, ocpp_connection
 from tests.gateway.ocpp21 import result21
 
@@ -90,6 +92,16 @@ async def test_authorize_takes_an_id_token_type_2_1_made_free_text(station, ocpp
         other = await result21(client, "Authorize", {"idToken": {"idToken": "WMI123", "type": "VIN"}})
     assert known["idTokenInfo"]["status"] == "Accepted"
     assert other["idTokenInfo"]["status"] == "Invalid"
+
+
+async def test_authorize_offers_bidirectional_modes_only_to_drivers_who_allowed_discharge(station, ocpp21):
+    await Driver.objects.filter(email="driver@example.com").aupdate(allow_discharge=True)
+    await adb(register_id_token)(value="TOKEN-2", driver_email="careful@example.com")
+    async with ocpp21() as client:
+        allowed = await result21(client, "Authorize", {"idToken": {"idToken": "TOKEN-1", "type": "ISO14443"}})
+        careful = await result21(client, "Authorize", {"idToken": {"idToken": "TOKEN-2", "type": "ISO14443"}})
+    assert "AC_BPT" in allowed["allowedEnergyTransfer"] and "DC_BPT" in allowed["allowedEnergyTransfer"]
+    assert "allowedEnergyTransfer" not in careful  # 2.1: omitted means charging only
 
 
 async def test_meter_values_with_2_1_measurands_keep_what_chargenet_stores(station, ocpp21):
