@@ -13,6 +13,7 @@ from stations.models import (
     ChargingProfile,
     ChargingStation,
     ConnectorStatusChange,
+    DeviceModelVariable,
     Driver,
     Location,
     Measurand,
@@ -229,3 +230,53 @@ async def test_unknown_message_type_is_still_refused(station, ocpp21):
     async with ocpp21() as client:
         await client.send_frame([7, "x-1", "Heartbeat", {}])
         assert_call_error(await client.receive_frame(), "x-1", "MessageTypeNotSupported")
+
+
+# --- every other shared message, with 2.1's changes -------------------------------------------
+
+SHARED = [
+    ("NotifyReport", {"requestId": 1, "generatedAt": T0, "seqNo": 0, "reportData": [
+        {"component": {"name": "V2XChargingCtrlr"}, "variable": {"name": "Enabled"},
+         "variableAttribute": [{"type": "Actual", "value": "true"}]}]}),
+    ("NotifyEvent", {"generatedAt": T0, "seqNo": 0, "eventData": [
+        {"eventId": 1, "timestamp": T0, "trigger": "Delta", "actualValue": "1",
+         "eventNotificationType": "HardWiredNotification", "component": {"name": "DERCtrlr"}, "variable": {"name": "Active"}}]}),
+    ("SecurityEventNotification", {"type": "StartupOfTheDevice", "timestamp": T0}),
+    ("FirmwareStatusNotification", {"status": "Installed", "requestId": 1,
+                                    "statusInfo": {"reasonCode": "OK"}}),  # statusInfo is new in 2.1
+    ("LogStatusNotification", {"status": "Uploaded", "requestId": 2}),
+    ("NotifyChargingLimit", {"chargingLimit": {"chargingLimitSource": "Grid-Operator-7"}}),  # free text in 2.1
+    ("ClearedChargingLimit", {"chargingLimitSource": "Grid-Operator-7", "evseId": 1}),
+    ("NotifyEVChargingSchedule", {"timeBase": T0, "evseId": 1, "chargingSchedule": {
+        "id": 1, "chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "setpoint": -3000}]}}),
+    ("DataTransfer", {"vendorId": "com.example", "messageId": "Hi", "data": {"x": [1, 2]}}),
+    ("Get15118EVCertificate", {"iso15118SchemaVersion": "urn:iso:std:iso:15118:-20:CommonMessages",
+                               "action": "Install", "exiRequest": "gAA="}),
+]
+
+
+@pytest.mark.parametrize(("action", "payload"), SHARED, ids=[a for a, _ in SHARED])
+async def test_shared_message_gets_a_valid_21_answer(station, ocpp21, action, payload):
+    async with ocpp21() as client:
+        await result21(client, action, payload)
+        await assert_still_usable(client)
+
+
+async def test_shared_messages_are_kept_as_for_201(station, ocpp21):
+    async with ocpp21() as client:
+        for action, payload in SHARED[:3] + SHARED[5:7] + SHARED[8:9]:
+            await result21(client, action, payload)
+    kinds = [e.kind async for e in StationEvent.objects.order_by("id")]
+    assert kinds == [StationEvent.Kind.NOTIFY_EVENT, StationEvent.Kind.SECURITY_EVENT,
+                     StationEvent.Kind.CHARGING_LIMIT, StationEvent.Kind.CHARGING_LIMIT,
+                     StationEvent.Kind.DATA_TRANSFER]
+    limit_events = StationEvent.objects.filter(kind=StationEvent.Kind.CHARGING_LIMIT).order_by("id")
+    limits = [e.summary async for e in limit_events]
+    assert limits == ["charging limit from Grid-Operator-7", "charging limit from Grid-Operator-7 cleared"]
+    assert await DeviceModelVariable.objects.filter(component="V2XChargingCtrlr", variable="Enabled").aexists()
+
+
+async def test_15118_20_contract_request_is_refused_with_a_reason(station, ocpp21):
+    async with ocpp21() as client:
+        answer = await result21(client, "Get15118EVCertificate", SHARED[-1][1])
+    assert answer["status"] == "Failed" and "15118-2" in answer["statusInfo"]["additionalInfo"]
