@@ -240,7 +240,8 @@ SHARED = [
          "variableAttribute": [{"type": "Actual", "value": "true"}]}]}),
     ("NotifyEvent", {"generatedAt": T0, "seqNo": 0, "eventData": [
         {"eventId": 1, "timestamp": T0, "trigger": "Delta", "actualValue": "1",
-         "eventNotificationType": "HardWiredNotification", "component": {"name": "DERCtrlr"}, "variable": {"name": "Active"}}]}),
+         "eventNotificationType": "HardWiredNotification", "component": {"name": "DERCtrlr"},
+         "variable": {"name": "Active"}}]}),
     ("SecurityEventNotification", {"type": "StartupOfTheDevice", "timestamp": T0}),
     ("FirmwareStatusNotification", {"status": "Installed", "requestId": 1,
                                     "statusInfo": {"reasonCode": "OK"}}),  # statusInfo is new in 2.1
