@@ -21,6 +21,7 @@ from gateway.ocpp2 import Ocpp2Handlers
 from stations.models import StationEvent
 from stations.services import reports
 from stations.services.authorization import Authorization
+from stations.smart_charging import station_reports
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,9 @@ class StationHandler21(Ocpp2Handlers, ChargePoint):
 
     @on(Action.notify_priority_charging)
     async def on_notify_priority_charging(self, transaction_id, activated, **kw):
+        await db(station_reports.record_priority_charging)(
+            station_pk=self.station.station_pk, transaction_id=transaction_id, activated=activated
+        )
         await self._record(
             StationEvent.Kind.PRIORITY_CHARGING, None,
             f"priority charging {'on' if activated else 'off'} for transaction {transaction_id}",

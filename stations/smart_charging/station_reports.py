@@ -171,3 +171,27 @@ def _period(period: dict) -> dict:
 
 def _when(value: str | None) -> datetime | None:
     return parse_timestamp(value) if value else None
+
+
+PRIORITY_CHARGING = 10
+"""The allocator's priority of a session in 2.1 priority charging (others have 0): served first."""
+
+
+@transaction.atomic
+def record_priority_charging(*, station_pk: int, transaction_id: str, activated: bool) -> bool:
+    """2.1 NotifyPriorityCharging (the station or the driver switched priority charging on or
+    off): the load manager serves the session first while it is on. False for an unknown
+    transaction."""
+    session = (
+        ChargingSession.objects.filter(station_id=station_pk, transaction_id=transaction_id)
+        .select_related("station").first()
+    )
+    if session is None:
+        return False
+    SessionLoadState.objects.update_or_create(
+        session=session, defaults={"priority": PRIORITY_CHARGING if activated else 0}
+    )
+    site_pk = session.station.site_id
+    if site_pk is not None and SiteLoadLimit.objects.filter(site_id=site_pk, enabled=True).exists():
+        transaction.on_commit(lambda: request_rebalance(site_pk=site_pk, reason="priority charging"))
+    return True

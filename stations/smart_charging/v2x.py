@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from stations.commands.catalog import V21, CommandError
 from stations.models import ChargingSession, ChargingStation, CommandOutcome, SessionLoadState
+from stations.smart_charging.station_reports import record_priority_charging
 
 ENERGY_TRANSFER_MODES = [
     "AC_single_phase", "AC_two_phase", "AC_three_phase", "DC",
@@ -62,6 +63,26 @@ def afrr_signal(p: dict, version: str) -> tuple[str, dict]:
     _require_21("AFRRSignal", version)
     when = p.get("timestamp") or datetime.now().astimezone()
     return "AFRRSignal", {"timestamp": when.isoformat().replace("+00:00", "Z"), "signal": p["signal"]}
+
+
+class UsePriorityChargingParams(serializers.Serializer):
+    transaction_id = serializers.CharField(max_length=36)
+    activate = serializers.BooleanField(default=True)
+
+
+def use_priority_charging(p: dict, version: str) -> tuple[str, dict]:
+    _require_21("UsePriorityCharging", version)
+    return "UsePriorityCharging", {"transactionId": p["transaction_id"], "activate": p["activate"]}
+
+
+def answered_priority_charging(
+    *, params: dict, station: ChargingStation, outcome: str, response: dict | None, log
+) -> None:
+    """Accepted: the session is served first (the station confirms with NotifyPriorityCharging too)."""
+    if outcome == CommandOutcome.ACCEPTED:
+        record_priority_charging(
+            station_pk=station.pk, transaction_id=params["transaction_id"], activated=params["activate"]
+        )
 
 
 # --- DER control (2.1 functional block R) --------------------------------------------------

@@ -189,3 +189,16 @@ async def test_der_control_is_sent_and_the_answer_logged(station, ocpp21):
                                           "limitMaxDischarge": {"priority": 2, "pctMaxDischargePower": 40}}]
     log = await CommandLog.objects.aget(pk=result.log_id)
     assert (log.ocpp_action, log.outcome, log.ocpp_response) == ("SetDERControl", "accepted", {"status": "Accepted"})
+
+
+async def test_priority_charging_raises_the_sessions_priority_and_back(station, ocpp21):
+    async with ocpp21() as client:
+        await start(client)
+        frame, result = await command(client, "use_priority_charging", {"transaction_id": "V2G-1"},
+                                      {"status": "Accepted"})
+        assert frame[2:] == ["UsePriorityCharging", {"transactionId": "V2G-1", "activate": True}]
+        state = await SessionLoadState.objects.aget(session__transaction_id="V2G-1")
+        assert state.priority > 0  # the allocator serves higher priorities first
+        await result21(client, "NotifyPriorityCharging", {"transactionId": "V2G-1", "activated": False})
+    state = await SessionLoadState.objects.aget(session__transaction_id="V2G-1")
+    assert state.priority == 0

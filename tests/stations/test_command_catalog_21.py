@@ -57,6 +57,7 @@ SAMPLES = {
     "set_der_control": {"control_id": "ctl-1", "control_type": "LimitMaxDischarge", "control": {
         "limitMaxDischarge": {"priority": 1, "pctMaxDischargePower": 50}}},
     "get_der_control": {"request_id": 3, "control_type": "LimitMaxDischarge"},
+    "use_priority_charging": {"transaction_id": "TX-1", "activate": True},
     "clear_der_control": {"is_default": False, "control_id": "ctl-1"},
 }
 LOCAL_LIST = {"version": 3, "entries": [
@@ -91,8 +92,8 @@ def test_v2x_period_fields_reach_the_21_payload():
 @pytest.mark.parametrize("version", [V16, "2.0.1"])
 def test_v2x_fields_and_commands_are_refused_for_older_stations(version):
     for command in ("set_charging_profile", "notify_allowed_energy_transfer", "afrr_signal", "set_der_control",
-                    "get_der_control", "clear_der_control"):
-        takes_id = command in ("set_charging_profile", "notify_allowed_energy_transfer")
+                    "get_der_control", "clear_der_control", "use_priority_charging"):
+        takes_id = command in ("set_charging_profile", "notify_allowed_energy_transfer", "use_priority_charging")
         numeric_id = {"transaction_id": "17"} if takes_id else {}  # 1.6 would refuse "TX-1" first
         params = validate_params(command, {**SAMPLES[command], **numeric_id})
         with pytest.raises(CommandError, match="2.1"):
