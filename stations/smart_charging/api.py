@@ -196,6 +196,7 @@ def site_power(site: Site, *, hours: int) -> dict:
         "samples": [
             {
                 "at": s.at, "limit_w": s.limit_w, "allocated_w": s.allocated_w, "measured_w": s.measured_w,
+                "discharge_w": s.discharge_w,
                 "sessions": s.sessions, "queued": s.queued, "profiles_sent": s.profiles_sent,
             }
             for s in samples

@@ -168,8 +168,9 @@ def _demands(site: Site, *, now: datetime) -> list[SessionInfo]:
             offline=not station.is_online,
             suspended_ev=session.connector is not None and session.connector.status == ConnectorStatus.SUSPENDED_EV,
             departure=state.departure_at,
-            energy_request_wh=(
-                max(0, state.energy_request_wh - session.energy_wh) if state.energy_request_wh is not None else None
+            energy_request_wh=(  # what the car still needs: it holds what it drew less what it fed back
+                max(0, state.energy_request_wh - (session.energy_wh - session.energy_exported_wh))
+                if state.energy_request_wh is not None else None
             ),
             arrival=session.pk,
         )

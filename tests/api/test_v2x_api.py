@@ -27,3 +27,16 @@ def test_afrr_signal_for_an_older_station_is_a_clear_400(roles):  # noqa: F811
                                       {"command": "afrr_signal", "signal": -20}, format="json")
     assert response.status_code == 400
     assert "2.1" in str(response.json())
+
+
+def test_power_series_shows_what_discharging_cars_fed(roles):  # noqa: F811
+    from django.utils import timezone
+
+    from stations.models import SiteLoadSample
+
+    site = roles["acme_site"]
+    SiteLoadLimit.objects.create(site=site, max_power_w=0)
+    SiteLoadSample.objects.create(site=site, at=timezone.now(), limit_w=0, allocated_w=7000, measured_w=6900,
+                                  discharge_w=7000, sessions=2)
+    body = roles["owner"].get(f"/api/v1/sites/{site.pk}/power/").json()
+    assert [(s["limit_w"], s["allocated_w"], s["discharge_w"]) for s in body["samples"]] == [(0, 7000, 7000)]
