@@ -232,6 +232,9 @@ CHARGENET_AUTO_REGISTER = _env_flag("CHARGENET_AUTO_REGISTER", False)
 OCPP_HEARTBEAT_INTERVAL = int(os.environ.get("OCPP_HEARTBEAT_INTERVAL", "300"))
 # How long a CSMS-initiated command waits for the station's answer (seconds).
 OCPP_COMMAND_TIMEOUT = float(os.environ.get("OCPP_COMMAND_TIMEOUT", "30"))
+# Largest OCPP-J frame a station may send (bytes of UTF-8); larger ones get a CALLERROR
+# (1.6 FormationViolation, 2.0.1 RpcFrameworkError) and the connection stays open.
+OCPP_MAX_FRAME_BYTES = int(os.environ.get("OCPP_MAX_FRAME_BYTES", str(1024 * 1024)))
 # Threads the OCPP layer runs database calls on (SQLite: one writer at a time).
 _SQLITE = DATABASES["default"]["ENGINE"].endswith("sqlite3")
 OCPP_DB_THREADS = int(os.environ.get("OCPP_DB_THREADS", "1" if _SQLITE else "4"))
