@@ -65,7 +65,9 @@ class StationUrlField(serializers.CharField):
 class StartSessionParams(serializers.Serializer):
     evse_id = serializers.IntegerField(min_value=1, required=False, help_text="EVSE (1.6: connector) to start on")
     id_token = serializers.CharField(max_length=36)
-    id_token_type = serializers.ChoiceField(choices=IdTokenType.values, default=IdTokenType.CENTRAL)
+    id_token_type = serializers.ChoiceField(
+        choices=IdTokenType.values, required=False, help_text="default: the token's registered type, else Central"
+    )
     remote_start_id = serializers.IntegerField(required=False, help_text="2.0.1 remoteStartId; generated if omitted")
 
 
