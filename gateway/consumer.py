@@ -32,7 +32,12 @@ SUBPROTOCOLS = {
     "ocpp1.6": ("1.6", StationHandler16),
 }
 
+# daphne (autobahn) can send only close codes 1000 and 3000-4999: closing with 1002 or 1011
+# raises inside the application and leaves an open socket nobody serves. The 4xxx codes
+# below mirror the RFC 6455 ones they stand for.
 CLOSE_REPLACED = 4000  # another connection of the same station took over
+CLOSE_NO_SUBPROTOCOL = 4002  # the station offered no OCPP version we speak (cf. 1002)
+CLOSE_INTERNAL_ERROR = 4011  # the connection's handler failed (cf. 1011)
 RECENT_FRAMES = 30
 RECENT_FRAME_CHARS = 2000
 
@@ -96,7 +101,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             # OCPP-J: complete the handshake without Sec-WebSocket-Protocol, then close.
             logger.info("%s: no supported OCPP subprotocol in %s", station_id, self.scope.get("subprotocols"))
             await self.accept()
-            await self.close(code=1002)
+            await self.close(code=CLOSE_NO_SUBPROTOCOL)
             return
 
         authorization = self._header(b"authorization")
@@ -141,7 +146,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             raise
         except Exception:
             logger.exception("%s: handler loop failed; closing", self.station.station_id)
-            await self.close(code=1011)
+            await self.close(code=CLOSE_INTERNAL_ERROR)
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.handler is None:

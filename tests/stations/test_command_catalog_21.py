@@ -14,7 +14,7 @@ AT = "2030-01-01T10:00:00Z"
 
 # One typical parameter set per command (what the API would pass, before ChargeNet fills in ids).
 SAMPLES = {
-    "start_session": {"evse_id": 1, "id_token": "TOKEN-1", "remote_start_id": 7},
+    "start_session": {"evse_id": 1, "id_token": "TOKEN-1", "id_token_type": "ISO14443", "remote_start_id": 7},
     "stop_session": {"transaction_id": "TX-1"},
     "reset": {"type": "hard", "evse_id": 1},
     "unlock_connector": {"evse_id": 1, "connector_id": 1},
