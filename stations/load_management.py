@@ -6,7 +6,9 @@ values into ``SessionDemand``, calls ``allocate`` on session start, stop and met
 a ``RebalancePolicy`` which stations must hear about it, and sends those charging profiles.
 ``plan_schedule`` shifts sessions that have a departure time towards cheap or green hours;
 ``fallback_default_limit`` is the TxDefaultProfile that keeps the site safe when the CSMS is
-unreachable.
+unreachable. ``plan_v2x`` plans charging and discharging for sites with bidirectional (V2X)
+cars: peak shaving, feeding a car the limit holds back, selling high and buying low, within
+the import and export limits and never leaving a car with less than it would get without V2X.
 
 Units: power in W, current in A on each phase, voltage in V phase-to-neutral, energy in Wh.
 A three-phase car drawing P W puts P/3 on each phase, a single-phase car puts all of it on
