@@ -64,8 +64,10 @@ def frames(version: str):
     valid_calls = st.tuples(unique_ids, st.sampled_from([
         ("Heartbeat", {}), ("Authorize", token), ("StatusNotification", status),
     ])).map(lambda t: ([2, t[0], *t[1]], ("answer", t[0], "result")))
+    # A NUL in a string is refused (PostgreSQL cannot store it): PropertyConstraintViolation.
     data_transfers = st.tuples(unique_ids, data).map(
-        lambda t: ([2, t[0], "DataTransfer", {"vendorId": "fuzz", "data": t[1]}], ("answer", t[0], "result")))
+        lambda t: ([2, t[0], "DataTransfer", {"vendorId": "fuzz", "data": t[1]}],
+                   ("answer", t[0], {"PropertyConstraintViolation"} if "\\u0000" in json.dumps(t[1]) else "result")))
     schema_fuzz = st.tuples(unique_ids, st.sampled_from(["Heartbeat", "Authorize", "StatusNotification",
                                                          "DataTransfer", "MeterValues"]),
                             st.dictionaries(st.text(max_size=12), json_value, max_size=5)).map(
