@@ -609,6 +609,60 @@ async def test_TC_080_081_CSMS_secure_firmware_update(station, case, statuses):
         assert (await CommandLog.objects.aget(pk=result.log_id)).ocpp_action == "SignedUpdateFirmware"
 
 
+@pytest.fixture
+def hierarchy(db):
+    from pki.models import CertificateAuthority
+    from pki.services.ca import ensure_hierarchy
+
+    ensure_hierarchy()
+    return {ca.role: ca for ca in CertificateAuthority.objects.all()}
+
+
+async def test_TC_074_CSMS_update_charge_point_certificate_by_request_of_central_system(station, hierarchy):
+    """TC_074_CSMS — Update Charge Point Certificate by request of Central System."""
+    from tests.pki.conftest import make_csr
+
+    _, csr = make_csr(STATION_ID)
+    async with station(V) as cp:
+        request, result = await cp.command("trigger_certificate_signing", {}, "ExtendedTriggerMessage",
+                                           {"status": "Accepted"})
+        assert request == {"requestedMessage": "SignChargePointCertificate"} and result.outcome == "accepted"
+        assert (await cp.result("SignCertificate", {"csr": csr}))["status"] == "Accepted"
+        signed = await cp.client.expect_call("CertificateSigned", {"status": "Accepted"})
+    assert "BEGIN CERTIFICATE" in signed["certificateChain"]
+
+
+@pytest.mark.parametrize("case, kind, sent", [
+    ("TC_075_1_CSMS", "ManufacturerRootCertificate", "ManufacturerRootCertificate"),
+    ("TC_075_2_CSMS", "CSMSRootCertificate", "CentralSystemRootCertificate"),
+])
+async def test_TC_075_CSMS_install_a_certificate_on_the_charge_point(station, hierarchy, case, kind, sent):
+    """TC_075_1_CSMS — Install a certificate on the Charge Point - ManufacturerRootCertificate;
+    TC_075_2_CSMS — Install a certificate on the Charge Point - CentralSystemRootCertificate."""
+    from cryptography.hazmat.primitives import serialization
+
+    from pki.models import CaRole
+    from pki.services.ca import ca_x509
+
+    pem = (await adb(lambda: ca_x509(hierarchy[CaRole.CSMS_ROOT]))()).public_bytes(serialization.Encoding.PEM).decode()
+    async with station(V) as cp:
+        request, result = await cp.command("install_certificate", {"certificate_type": kind, "certificate": pem},
+                                           "InstallCertificate", {"status": "Accepted"})
+    assert request == {"certificateType": sent, "certificate": pem} and result.outcome == "accepted"
+
+
+async def test_TC_076_CSMS_delete_a_specific_certificate_from_the_charge_point(station):
+    """TC_076_CSMS — Delete a specific certificate from the Charge Point."""
+    params = {"issuer_name_hash": "a" * 64, "issuer_key_hash": "b" * 64, "serial_number": "01"}
+    async with station(V) as cp:
+        listed, _ = await cp.command("get_installed_certificate_ids", {}, "GetInstalledCertificateIds", {
+            "status": "Accepted", "certificateHashData": [{"hashAlgorithm": "SHA256", "issuerNameHash": "a" * 64,
+                                                           "issuerKeyHash": "b" * 64, "serialNumber": "01"}]})
+        assert listed == {"certificateType": "CentralSystemRootCertificate"}
+        request, result = await cp.command("delete_certificate", params, "DeleteCertificate", {"status": "Accepted"})
+    assert request["certificateHashData"]["serialNumber"] == "01" and result.outcome == "accepted"
+
+
 async def test_TC_083_CSMS_upgrade_charge_point_security_profile_accepted(station):
     """TC_083_CSMS — Upgrade Charge Point Security Profile - Accepted."""
     async with station(V) as cp:

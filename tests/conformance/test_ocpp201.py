@@ -1115,10 +1115,33 @@ async def test_TC_N_27_29_CSMS_get_customer_information(station, case, answer):
                                            "CustomerInformation", {"status": answer})
         assert request == payload and result.outcome == ("accepted" if answer == "Accepted" else "rejected")
         if answer == "Accepted":
-            frame = await cp.call("NotifyCustomerInformation", {
+            assert await cp.result("NotifyCustomerInformation", {
                 "data": "card seen 3 times" if case == "TC_N_27_CSMS" else "No data", "seqNo": 0,
-                "generatedAt": now_iso(), "requestId": 5})
-            assert frame[0] in (3, 4)
+                "generatedAt": now_iso(), "requestId": 5}) == {}
+            event = await StationEvent.objects.aget(kind=StationEvent.Kind.NOTIFY_EVENT)
+            assert event.summary.startswith("customer information (request 5")
+
+
+@pytest.mark.parametrize("case, report, clear, identifier", [
+    ("TC_N_30_CSMS", True, True, None), ("TC_N_31_CSMS", True, True, None), ("TC_N_32_CSMS", False, True, None),
+    ("TC_N_62_CSMS", True, True, "customer-4711"),
+])
+async def test_TC_N_30_32_62_CSMS_clear_customer_information(station, case, report, clear, identifier):
+    """TC_N_30_CSMS — Clear Customer Information - Clear and report + data; TC_N_31_CSMS — Clear
+    Customer Information - Clear and report + no data; TC_N_32_CSMS — Clear Customer Information -
+    Clear and no report; TC_N_62_CSMS — Clear Customer Information - Clear and report -
+    customerIdentifier (sent with the ``raw`` command)."""
+    payload = {"requestId": 6, "report": report, "clear": clear,
+               **({"customerIdentifier": identifier} if identifier else {"idToken": token()})}
+    async with station(V) as cp:
+        request, result = await cp.command("raw", {"action": "CustomerInformation", "payload": payload},
+                                           "CustomerInformation", {"status": "Accepted"})
+        assert request == payload and result.outcome == "accepted"
+        if report:
+            assert await cp.result("NotifyCustomerInformation", {
+                "data": "Cleared" if case != "TC_N_30_CSMS" else "card seen 3 times; cleared", "seqNo": 0,
+                "generatedAt": now_iso(), "requestId": 6}) == {}
+            assert await StationEvent.objects.filter(summary__startswith="customer information (request 6").aexists()
 
 
 # --- P. Data transfer ---------------------------------------------------------------------
