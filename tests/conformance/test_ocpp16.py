@@ -73,7 +73,7 @@ async def test_TC_001_CSMS_cold_boot_charge_point(station):
 
 
 async def test_TC_003_CSMS_regular_charging_session_plugin_first(station):
-    """TC_003_CSMS — Regular Charging Session – Plugin First."""
+    """TC_003_CSMS — Regular Charging Session - Plugin First."""
     async with station(V) as cp:
         await cp.status("Preparing")
         assert (await cp.authorize(VALID))["status"] == "Accepted"
@@ -106,7 +106,7 @@ async def test_TC_004_2_CSMS_regular_charging_session_identification_first_conne
 
 
 async def test_TC_005_1_CSMS_ev_side_disconnected(station):
-    """TC_005_1_CSMS — EV Side Disconnected."""
+    """TC_005_1_CSMS — EV Side Disconnected - StopTransactionOnEVSideDisconnect = true - UnlockConnectorOnEVSideDisconnect = true."""
     async with station(V) as cp:
         transaction_id = await charging(cp)
         await cp.status("SuspendedEV")
@@ -117,7 +117,7 @@ async def test_TC_005_1_CSMS_ev_side_disconnected(station):
 
 
 async def test_TC_007_CSMS_regular_start_charging_session_cached_id(station):
-    """TC_007_CSMS — Regular Start Charging Session – Cached Id (no Authorize before the start)."""
+    """TC_007_CSMS — Regular Start Charging Session – Cached Id. No Authorize before the start."""
     async with station(V) as cp:
         await cp.status("Preparing")
         answer = await start(cp, VALID)
@@ -147,7 +147,7 @@ async def test_TC_024_CSMS_start_charging_session_lock_failure(station):
 
 
 async def test_TC_032_1_CSMS_power_failure_boot_charging_point_stop_transactions(station):
-    """TC_032_1_CSMS — Power Failure Boot Charging Point - Stop Transaction(s)."""
+    """TC_032_1_CSMS — Power failure boot charging point-configured to stop transaction(s)."""
     async with station(V) as cp:
         transaction_id = await charging(cp)
         assert (await cp.boot())["status"] == "Accepted"
@@ -158,7 +158,7 @@ async def test_TC_032_1_CSMS_power_failure_boot_charging_point_stop_transactions
 
 
 async def test_TC_037_1_CSMS_offline_start_transaction_valid_idtag(station):
-    """TC_037_1_CSMS — Offline Start Transaction - Valid IdTag (sent after reconnecting)."""
+    """TC_037_1_CSMS — Offline Start Transaction - Valid IdTag. Sent after reconnecting."""
     async with station(V) as cp:
         answer = await cp.result("StartTransaction", {
             "connectorId": 1, "idTag": VALID, "meterStart": 0, "timestamp": now_iso(-600)})
@@ -167,8 +167,8 @@ async def test_TC_037_1_CSMS_offline_start_transaction_valid_idtag(station):
 
 
 async def test_TC_037_3_CSMS_offline_start_transaction_invalid_idtag(station):
-    """TC_037_3_CSMS — Offline Start Transaction - Invalid IdTag: the CSMS says Invalid and
-    the station stops the transaction (DeAuthorized)."""
+    """TC_037_3_CSMS — Offline Start Transaction - Invalid IdTag - StopTransactionOnInvalidId = true.
+    The CSMS says Invalid and the station stops the transaction (DeAuthorized)."""
     async with station(V) as cp:
         answer = await cp.result("StartTransaction", {
             "connectorId": 1, "idTag": UNKNOWN, "meterStart": 0, "timestamp": now_iso(-600)})
@@ -178,7 +178,7 @@ async def test_TC_037_3_CSMS_offline_start_transaction_invalid_idtag(station):
 
 
 async def test_TC_039_CSMS_offline_transaction(station):
-    """TC_039_CSMS — Offline Transaction: start and stop both happened offline and arrive late."""
+    """TC_039_CSMS — Offline Transaction. Start and stop both happened offline and arrive late."""
     async with station(V) as cp:
         answer = await cp.result("StartTransaction", {
             "connectorId": 1, "idTag": VALID, "meterStart": 100, "timestamp": now_iso(-3600)})
@@ -341,7 +341,7 @@ async def test_TC_061_CSMS_clear_authorization_data_in_authorization_cache(stati
 
 
 async def test_TC_064_CSMS_data_transfer_to_a_central_system(station):
-    """TC_064_CSMS — Data Transfer to a Central System: an unknown vendor is answered, not failed."""
+    """TC_064_CSMS — Data Transfer to a Central System. An unknown vendor is answered, not failed."""
     async with station(V) as cp:
         answer = await cp.result("DataTransfer", {"vendorId": "com.example.octt", "messageId": "Ping", "data": "1"})
     assert answer["status"] == "UnknownVendorId"
@@ -460,7 +460,7 @@ async def test_TC_048_CSMS_reservation_of_a_connector_refused(station, case, ans
 
 
 async def test_TC_049_CSMS_reservation_of_a_charge_point_transaction(station):
-    """TC_049_CSMS — Reservation of a Charge Point - Transaction (connectorId 0)."""
+    """TC_049_CSMS — Reservation of a Charge Point - Transaction. connectorId 0."""
     async with station(V) as cp:
         request, result = await reserve(cp, connector=0)
         assert request["connectorId"] == 0 and result.outcome == "accepted"
@@ -579,7 +579,7 @@ async def test_TC_077_078_CSMS_security_events(station, case, kind):
 
 
 async def test_TC_079_CSMS_get_security_log(station):
-    """TC_079_CSMS — Get Security Log (1.6 security extension GetLog, sent as the raw action)."""
+    """TC_079_CSMS — Get Security Log. The 1.6 security extension GetLog, sent with the ``raw`` command."""
     async with station(V) as cp:
         request, result = await cp.command(
             "raw", {"action": "GetLog", "payload": {"logType": "SecurityLog", "requestId": 7,
@@ -672,8 +672,8 @@ async def test_TC_083_CSMS_upgrade_charge_point_security_profile_accepted(statio
 
 
 async def test_TC_085_CSMS_basic_authentication_valid_username_password_combination(network):
-    """TC_085_CSMS — Basic Authentication - Valid username/password combination (and a wrong
-    password or another station's name is refused at the handshake)."""
+    """TC_085_CSMS — Basic Authentication - Valid username/password combination. A wrong
+    password or another station's name is refused at the handshake."""
     async with ocpp_connection(STATION_ID, PASSWORD) as (connected, _):
         assert connected
     async with ocpp_connection(STATION_ID, "wrong-password-0123456789") as (connected, _):
@@ -683,8 +683,8 @@ async def test_TC_085_CSMS_basic_authentication_valid_username_password_combinat
         assert not connected
 
 
-async def test_TC_088_CSMS_websocket_subprotocol_validation(network):
-    """TC_088_CSMS — WebSocket Subprotocol validation."""
+async def test_TC_088_CSMS_websocket_subprotocol_negotiation(network):
+    """TC_088_CSMS — WebSocket Subprotocol negotiation."""
     async with ocpp_connection(STATION_ID, PASSWORD, subprotocols=["ocpp1.6"]) as (connected, client):
         assert connected and client.subprotocol == "ocpp1.6"
     async with ocpp_connection(STATION_ID, PASSWORD, subprotocols=["ocpp1.2"]) as (connected, client):
