@@ -106,7 +106,8 @@ async def test_TC_004_2_CSMS_regular_charging_session_identification_first_conne
 
 
 async def test_TC_005_1_CSMS_ev_side_disconnected(station):
-    """TC_005_1_CSMS — EV Side Disconnected - StopTransactionOnEVSideDisconnect = true - UnlockConnectorOnEVSideDisconnect = true."""
+    """TC_005_1_CSMS — EV Side Disconnected - StopTransactionOnEVSideDisconnect = true -
+    UnlockConnectorOnEVSideDisconnect = true."""
     async with station(V) as cp:
         transaction_id = await charging(cp)
         await cp.status("SuspendedEV")
@@ -351,7 +352,8 @@ async def test_TC_064_CSMS_data_transfer_to_a_central_system(station):
 # --- Local Auth List Management -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("case, version, outcome", [("TC_042_1_CSMS", -1, "accepted"), ("TC_042_2_CSMS", 0, "accepted")])
+@pytest.mark.parametrize("case, version, outcome", [("TC_042_1_CSMS", -1, "accepted"),
+                                                   ("TC_042_2_CSMS", 0, "accepted")])
 async def test_TC_042_CSMS_get_local_list_version(station, case, version, outcome):
     """TC_042_1_CSMS — Get Local List Version (not supported); TC_042_2_CSMS — Get Local List
     Version (empty)."""

@@ -201,7 +201,8 @@ async def test_TC_B_12_14_CSMS_get_base_report(station, case, base):
         assert await cp.result("NotifyReport", {
             "requestId": request["requestId"], "generatedAt": now_iso(), "seqNo": 0, "tbc": False,
             "reportData": [{"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"},
-                            "variableAttribute": [{"type": "Actual", "value": "300", "mutability": "ReadWrite"}]}]}) == {}
+                            "variableAttribute": [{"type": "Actual", "value": "300",
+                                                   "mutability": "ReadWrite"}]}]}) == {}
     stored = await DeviceModelVariable.objects.aget(variable="HeartbeatInterval")
     assert stored.value == "300"
 
@@ -965,7 +966,8 @@ async def test_TC_L_01_13_CSMS_secure_firmware_update(station, case, answer, sta
     TC_L_09_CSMS — Secure Firmware Update - InstallationFailed;
     TC_L_10_CSMS — Secure Firmware Update - AcceptedCanceled;
     TC_L_11_CSMS — Secure Firmware Update - Unable to cancel;
-    TC_L_13_CSMS — Secure Firmware Update - Unable to download/install firmware with ongoing transaction - AllowNewSessionsPendingFirmwareUpdate is false."""
+    TC_L_13_CSMS — Secure Firmware Update - Unable to download/install firmware with ongoing
+    transaction - AllowNewSessionsPendingFirmwareUpdate is false."""
     params = {"location": "https://fw.example.com/fw-2.bin", "retrieve_at": now_iso(),
               "signing_certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
               "signature": "c2lnbmF0dXJl", "request_id": 42}
@@ -986,9 +988,10 @@ async def test_TC_L_01_13_CSMS_secure_firmware_update(station, case, answer, sta
 
 @pytest.fixture
 async def root_pem(hierarchy):
+    from cryptography.hazmat.primitives import serialization
+
     from pki.models import CaRole
     from pki.services.ca import ca_x509
-    from cryptography.hazmat.primitives import serialization
     from tests.conftest import adb
 
     certificate = await adb(lambda: ca_x509(hierarchy[CaRole.CSMS_ROOT]))()
@@ -1045,7 +1048,8 @@ async def test_TC_M_12_19_CSMS_retrieve_certificates_from_charging_station(stati
                  "serialNumber": "01"}
     answer = ({"status": "NotFound"} if case == "TC_M_19_CSMS" else
               {"status": "Accepted", "certificateHashDataChain": [
-                  {"certificateType": kind, "certificateHashData": hash_data} for kind in (kinds or ["CSMSRootCertificate"])
+                  {"certificateType": kind, "certificateHashData": hash_data}
+                  for kind in (kinds or ["CSMSRootCertificate"])
               ]})
     async with station(V) as cp:
         request, result = await cp.command("get_installed_certificate_ids", {"certificate_types": kinds},
