@@ -1,5 +1,5 @@
 """The OCPP-J WebSocket endpoint. It only moves frames: who may connect, which version
-is spoken, and handing frames to the version's handler (gateway.v16 / v201)."""
+is spoken, and handing frames to the version's handler (gateway.v16 / v201 / v21)."""
 
 import asyncio
 import logging
@@ -19,13 +19,18 @@ from gateway.dbpool import db_handshake
 from gateway.presence import presence
 from gateway.v16 import StationHandler16
 from gateway.v201 import StationHandler201
+from gateway.v21 import StationHandler21
 from gateway import handshake
 from stations.services import connections
 
 logger = logging.getLogger(__name__)
 
 # Best first: the server picks the first of these that the station offers.
-SUBPROTOCOLS = {"ocpp2.0.1": ("2.0.1", StationHandler201), "ocpp1.6": ("1.6", StationHandler16)}
+SUBPROTOCOLS = {
+    "ocpp2.1": ("2.1", StationHandler21),
+    "ocpp2.0.1": ("2.0.1", StationHandler201),
+    "ocpp1.6": ("1.6", StationHandler16),
+}
 
 # daphne (autobahn) can send only close codes 1000 and 3000-4999: closing with 1002 or 1011
 # raises inside the application and leaves an open socket nobody serves. The 4xxx codes

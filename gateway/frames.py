@@ -141,10 +141,15 @@ class FrameRouter:
                 frame = _without_nul(frame)
             details = frame[4] if len(frame) > 4 and isinstance(frame[4], dict) else {}
             self._deliver_response(CallError(unique_id, str(frame[2]), str(frame[3]), details))
-        else:
+        elif not await self._route_other(message_type, frame, raw_msg):
             await self._send_frame_error(
                 unique_id, self.message_type_error_code, f"Unknown message type id {message_type!r}"
             )
+
+    async def _route_other(self, message_type, frame: list, raw_msg: str) -> bool:
+        """A message type beyond CALL, CALLRESULT and CALLERROR: True if this version
+        knows it (and handled it), False to refuse it."""
+        return False
 
     def _deliver_response(self, response: CallResult | CallError) -> None:
         """OCPP-J: an answer whose id matches no pending CALL is ignored. Only the answer to

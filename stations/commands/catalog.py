@@ -1,4 +1,7 @@
-"""Version-neutral commands and what each becomes in OCPP 1.6 and 2.0.1.
+"""Version-neutral commands and what each becomes in OCPP 1.6, 2.0.1 and 2.1.
+
+2.1 takes the 2.0.1 payloads unchanged (``tests/stations/test_command_catalog_21.py`` checks
+each against the 2.1 schemas); commands only 2.1 has (V2X) refuse older stations.
 
 A command is a name and parameters (validated by a DRF serializer, so the API, the admin
 and ``station_command`` report the same clear errors). ``build`` turns it into the
@@ -18,6 +21,7 @@ from stations.models import IdTokenType
 
 V16 = "1.6"
 V201 = "2.0.1"
+V21 = "2.1"
 
 
 class CommandError(ValueError):

@@ -201,6 +201,7 @@ class TransactionEvent:
     remote_start_id: int | None = None
     reservation_id: int | None = None
     samples: list[Sample] = field(default_factory=list)
+    operation_mode: str | None = None  # 2.1 transactionInfo.operationMode (V2X)
 
 
 @transaction.atomic
@@ -255,6 +256,7 @@ def apply_transaction_event(*, station_pk: int, event: TransactionEvent) -> Sess
         ("charging_state", event.charging_state or None),
         ("remote_start_id", event.remote_start_id),
         ("reservation_id", event.reservation_id),
+        ("operation_mode", event.operation_mode),
     ]:
         if value is not None and getattr(session, name) != value:
             setattr(session, name, value)
