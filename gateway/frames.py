@@ -17,10 +17,10 @@ from django.conf import settings
 from ocpp.exceptions import FormatViolationError, GenericError, OCPPError, SecurityError
 from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator
 
+from gateway.dbpool import db  # noqa: F401  (handlers import it from here)
+from gateway.formats import first_invalid_date_time
 from stations.models import RegistrationStatus
 from stations.timestamps import parse_timestamp  # noqa: F401  (handlers import it from here)
-from gateway.formats import first_invalid_date_time
-from gateway.dbpool import db  # noqa: F401  (handlers import it from here)
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,9 @@ class FrameRouter:
         except Exception:
             logger.exception("%s: routing a frame failed", self.station.station_id)
             if frame[0] == MessageType.Call:
-                await self._send_frame_error(_unique_id_of(frame), "InternalError", "The CSMS failed to process this message")
+                await self._send_frame_error(
+                    _unique_id_of(frame), "InternalError", "The CSMS failed to process this message"
+                )
 
     async def _parse_frame(self, raw_msg: str) -> list | None:
         """The frame as a list, or None after answering why it is no OCPP-J frame."""
