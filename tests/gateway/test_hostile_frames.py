@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 MAX_DEPTH = getattr(frames, "MAX_NESTING_DEPTH", 64)
 FRAME_ERROR = {"1.6": "FormationViolation", "2.0.1": "RpcFrameworkError"}
-FORMAT_ERROR = {"1.6": "FormationViolation", "2.0.1": "FormatViolation"}
+FORMAT_ERROR = {"1.6": "FormationViolation", "2.0.1": "FormatViolation", "2.1": "FormatViolation"}
 
 
 @pytest.fixture(params=["1.6", "2.0.1"])
@@ -191,6 +191,9 @@ BAD_DATE_TIMES = [
         "chargingLimit": {"chargingLimitSource": "EMS"}, "evseId": 1,
         "chargingSchedule": [{"id": 1, "chargingRateUnit": "W", "startSchedule": "10:00",
                               "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000}]}]}),
+    ("2.1", "NotifyEVChargingNeeds", {
+        "evseId": 1, "chargingNeeds": {"requestedEnergyTransfer": "AC_three_phase",
+                                       "departureTime": "2025-03-01T25:00:00Z"}}),
     ("1.6", "StatusNotification", {
         "connectorId": 1, "errorCode": "NoError", "status": "Available", "timestamp": "soon"}),
 ]
