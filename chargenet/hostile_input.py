@@ -28,13 +28,18 @@ class RefuseNulMiddleware:
 
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser on orjson: nesting beyond 1024 levels is invalid JSON (a 400), not
-    a RecursionError (a 500). NaN and Infinity are refused, as DRF's strict mode does."""
+    a RecursionError (a 500). NaN and Infinity are refused, as DRF's strict mode does, and so
+    are NUL characters."""
 
     def parse(self, stream, media_type=None, parser_context=None):
+        body = stream.read()
         try:
-            return orjson.loads(stream.read())
+            data = orjson.loads(body)
         except orjson.JSONDecodeError as error:
             raise ParseError(f"JSON parse error - {error}") from None
+        if b"\\u0000" in body and "\\u0000" in orjson.dumps(data).decode():
+            raise ParseError("NUL characters are not allowed")  # PostgreSQL stores none
+        return data
 
 
 class LimitOffsetPagination(LimitOffsetPagination):

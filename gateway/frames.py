@@ -84,7 +84,9 @@ class FrameRouter:
         except Exception:
             logger.exception("%s: routing a frame failed", self.station.station_id)
             if frame[0] == MessageType.Call:
-                await self._send_frame_error(_unique_id_of(frame), "InternalError", "The CSMS failed to process this message")
+                await self._send_frame_error(
+                    _unique_id_of(frame), "InternalError", "The CSMS failed to process this message"
+                )
 
     async def _parse_frame(self, raw_msg: str) -> list | None:
         """The frame as a list, or None after answering why it is no OCPP-J frame."""
@@ -122,16 +124,23 @@ class FrameRouter:
                     unique_id, self.frame_error_code, "A CALL is [2, uniqueId, action, {payload}]"
                 )
                 return
+            if _NUL in raw_msg and _holds_nul([frame[2], frame[3]]):
+                await self._send(dumps([MessageType.CallError, unique_id, "PropertyConstraintViolation",
+                                        "NUL characters are not allowed in OCPP strings", {}]))
+                return
             await self._route_call(Call(unique_id, frame[2], frame[3]))
         elif message_type == MessageType.CallResult:
             if len(frame) != 3 or not isinstance(frame[2], dict):
                 logger.warning("%s: malformed CALLRESULT ignored: %.200s", self.station.station_id, raw_msg)
                 return
-            self._deliver_response(CallResult(unique_id, frame[2]))
+            payload = _without_nul(frame[2]) if _NUL in raw_msg else frame[2]
+            self._deliver_response(CallResult(unique_id, payload))
         elif message_type == MessageType.CallError:
             if len(frame) < 4:
                 logger.warning("%s: malformed CALLERROR ignored: %.200s", self.station.station_id, raw_msg)
                 return
+            if _NUL in raw_msg:
+                frame = _without_nul(frame)
             details = frame[4] if len(frame) > 4 and isinstance(frame[4], dict) else {}
             self._deliver_response(CallError(unique_id, str(frame[2]), str(frame[3]), details))
         elif not await self._route_other(message_type, frame, raw_msg):
@@ -255,6 +264,35 @@ def dumps(value) -> str:
 
 
 _UNIQUE_ID = re.compile(r'\s*\[\s*2\s*,\s*"([^"\\]{1,36})"')
+
+
+# A NUL can only reach a parsed frame escaped (raw control characters are invalid JSON), so
+# this substring test (C speed) rules it out for almost every frame. PostgreSQL refuses NUL in
+# text and jsonb: a CALL holding one is refused (stripping it could turn one id token into
+# another); an answer to our CALL keeps its meaning with the NULs dropped.
+_NUL = "\\u0000"
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def _without_nul(value):
+    """``value`` with NUL characters removed from every string (depth is bounded by the
+    nesting limit, so recursion is safe)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def _unique_id_of(frame: list) -> str:

@@ -209,6 +209,19 @@ class Ocpp2Handlers(FrameRouter):
         )
         return self._call_result.NotifyEvent()
 
+    @on("NotifyCustomerInformation")
+    async def on_notify_customer_information(self, data, seq_no, generated_at, request_id, **kw):
+        """The station's report after a CustomerInformation request (sent with ``raw``): kept
+        as a station event for the operator who asked."""
+        await db(reports.record_event)(
+            station_pk=self.station.station_pk,
+            kind=StationEvent.Kind.NOTIFY_EVENT,
+            timestamp=parse_timestamp(generated_at),
+            summary=f"customer information (request {request_id}, part {seq_no}): {data}"[:255],
+            payload=self.current_payload or {},
+        )
+        return self._call_result.NotifyCustomerInformation()
+
     @on("SecurityEventNotification")
     async def on_security_event_notification(self, type, timestamp, **kw):
         await db(reports.record_event)(

@@ -55,3 +55,10 @@ def test_a_100000_deep_json_body_is_a_400(api):
     response = api.post("/api/v1/stations/CP-1/commands/", body, content_type="application/json")
     assert_client_error(response)
     assert "JSON" in response.json()["detail"]
+
+
+def test_a_nul_character_in_a_json_body_is_a_400(api):
+    body = '{"command": "data_transfer", "vendor_id": "a\\u0000b"}'
+    response = api.post("/api/v1/stations/CP-1/commands/", body, content_type="application/json")
+    assert_client_error(response)
+    assert "NUL" in response.json()["detail"]

@@ -73,7 +73,7 @@ async def test_TC_001_CSMS_cold_boot_charge_point(station):
 
 
 async def test_TC_003_CSMS_regular_charging_session_plugin_first(station):
-    """TC_003_CSMS — Regular Charging Session – Plugin First."""
+    """TC_003_CSMS — Regular Charging Session - Plugin First."""
     async with station(V) as cp:
         await cp.status("Preparing")
         assert (await cp.authorize(VALID))["status"] == "Accepted"
@@ -106,7 +106,8 @@ async def test_TC_004_2_CSMS_regular_charging_session_identification_first_conne
 
 
 async def test_TC_005_1_CSMS_ev_side_disconnected(station):
-    """TC_005_1_CSMS — EV Side Disconnected."""
+    """TC_005_1_CSMS — EV Side Disconnected - StopTransactionOnEVSideDisconnect = true -
+    UnlockConnectorOnEVSideDisconnect = true."""
     async with station(V) as cp:
         transaction_id = await charging(cp)
         await cp.status("SuspendedEV")
@@ -117,7 +118,7 @@ async def test_TC_005_1_CSMS_ev_side_disconnected(station):
 
 
 async def test_TC_007_CSMS_regular_start_charging_session_cached_id(station):
-    """TC_007_CSMS — Regular Start Charging Session – Cached Id (no Authorize before the start)."""
+    """TC_007_CSMS — Regular Start Charging Session – Cached Id. No Authorize before the start."""
     async with station(V) as cp:
         await cp.status("Preparing")
         answer = await start(cp, VALID)
@@ -147,7 +148,7 @@ async def test_TC_024_CSMS_start_charging_session_lock_failure(station):
 
 
 async def test_TC_032_1_CSMS_power_failure_boot_charging_point_stop_transactions(station):
-    """TC_032_1_CSMS — Power Failure Boot Charging Point - Stop Transaction(s)."""
+    """TC_032_1_CSMS — Power failure boot charging point-configured to stop transaction(s)."""
     async with station(V) as cp:
         transaction_id = await charging(cp)
         assert (await cp.boot())["status"] == "Accepted"
@@ -158,7 +159,7 @@ async def test_TC_032_1_CSMS_power_failure_boot_charging_point_stop_transactions
 
 
 async def test_TC_037_1_CSMS_offline_start_transaction_valid_idtag(station):
-    """TC_037_1_CSMS — Offline Start Transaction - Valid IdTag (sent after reconnecting)."""
+    """TC_037_1_CSMS — Offline Start Transaction - Valid IdTag. Sent after reconnecting."""
     async with station(V) as cp:
         answer = await cp.result("StartTransaction", {
             "connectorId": 1, "idTag": VALID, "meterStart": 0, "timestamp": now_iso(-600)})
@@ -167,8 +168,8 @@ async def test_TC_037_1_CSMS_offline_start_transaction_valid_idtag(station):
 
 
 async def test_TC_037_3_CSMS_offline_start_transaction_invalid_idtag(station):
-    """TC_037_3_CSMS — Offline Start Transaction - Invalid IdTag: the CSMS says Invalid and
-    the station stops the transaction (DeAuthorized)."""
+    """TC_037_3_CSMS — Offline Start Transaction - Invalid IdTag - StopTransactionOnInvalidId = true.
+    The CSMS says Invalid and the station stops the transaction (DeAuthorized)."""
     async with station(V) as cp:
         answer = await cp.result("StartTransaction", {
             "connectorId": 1, "idTag": UNKNOWN, "meterStart": 0, "timestamp": now_iso(-600)})
@@ -178,7 +179,7 @@ async def test_TC_037_3_CSMS_offline_start_transaction_invalid_idtag(station):
 
 
 async def test_TC_039_CSMS_offline_transaction(station):
-    """TC_039_CSMS — Offline Transaction: start and stop both happened offline and arrive late."""
+    """TC_039_CSMS — Offline Transaction. Start and stop both happened offline and arrive late."""
     async with station(V) as cp:
         answer = await cp.result("StartTransaction", {
             "connectorId": 1, "idTag": VALID, "meterStart": 100, "timestamp": now_iso(-3600)})
@@ -341,7 +342,7 @@ async def test_TC_061_CSMS_clear_authorization_data_in_authorization_cache(stati
 
 
 async def test_TC_064_CSMS_data_transfer_to_a_central_system(station):
-    """TC_064_CSMS — Data Transfer to a Central System: an unknown vendor is answered, not failed."""
+    """TC_064_CSMS — Data Transfer to a Central System. An unknown vendor is answered, not failed."""
     async with station(V) as cp:
         answer = await cp.result("DataTransfer", {"vendorId": "com.example.octt", "messageId": "Ping", "data": "1"})
     assert answer["status"] == "UnknownVendorId"
@@ -351,7 +352,8 @@ async def test_TC_064_CSMS_data_transfer_to_a_central_system(station):
 # --- Local Auth List Management -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("case, version, outcome", [("TC_042_1_CSMS", -1, "accepted"), ("TC_042_2_CSMS", 0, "accepted")])
+@pytest.mark.parametrize("case, version, outcome", [("TC_042_1_CSMS", -1, "accepted"),
+                                                   ("TC_042_2_CSMS", 0, "accepted")])
 async def test_TC_042_CSMS_get_local_list_version(station, case, version, outcome):
     """TC_042_1_CSMS — Get Local List Version (not supported); TC_042_2_CSMS — Get Local List
     Version (empty)."""
@@ -460,7 +462,7 @@ async def test_TC_048_CSMS_reservation_of_a_connector_refused(station, case, ans
 
 
 async def test_TC_049_CSMS_reservation_of_a_charge_point_transaction(station):
-    """TC_049_CSMS — Reservation of a Charge Point - Transaction (connectorId 0)."""
+    """TC_049_CSMS — Reservation of a Charge Point - Transaction. connectorId 0."""
     async with station(V) as cp:
         request, result = await reserve(cp, connector=0)
         assert request["connectorId"] == 0 and result.outcome == "accepted"
@@ -579,7 +581,7 @@ async def test_TC_077_078_CSMS_security_events(station, case, kind):
 
 
 async def test_TC_079_CSMS_get_security_log(station):
-    """TC_079_CSMS — Get Security Log (1.6 security extension GetLog, sent as the raw action)."""
+    """TC_079_CSMS — Get Security Log. The 1.6 security extension GetLog, sent with the ``raw`` command."""
     async with station(V) as cp:
         request, result = await cp.command(
             "raw", {"action": "GetLog", "payload": {"logType": "SecurityLog", "requestId": 7,
@@ -609,6 +611,60 @@ async def test_TC_080_081_CSMS_secure_firmware_update(station, case, statuses):
         assert (await CommandLog.objects.aget(pk=result.log_id)).ocpp_action == "SignedUpdateFirmware"
 
 
+@pytest.fixture
+def hierarchy(db):
+    from pki.models import CertificateAuthority
+    from pki.services.ca import ensure_hierarchy
+
+    ensure_hierarchy()
+    return {ca.role: ca for ca in CertificateAuthority.objects.all()}
+
+
+async def test_TC_074_CSMS_update_charge_point_certificate_by_request_of_central_system(station, hierarchy):
+    """TC_074_CSMS — Update Charge Point Certificate by request of Central System."""
+    from tests.pki.conftest import make_csr
+
+    _, csr = make_csr(STATION_ID)
+    async with station(V) as cp:
+        request, result = await cp.command("trigger_certificate_signing", {}, "ExtendedTriggerMessage",
+                                           {"status": "Accepted"})
+        assert request == {"requestedMessage": "SignChargePointCertificate"} and result.outcome == "accepted"
+        assert (await cp.result("SignCertificate", {"csr": csr}))["status"] == "Accepted"
+        signed = await cp.client.expect_call("CertificateSigned", {"status": "Accepted"})
+    assert "BEGIN CERTIFICATE" in signed["certificateChain"]
+
+
+@pytest.mark.parametrize("case, kind, sent", [
+    ("TC_075_1_CSMS", "ManufacturerRootCertificate", "ManufacturerRootCertificate"),
+    ("TC_075_2_CSMS", "CSMSRootCertificate", "CentralSystemRootCertificate"),
+])
+async def test_TC_075_CSMS_install_a_certificate_on_the_charge_point(station, hierarchy, case, kind, sent):
+    """TC_075_1_CSMS — Install a certificate on the Charge Point - ManufacturerRootCertificate;
+    TC_075_2_CSMS — Install a certificate on the Charge Point - CentralSystemRootCertificate."""
+    from cryptography.hazmat.primitives import serialization
+
+    from pki.models import CaRole
+    from pki.services.ca import ca_x509
+
+    pem = (await adb(lambda: ca_x509(hierarchy[CaRole.CSMS_ROOT]))()).public_bytes(serialization.Encoding.PEM).decode()
+    async with station(V) as cp:
+        request, result = await cp.command("install_certificate", {"certificate_type": kind, "certificate": pem},
+                                           "InstallCertificate", {"status": "Accepted"})
+    assert request == {"certificateType": sent, "certificate": pem} and result.outcome == "accepted"
+
+
+async def test_TC_076_CSMS_delete_a_specific_certificate_from_the_charge_point(station):
+    """TC_076_CSMS — Delete a specific certificate from the Charge Point."""
+    params = {"issuer_name_hash": "a" * 64, "issuer_key_hash": "b" * 64, "serial_number": "01"}
+    async with station(V) as cp:
+        listed, _ = await cp.command("get_installed_certificate_ids", {}, "GetInstalledCertificateIds", {
+            "status": "Accepted", "certificateHashData": [{"hashAlgorithm": "SHA256", "issuerNameHash": "a" * 64,
+                                                           "issuerKeyHash": "b" * 64, "serialNumber": "01"}]})
+        assert listed == {"certificateType": "CentralSystemRootCertificate"}
+        request, result = await cp.command("delete_certificate", params, "DeleteCertificate", {"status": "Accepted"})
+    assert request["certificateHashData"]["serialNumber"] == "01" and result.outcome == "accepted"
+
+
 async def test_TC_083_CSMS_upgrade_charge_point_security_profile_accepted(station):
     """TC_083_CSMS — Upgrade Charge Point Security Profile - Accepted."""
     async with station(V) as cp:
@@ -618,8 +674,8 @@ async def test_TC_083_CSMS_upgrade_charge_point_security_profile_accepted(statio
 
 
 async def test_TC_085_CSMS_basic_authentication_valid_username_password_combination(network):
-    """TC_085_CSMS — Basic Authentication - Valid username/password combination (and a wrong
-    password or another station's name is refused at the handshake)."""
+    """TC_085_CSMS — Basic Authentication - Valid username/password combination. A wrong
+    password or another station's name is refused at the handshake."""
     async with ocpp_connection(STATION_ID, PASSWORD) as (connected, _):
         assert connected
     async with ocpp_connection(STATION_ID, "wrong-password-0123456789") as (connected, _):
@@ -629,8 +685,8 @@ async def test_TC_085_CSMS_basic_authentication_valid_username_password_combinat
         assert not connected
 
 
-async def test_TC_088_CSMS_websocket_subprotocol_validation(network):
-    """TC_088_CSMS — WebSocket Subprotocol validation."""
+async def test_TC_088_CSMS_websocket_subprotocol_negotiation(network):
+    """TC_088_CSMS — WebSocket Subprotocol negotiation."""
     async with ocpp_connection(STATION_ID, PASSWORD, subprotocols=["ocpp1.6"]) as (connected, client):
         assert connected and client.subprotocol == "ocpp1.6"
     async with ocpp_connection(STATION_ID, PASSWORD, subprotocols=["ocpp1.2"]) as (connected, client):

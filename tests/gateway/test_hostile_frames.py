@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 MAX_DEPTH = getattr(frames, "MAX_NESTING_DEPTH", 64)
 FRAME_ERROR = {"1.6": "FormationViolation", "2.0.1": "RpcFrameworkError"}
-FORMAT_ERROR = {"1.6": "FormationViolation", "2.0.1": "FormatViolation"}
+FORMAT_ERROR = {"1.6": "FormationViolation", "2.0.1": "FormatViolation", "2.1": "FormatViolation"}
 
 
 @pytest.fixture(params=["1.6", "2.0.1"])
@@ -117,6 +117,28 @@ async def test_an_unexpected_error_routing_one_frame_answers_internal_error_and_
         await assert_heartbeat_answered(client)
 
 
+async def test_a_call_holding_a_nul_character_is_refused_and_the_connection_lives(station, ocpp, version):
+    """PostgreSQL stores no NUL in text or jsonb: refusing the CALL beats an InternalError
+    (and stripping could turn one id token into another)."""
+    async with ocpp(version=version) as client:
+        data = "a\x00b" if version == "1.6" else {"note": ["a\x00b"]}
+        frame = await client.call("DataTransfer", {"vendorId": "X", "data": data})
+        assert_call_error(frame, frame[1], "PropertyConstraintViolation")
+        frame = await client.call("Authorize", {"idTag": "TAG\x00"} if version == "1.6"
+                                  else {"idToken": {"idToken": "TAG\x00", "type": "ISO14443"}})
+        assert_call_error(frame, frame[1], "PropertyConstraintViolation")
+        await assert_heartbeat_answered(client)
+
+
+async def test_an_answer_holding_a_nul_character_is_kept_without_it(station, ocpp):
+    async with ocpp(version="2.0.1") as client:
+        sending = asyncio.create_task(send_command_async(station_id="CP-1", command="clear_cache", params={}))
+        await client.expect_call("ClearCache", {"status": "Accepted", "statusInfo": {"reasonCode": "OK\x00"}})
+        result = await asyncio.wait_for(sending, 5)
+    assert result.outcome == "accepted"
+    assert result.response["statusInfo"]["reasonCode"] == "OK"
+
+
 # --- defect 2: answers nobody asked for ---------------------------------------------------
 
 
@@ -169,6 +191,9 @@ BAD_DATE_TIMES = [
         "chargingLimit": {"chargingLimitSource": "EMS"}, "evseId": 1,
         "chargingSchedule": [{"id": 1, "chargingRateUnit": "W", "startSchedule": "10:00",
                               "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000}]}]}),
+    ("2.1", "NotifyEVChargingNeeds", {
+        "evseId": 1, "chargingNeeds": {"requestedEnergyTransfer": "AC_three_phase",
+                                       "departureTime": "2025-03-01T25:00:00Z"}}),
     ("1.6", "StatusNotification", {
         "connectorId": 1, "errorCode": "NoError", "status": "Available", "timestamp": "soon"}),
 ]
