@@ -14,13 +14,30 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from stations.models import ChargingStation
+from gateway.coalesce import Coalescer, per_loop
 from gateway.dbpool import db
+from stations.models import ChargingStation
+from stations.services.connections import mark_connected_many
 from stations.signals import announce_on_commit, station_presence_changed
 
 logger = logging.getLogger(__name__)
 
 LEASE_INTERVALS = 3
+
+
+def _write_connected(connections: list[tuple[int, str, str]]) -> list[None]:
+    mark_connected_many(connections=connections)
+    return [None] * len(connections)
+
+
+_connected_writer = per_loop(
+    lambda: Coalescer(_write_connected, window_s=0.01, max_size=500, name="connected")
+)
+
+
+async def mark_connected(*, station_pk: int, connection_id: str, ocpp_version: str) -> None:
+    """Mark the station online; the handshakes of one moment share one UPDATE."""
+    await _connected_writer().submit((station_pk, connection_id, ocpp_version))
 
 
 def renew_leases(*, station_pks: list[int], expire_before) -> int:

@@ -6,6 +6,7 @@ groups: a group_send to an empty group succeeds silently, so "offline" must come
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from stations.models import ChargingStation, RegistrationStatus
@@ -21,6 +22,43 @@ def station_for_handshake(*, station_id: str) -> ChargingStation | None:
             defaults={"registration_status": RegistrationStatus.PENDING, "security_profile": 0},
         )
     return station
+
+
+def stations_for_handshakes(*, station_ids: list[str]) -> dict[str, ChargingStation]:
+    """The stations many handshakes name, in one indexed query; with
+    CHARGENET_AUTO_REGISTER the unknown ones are held as Pending."""
+    wanted = set(station_ids)
+    found = {station.station_id: station for station in ChargingStation.objects.filter(station_id__in=wanted)}
+    if settings.CHARGENET_AUTO_REGISTER:
+        for station_id in wanted - found.keys():
+            found[station_id] = station_for_handshake(station_id=station_id)
+    return found
+
+
+@transaction.atomic
+def mark_connected_many(*, connections: list[tuple[int, str, str]]) -> None:
+    """Mark many stations online at once: (station pk, connection id, OCPP version) each.
+    One UPDATE for a whole reconnect burst instead of one per handshake; when a station
+    appears twice, its last connection wins."""
+    latest = {station_pk: (connection_id, version) for station_pk, connection_id, version in connections}
+    if not latest:
+        return
+    now = timezone.now()
+    ChargingStation.objects.filter(pk__in=latest).update(
+        is_online=True,
+        connected_at=now,
+        last_seen=now,
+        connection_id=Case(
+            *[When(pk=pk, then=Value(connection_id)) for pk, (connection_id, _) in latest.items()],
+            default=F("connection_id"),
+        ),
+        ocpp_version=Case(
+            *[When(pk=pk, then=Value(version)) for pk, (_, version) in latest.items()],
+            default=F("ocpp_version"),
+        ),
+    )
+    for station_pk in latest:
+        announce_on_commit(station_presence_changed, station_pk=station_pk, online=True)
 
 
 def mark_connected(*, station_pk: int, connection_id: str, ocpp_version: str) -> None:
