@@ -73,3 +73,28 @@ def test_procfile_runs_web_workers_celery_and_beat_under_honcho(redis_url, tmp_p
         client.delete(queue, f"_kombu.binding.{queue}")
         client.close()
     assert ready(port) is None, "the server still answers after honcho stopped"
+
+
+def test_serve_takes_the_listening_socket_from_systemd(tmp_path):
+    """chargenet-web.socket: systemd holds the socket and passes it as fd 3 (LISTEN_FDS);
+    systemd-socket-activate does the same."""
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    log = open(log_path, "w")
+    serve = subprocess.Popen(
+        ["systemd-socket-activate", "-l", f"127.0.0.1:{port}",
+         sys.executable, "-m", "gateway.serve", "--workers", "1", "--port", "1"],
+        cwd=ROOT, env=child_env(), stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        # Port 1 is not ours: the server answers on the socket systemd opened.
+        wait_for(lambda: (ready(port) or {}).get("status") == "ok", 60, "/readyz did not answer", log_path.read_text)
+        assert f"listening on 127.0.0.1:{port}" in log_path.read_text()
+    finally:
+        serve.terminate()
+        try:
+            serve.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            serve.wait()
+        log.close()
