@@ -16,12 +16,10 @@ from stations import background
 from stations.groups import station_group
 from gateway.frames import StationSession
 from gateway.admission import Busy, admission
-from gateway.dbpool import db_handshake
-from gateway.presence import mark_connected, presence
+from gateway.presence import mark_connected, mark_disconnected, presence
 from gateway.v16 import StationHandler16
 from gateway.v201 import StationHandler201
 from gateway import handshake
-from stations.services import connections
 
 logger = logging.getLogger(__name__)
 
@@ -182,9 +180,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self._present = False
         presence().remove(self.station.station_pk)
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        await db_handshake(connections.mark_disconnected)(
-            station_pk=self.station.station_pk, connection_id=self.station.connection_id
-        )
+        await mark_disconnected(station_pk=self.station.station_pk, connection_id=self.station.connection_id)
 
     # --- channel-layer events -------------------------------------------------------
 

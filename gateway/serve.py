@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backlog", type=int, default=4096, help="pending connections the kernel holds")
     parser.add_argument("--connect-timeout", type=int, default=30,
                         help="seconds daphne gives a WebSocket handshake (keep OCPP_HANDSHAKE_WAIT below it)")
+    parser.add_argument("--access-log", default=None,
+                        help="file (or - for stdout) for daphne's access log; off by default: a line per "
+                             "handshake costs a reconnect storm dearly")
     parser.add_argument("--application", default="chargenet.asgi:application")
     parser.add_argument("daphne_args", nargs=argparse.REMAINDER, help="after --: passed to every daphne")
     args = parser.parse_args(argv)
@@ -77,6 +80,7 @@ def daphne_command(fd: int, args: argparse.Namespace) -> list[str]:
         sys.executable, "-m", "daphne", "--fd", str(fd),
         # OCPP connections live for weeks; handshakes may wait their turn (gateway.admission).
         "--websocket_timeout", "-1", "--websocket_connect_timeout", str(args.connect_timeout),
+        *(["--access-log", args.access_log] if args.access_log else ["-v", "0"]),
         *args.daphne_args, args.application,
     ]
 

@@ -73,6 +73,28 @@ def mark_connected(*, station_pk: int, connection_id: str, ocpp_version: str) ->
     announce_on_commit(station_presence_changed, station_pk=station_pk, online=True)
 
 
+def mark_disconnected_many(*, connections: list[tuple[int, str]]) -> list[bool]:
+    """Mark offline each (station pk, connection id) whose connection still holds the
+    station, in one transaction; per pair, whether it did."""
+    wanted = set(connections)
+    if not wanted:
+        return []
+    with transaction.atomic():
+        current = set(
+            ChargingStation.objects.select_for_update()
+            .filter(pk__in={pk for pk, _ in wanted})
+            .values_list("pk", "connection_id")
+        )
+        gone = wanted & current
+        if gone:
+            ChargingStation.objects.filter(pk__in={pk for pk, _ in gone}).update(
+                is_online=False, connection_id="", last_seen=timezone.now()
+            )
+            for station_pk, _ in gone:
+                announce_on_commit(station_presence_changed, station_pk=station_pk, online=False)
+    return [pair in gone for pair in connections]
+
+
 def mark_disconnected(*, station_pk: int, connection_id: str) -> bool:
     """Mark offline, unless another connection of the station has taken over meanwhile."""
     with transaction.atomic():

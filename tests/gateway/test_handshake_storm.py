@@ -52,6 +52,7 @@ async def test_a_storm_reads_credentials_and_writes_presence_in_a_few_batches(ma
         await adb(make_station)(station_id)
     lookups = _count_calls(monkeypatch, station_cache, "stations_for_handshakes")
     writes = _count_calls(monkeypatch, presence_module, "mark_connected_many")
+    leaves = _count_calls(monkeypatch, presence_module, "mark_disconnected_many")
 
     opened = []
     try:
@@ -62,9 +63,11 @@ async def test_a_storm_reads_credentials_and_writes_presence_in_a_few_batches(ma
         assert all(connected for connected, _ in results)
         assert await ChargingStation.objects.filter(station_id__in=ids, is_online=True).acount() == 40
     finally:
-        for context in opened:
-            await context.__aexit__(None, None, None)
+        await asyncio.gather(*(context.__aexit__(None, None, None) for context in opened))
 
+    assert await ChargingStation.objects.filter(station_id__in=ids, is_online=True).acount() == 0
+    assert sum(len(call["connections"]) for call in leaves) == 40
+    assert len(leaves) < 10, "the disconnects of one moment share a transaction"
     assert sum(len(call["station_ids"]) for call in lookups) == 40
     assert len(lookups) < 10, "lookups of one moment share a query"
     assert sum(len(call["connections"]) for call in writes) == 40
