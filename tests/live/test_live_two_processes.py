@@ -6,6 +6,8 @@ import asyncio
 import base64
 import http.client
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -17,7 +19,7 @@ from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 
 from gateway.serve import require_redis
-from stations.models import Evse, Site, SiteLoadLimit
+from stations.models import ChargingSession, ChargingStation, Evse, Site, SiteLoadLimit
 from stations.services.registry import register_id_token, register_station
 from stations.smart_charging.models import ChargingProfile, ProfileSource, ProfileStatus
 from tests.conftest import adb
@@ -181,3 +183,38 @@ def test_several_workers_without_redis_are_refused_with_a_clear_message():
     with pytest.raises(SystemExit):
         require_redis(3, environ={})
     require_redis(1, environ={})
+
+
+async def test_a_killed_worker_is_restarted_and_its_stations_come_back(redis_url, tmp_path):
+    """kill -9 of one worker: its stations lose their sockets, reconnect at once to the
+    survivor (or the restarted worker), and nothing they were answered is lost."""
+    await adb(setup_network)()
+    env = child_env(REDIS_URL=redis_url, OCPP_LAST_SEEN_WRITE_INTERVAL="1")
+    served = await asyncio.to_thread(Served, free_port(), env, tmp_path / "serve.log")
+    stations = [Station(station_id, served.ws) for station_id in STATIONS]
+    try:
+        holders = await spread_over_both_workers(served, stations)
+        for station in stations:
+            await station.call("BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+            await station.call("StartTransaction", {
+                "connectorId": 1, "idTag": "TAG-TWO", "meterStart": 0, "timestamp": "2026-01-01T10:00:00Z"})
+        victim = stations[0]
+        os.kill(holders[victim.station_id], signal.SIGKILL)
+        await asyncio.wait([victim._reader], timeout=10)
+        assert victim._reader.done()  # the kernel closed its socket
+        started = time.monotonic()
+        await victim.connect()
+        assert "currentTime" in await victim.call("Heartbeat", {})
+        assert time.monotonic() - started < 10
+        assert "currentTime" in await stations[1].call("Heartbeat", {})  # the other worker never noticed
+        output = await asyncio.to_thread(served.output)
+        assert f"(pid {holders[victim.station_id]}) exited with -9; starting it again" in output
+        sessions = await adb(lambda: sorted(
+            ChargingSession.objects.values_list("station__station_id", flat=True)))()
+        assert sessions == sorted(STATIONS)  # both answered starts were committed
+        station = await ChargingStation.objects.aget(station_id=victim.station_id)
+        assert station.is_online
+    finally:
+        for station in stations:
+            await station.close()
+        await asyncio.to_thread(served.stop)
