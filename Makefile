@@ -9,8 +9,9 @@ EXI_JAR := $(VENV)/share/exi/EXICodec.jar
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_STATIONS ?= 4
-# daphne processes for `make serve` (one per core by default; more than one needs REDIS_URL).
-WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
+# daphne processes for `make serve` (default: one per core with REDIS_URL, one without;
+# more than one needs REDIS_URL).
+WORKERS ?=
 
 .PHONY: install run test serve migrate bench clean browsers static java
 
@@ -53,7 +54,7 @@ run: migrate static
 # The server alone, without demo data or simulator: WORKERS daphne processes on one port
 # (gateway/serve.py; with more than one, REDIS_URL must be set).
 serve: migrate static
-	$(PY) -m gateway.serve --workers $(WORKERS) --host $(HOST) --port $(PORT)
+	$(PY) -m gateway.serve $(if $(WORKERS),--workers $(WORKERS)) --host $(HOST) --port $(PORT)
 
 test: install browsers
 	$(PY) -m pytest $(PYTEST_ARGS)

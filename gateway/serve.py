@@ -32,8 +32,8 @@ class ServeError(SystemExit):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gateway.serve", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS") or os.cpu_count() or 1),
-                        help="daphne processes (default: $WORKERS, else one per core)")
+    parser.add_argument("--workers", type=int, default=int(os.environ["WORKERS"]) if os.environ.get("WORKERS") else None,
+                        help="daphne processes (default: $WORKERS, else one per core with REDIS_URL, one without)")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--backlog", type=int, default=4096, help="pending connections the kernel holds")
@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--application", default="chargenet.asgi:application")
     parser.add_argument("daphne_args", nargs=argparse.REMAINDER, help="after --: passed to every daphne")
     args = parser.parse_args(argv)
+    if args.workers is None:
+        args.workers = (os.cpu_count() or 1) if os.environ.get("REDIS_URL", "").strip() else 1
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     if args.daphne_args[:1] == ["--"]:

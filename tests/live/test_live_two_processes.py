@@ -18,7 +18,7 @@ import websockets
 from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 
-from gateway.serve import require_redis
+from gateway.serve import parse_args, require_redis
 from stations.models import ChargingSession, ChargingStation, Evse, Site, SiteLoadLimit
 from stations.services.registry import register_id_token, register_station
 from stations.smart_charging.models import ChargingProfile, ProfileSource, ProfileStatus
@@ -172,6 +172,17 @@ async def test_two_workers_share_one_port_with_stations_commands_and_rebalances_
         for station in stations:
             await station.close()
         await asyncio.to_thread(served.stop)
+
+
+def test_workers_default_to_one_per_core_with_redis_and_one_without(monkeypatch):
+    monkeypatch.delenv("WORKERS", raising=False)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert parse_args([]).workers == (os.cpu_count() or 1)
+    monkeypatch.setenv("REDIS_URL", "")
+    assert parse_args([]).workers == 1
+    monkeypatch.setenv("WORKERS", "3")
+    assert parse_args([]).workers == 3
+    assert parse_args(["--workers", "2", "--", "--proxy-headers"]).daphne_args == ["--proxy-headers"]
 
 
 def test_several_workers_without_redis_are_refused_with_a_clear_message():
