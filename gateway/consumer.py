@@ -130,13 +130,13 @@ class OcppConsumer(AsyncWebsocketConsumer):
             connection_id=connection_id,
         )
         self.group = station_group(result.station_id)
-        # An older connection of this station (a reboot it did not close, another
-        # process) steps aside before this one takes the group; this one ignores its own notice.
-        await asyncio.gather(
-            self.channel_layer.group_send(self.group, {"type": "station.replaced", "connection_id": connection_id}),
-            self.channel_layer.group_add(self.group, self.channel_name),
-        )
-        await mark_connected(station_pk=result.pk, connection_id=connection_id, ocpp_version=version)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        previous = await mark_connected(station_pk=result.pk, connection_id=connection_id, ocpp_version=version)
+        if previous:
+            # An older connection of this station (a reboot it did not close, another
+            # process) steps aside. After a clean restart nobody holds the station, and the
+            # storm of handshakes spares this round trip to Redis.
+            await self.channel_layer.group_send(self.group, {"type": "station.replaced", "connection_id": connection_id})
         await self.accept(subprotocol=subprotocol)
         return True
 

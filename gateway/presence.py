@@ -25,9 +25,8 @@ logger = logging.getLogger(__name__)
 LEASE_INTERVALS = 3
 
 
-def _write_connected(connections: list[tuple[int, str, str]]) -> list[None]:
-    mark_connected_many(connections=connections)
-    return [None] * len(connections)
+def _write_connected(connections: list[tuple[int, str, str]]) -> list[str]:
+    return mark_connected_many(connections=connections)
 
 
 _connected_writer = per_loop(
@@ -35,9 +34,10 @@ _connected_writer = per_loop(
 )
 
 
-async def mark_connected(*, station_pk: int, connection_id: str, ocpp_version: str) -> None:
-    """Mark the station online; the handshakes of one moment share one UPDATE."""
-    await _connected_writer().submit((station_pk, connection_id, ocpp_version))
+async def mark_connected(*, station_pk: int, connection_id: str, ocpp_version: str) -> str:
+    """Mark the station online; the handshakes of one moment share one UPDATE. Returns
+    the connection that held the station until now ("" when none)."""
+    return await _connected_writer().submit((station_pk, connection_id, ocpp_version))
 
 
 def _write_disconnected(connections: list[tuple[int, str]]) -> list[bool]:

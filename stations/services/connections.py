@@ -36,13 +36,24 @@ def stations_for_handshakes(*, station_ids: list[str]) -> dict[str, ChargingStat
 
 
 @transaction.atomic
-def mark_connected_many(*, connections: list[tuple[int, str, str]]) -> None:
+def mark_connected_many(*, connections: list[tuple[int, str, str]]) -> list[str]:
     """Mark many stations online at once: (station pk, connection id, OCPP version) each.
     One UPDATE for a whole reconnect burst instead of one per handshake; when a station
-    appears twice, its last connection wins."""
-    latest = {station_pk: (connection_id, version) for station_pk, connection_id, version in connections}
-    if not latest:
-        return
+    appears twice, its last connection wins. Returns, per connection, the connection id
+    that held the station before ("" when none), so only those replace anybody."""
+    if not connections:
+        return []
+    holders = dict(
+        ChargingStation.objects.select_for_update()
+        .filter(pk__in={pk for pk, _, _ in connections})
+        .values_list("pk", "connection_id")
+    )
+    previous = []
+    latest: dict[int, tuple[str, str]] = {}
+    for station_pk, connection_id, version in connections:
+        previous.append(holders.get(station_pk) or "")
+        holders[station_pk] = connection_id
+        latest[station_pk] = (connection_id, version)
     now = timezone.now()
     ChargingStation.objects.filter(pk__in=latest).update(
         is_online=True,
@@ -59,6 +70,7 @@ def mark_connected_many(*, connections: list[tuple[int, str, str]]) -> None:
     )
     for station_pk in latest:
         announce_on_commit(station_presence_changed, station_pk=station_pk, online=True)
+    return previous
 
 
 def mark_connected(*, station_pk: int, connection_id: str, ocpp_version: str) -> None:

@@ -138,3 +138,26 @@ async def test_a_handshake_that_cannot_be_served_in_time_is_refused_cleanly(make
     assert gate.refused == 1
     station = await ChargingStation.objects.aget(station_id="CP-1")
     assert not station.is_online
+
+
+async def test_only_a_station_held_elsewhere_is_told_to_step_aside(make_station, monkeypatch):
+    """After a clean restart nobody holds the stations: their handshakes skip the
+    "replaced" notice (a channel-layer round trip each); a takeover still sends it."""
+    from channels.layers import get_channel_layer
+
+    await adb(make_station)("CP-1")
+    layer = get_channel_layer()
+    notices = []
+    original = layer.group_send
+
+    async def counting(group, message):
+        if message["type"] == "station.replaced":
+            notices.append(group)
+        return await original(group, message)
+
+    monkeypatch.setattr(layer, "group_send", counting)
+    async with ocpp_connection("CP-1", PASSWORD) as (connected, first):
+        assert connected and notices == []
+        async with ocpp_connection("CP-1", PASSWORD) as (connected, _):
+            assert connected and len(notices) == 1
+            assert (await first.communicator.receive_output(timeout=2))["code"] == 4000
