@@ -7,8 +7,9 @@ costs a few microseconds on the event loop. The failing keyword picks the OCPP e
 as the package does (and finer where the specs name one: an unknown enum value, too few
 or too many items).
 
-``format: date-time`` is enforced with the rule the handlers parse timestamps by
-(``stations.timestamps.parse_timestamp``), so the schema and the handlers agree.
+``format: date-time`` is enforced with the rule of ``gateway.formats`` (RFC 3339, a
+missing offset read as UTC), which also answers station requests with a bad date-time
+before this check runs; here it covers the answers the CSMS builds as well.
 """
 
 import json
@@ -26,7 +27,7 @@ from ocpp.exceptions import (
     TypeConstraintViolationError,
 )
 
-from stations.timestamps import parse_timestamp
+from gateway.formats import is_date_time
 
 SCHEMA_ROOT = Path(ocpp.__file__).parent
 _SCHEMA_DIRS = {"1.6": "v16", "2.0.1": "v201", "2.1": "v21"}
@@ -49,14 +50,6 @@ _CLASSES = {
     "ProtocolError": ProtocolError,
     "FormatViolation": FormatViolationError,
 }
-
-
-def is_date_time(value: str) -> bool:
-    try:
-        parse_timestamp(value)
-    except OCPPError:
-        return False
-    return True
 
 
 FORMATS = {"date-time": is_date_time}
