@@ -11,7 +11,8 @@ stations in the database of DATABASE_URL, and measures, with --clients client pr
 storm       all stations open their sockets at once (half OCPP 1.6, half 2.0.1), boot,
             report status, and --charging-share of them start a transaction: accepted and
             refused handshakes, time until all are done, handshake and round-trip p99;
-memory      server RSS per held idle connection (all workers together);
+memory      server RSS per held idle connection (all workers together; the growth from
+            before the storm, so each worker's warm-up counts too: small runs overstate it);
 hold        --hold seconds at a realistic mix: a Heartbeat every --heartbeat s per
             station, MeterValues / TransactionEvent every --meter-interval s per charging
             one: round trip p50/p99, dropped connections, timeouts, CALLERRORs;
