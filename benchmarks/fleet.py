@@ -47,7 +47,6 @@ sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
 import psutil  # noqa: E402
-
 from ocpp_load import SUBPROTOCOLS, RawStation, Recorder, percentile, raise_open_file_limit  # noqa: E402
 
 VERSIONS = list(SUBPROTOCOLS)
@@ -330,7 +329,8 @@ def storm_and_hold(label: str, clients: Clients, url: str, server: subprocess.Po
           f"      {problems(storm)}")
     time.sleep(2)
     per_connection_kb = (rss_mb(server) - rss_before) * 1024 / max(accepted, 1)
-    print(f"[{label}] memory     {rss_before:.0f} -> {rss_mb(server):.0f} MB: {per_connection_kb:.0f} KB per held connection")
+    print(f"[{label}] memory     {rss_before:.0f} -> {rss_mb(server):.0f} MB: "
+          f"{per_connection_kb:.0f} KB per held connection")
     report[label] = {"accepted": accepted, "refused": refused, "storm_s": took, "kb": per_connection_kb}
 
 
@@ -379,7 +379,8 @@ def main(argv=None) -> int:
         report["ChargeNet"]["rate"] = len(rtts) / seconds
         report["ChargeNet"]["p99"] = ms(rtts, .99)
         print(f"[ChargeNet] saturation {args.saturation_stations} stations back to back: "
-              f"{len(rtts) / seconds:.0f} msg/s, p50 {ms(rtts, .5)} p99 {ms(rtts, .99)} ms\n      {problems(saturation)}")
+              f"{len(rtts) / seconds:.0f} msg/s, p50 {ms(rtts, .5)} p99 {ms(rtts, .99)} ms\n"
+              f"      {problems(saturation)}")
 
         if args.kill:
             victim = random.choice([w for w in workers_of(chargenet) if "daphne" in " ".join(w.cmdline())])
@@ -415,7 +416,8 @@ def main(argv=None) -> int:
     cn, bare_report = report["ChargeNet"], report.get("bare", {})
     ratio = f"{cn['rate'] / bare_report['rate']:.2f}x" if bare_report.get("rate") else "-"
     print("\n| stations | workers | storm: accepted / refused, all done | hold p99, dropped | "
-          "saturation msg/s (p99 ms) | bare msg/s (p99 ms) | ratio | KB per idle connection (bare) | kill -9: back within |")
+          "saturation msg/s (p99 ms) | bare msg/s (p99 ms) | ratio | KB per idle connection (bare) | "
+          "kill -9: back within |")
     print("|---|---|---|---|---|---|---|---|---|")
     kill_text = f"{report['kill']['dropped']} in {report['kill']['back_s']:.1f} s" if "kill" in report else "-"
     print(f"| {args.stations:,} | {args.workers} | {cn['accepted']:,} / {cn['refused']}, {cn['storm_s']:.1f} s | "

@@ -146,7 +146,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
             # An older connection of this station (a reboot it did not close, another
             # process) steps aside. After a clean restart nobody holds the station, and the
             # storm of handshakes spares this round trip to Redis.
-            await self.channel_layer.group_send(self.group, {"type": "station.replaced", "connection_id": connection_id})
+            await self.channel_layer.group_send(
+                self.group, {"type": "station.replaced", "connection_id": connection_id}
+            )
         await self.accept(subprotocol=subprotocol)
         return True
 

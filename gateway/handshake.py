@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from gateway import station_cache
 from gateway.dbpool import db_handshake
-from pki.services.transport import Transport, refusal_for as transport_refusal
+from pki.services.transport import Transport
+from pki.services.transport import refusal_for as transport_refusal
 from stations import credentials
 from stations.models import ChargingStation
 

@@ -32,7 +32,8 @@ class ServeError(SystemExit):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gateway.serve", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", type=int, default=int(os.environ["WORKERS"]) if os.environ.get("WORKERS") else None,
+    workers = os.environ.get("WORKERS", "").strip()
+    parser.add_argument("--workers", type=int, default=int(workers) if workers else None,
                         help="daphne processes (default: $WORKERS, else one per core with REDIS_URL, one without)")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))

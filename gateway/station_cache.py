@@ -21,7 +21,9 @@ from stations.models import ChargingStation
 from stations.services.connections import stations_for_handshakes
 
 # Fields a handshake decides on; a save touching none of them keeps the entry.
-HANDSHAKE_FIELDS = frozenset({"station_id", "password_hash", "security_profile", "registration_status", "serial_number"})
+HANDSHAKE_FIELDS = frozenset(
+    {"station_id", "password_hash", "security_profile", "registration_status", "serial_number"}
+)
 
 _entries: dict[str, tuple[float, ChargingStation]] = {}  # station id -> (expires at, station)
 _epoch = 0  # bumped by every invalidation: a load that raced one is used once, not kept

@@ -21,10 +21,12 @@ import ocpp
 from ocpp.exceptions import (
     FormatViolationError,
     GenericError,
-    NotImplementedError as OcppNotImplementedError,
     OCPPError,
     ProtocolError,
     TypeConstraintViolationError,
+)
+from ocpp.exceptions import (
+    NotImplementedError as OcppNotImplementedError,
 )
 
 from gateway.formats import is_date_time

@@ -98,7 +98,8 @@ async def test_a_password_changed_by_another_process_is_accepted_at_once(make_st
         assert connected
     from stations import credentials
 
-    await ChargingStation.objects.filter(station_id="CP-1").aupdate(password_hash=credentials.hash_password(NEW_PASSWORD))
+    new_hash = credentials.hash_password(NEW_PASSWORD)
+    await ChargingStation.objects.filter(station_id="CP-1").aupdate(password_hash=new_hash)
     async with ocpp_connection("CP-1", NEW_PASSWORD) as (connected, _):
         assert connected
 

@@ -1,7 +1,7 @@
 """Station payloads are checked with schemas compiled once per action and version."""
 
-from ocpp import charge_point as ocpp_charge_point
 import pytest
+from ocpp import charge_point as ocpp_charge_point
 from ocpp.exceptions import FormatViolationError, ProtocolError, TypeConstraintViolationError
 
 from gateway import validation

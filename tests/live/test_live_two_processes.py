@@ -162,8 +162,8 @@ async def test_two_workers_share_one_port_with_stations_commands_and_rebalances_
             assert started["idTagInfo"]["status"] == "Accepted"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            tx = [s for s in stations if any(
-                p["csChargingProfiles"]["chargingProfilePurpose"] == "TxProfile" for p in s.calls("SetChargingProfile"))]
+            tx = [s for s in stations if any(p["csChargingProfiles"]["chargingProfilePurpose"] == "TxProfile"
+                                             for p in s.calls("SetChargingProfile"))]
             if len(tx) == 2:
                 break
             await asyncio.sleep(0.2)
