@@ -16,8 +16,9 @@ memory      server RSS per held idle connection (all workers together; the growt
 hold        --hold seconds at a realistic mix: a Heartbeat every --heartbeat s per
             station, MeterValues / TransactionEvent every --meter-interval s per charging
             one: round trip p50/p99, dropped connections, timeouts, CALLERRORs;
-saturation  --saturation-stations stations send back to back for --saturation s: msg/s
-            and p99, for ChargeNet and the bare server (the ratio is the target);
+saturation  for each count in --saturation-stations, that many stations send back to back
+            for --saturation s: msg/s and p99, ChargeNet and the bare server; the best
+            rate with p99 under --p99-limit ms counts (the ratio of the two is the target);
 kill        (--kill) kill -9 of one ChargeNet worker during --kill-window s of load: how
             many stations dropped, how long until all were back (the supervisor restarts
             the worker; stations reconnect after 0-1 s).
@@ -73,7 +74,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--heartbeat", type=float, default=300)
     parser.add_argument("--meter-interval", type=float, default=60)
     parser.add_argument("--saturation", type=float, default=10, help="seconds of back-to-back load per server")
-    parser.add_argument("--saturation-stations", type=int, default=100)
+    parser.add_argument("--saturation-stations", default="10,25,50,100",
+                        help="comma-separated numbers of stations sending back to back")
+    parser.add_argument("--p99-limit", type=float, default=100, help="ms; the saturation rate counted")
     parser.add_argument("--kill", action="store_true", help="kill -9 one ChargeNet worker under load")
     parser.add_argument("--kill-window", type=float, default=30)
     parser.add_argument("--timeout", type=float, default=60, help="seconds a handshake or an answer may take")
@@ -334,6 +337,22 @@ def storm_and_hold(label: str, clients: Clients, url: str, server: subprocess.Po
     report[label] = {"accepted": accepted, "refused": refused, "storm_s": took, "kb": per_connection_kb}
 
 
+def saturate(label: str, clients: Clients, args) -> dict:
+    """Back-to-back load at each station count; the best rate whose p99 stays under the limit
+    (else the best rate, its p99 showing by how much it missed)."""
+    levels = []
+    for count in (int(n) for n in str(args.saturation_stations).split(",") if n.strip()):
+        results = clients.run("saturate", args.saturation, max(1, count // args.clients))
+        rtts, seconds = merged(results, "rtts"), max(r["seconds"] for r in results)
+        rate, p99_ms = len(rtts) / seconds, percentile(rtts, .99) * 1000 if rtts else float("inf")
+        levels.append((p99_ms <= args.p99_limit, rate, p99_ms))
+        print(f"[{label}] saturation {count} stations back to back: {rate:.0f} msg/s, "
+              f"p50 {ms(rtts, .5)} p99 {ms(rtts, .99)} ms\n      {problems(results)}")
+    within = [level for level in levels if level[0]]
+    _, rate, p99_ms = max(within or levels, key=lambda level: level[1])
+    return {"rate": rate, "p99": f"{p99_ms:.1f}"}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     open_files = args.stations * 2 + 1024
@@ -374,13 +393,7 @@ def main(argv=None) -> int:
         report["hold"] = {"p99": ms(rtts, .99), "dropped": total(hold, "disconnects") + total(hold, "timeouts")}
         failed |= report["hold"]["dropped"] > 0
 
-        saturation = clients.run("saturate", args.saturation, max(1, args.saturation_stations // args.clients))
-        rtts, seconds = merged(saturation, "rtts"), max(r["seconds"] for r in saturation)
-        report["ChargeNet"]["rate"] = len(rtts) / seconds
-        report["ChargeNet"]["p99"] = ms(rtts, .99)
-        print(f"[ChargeNet] saturation {args.saturation_stations} stations back to back: "
-              f"{len(rtts) / seconds:.0f} msg/s, p50 {ms(rtts, .5)} p99 {ms(rtts, .99)} ms\n"
-              f"      {problems(saturation)}")
+        report["ChargeNet"].update(saturate("ChargeNet", clients, args))
 
         if args.kill:
             victim = random.choice([w for w in workers_of(chargenet) if "daphne" in " ".join(w.cmdline())])
@@ -403,11 +416,7 @@ def main(argv=None) -> int:
             wait_tcp(args.bare_port, 30)
             time.sleep(0.5)
             storm_and_hold("bare", clients, f"ws://127.0.0.1:{args.bare_port}/ocpp", bare, args, report)
-            saturation = clients.run("saturate", args.saturation, max(1, args.saturation_stations // args.clients))
-            rtts, seconds = merged(saturation, "rtts"), max(r["seconds"] for r in saturation)
-            report["bare"]["rate"] = len(rtts) / seconds
-            report["bare"]["p99"] = ms(rtts, .99)
-            print(f"[bare]      saturation {len(rtts) / seconds:.0f} msg/s, p50 {ms(rtts, .5)} p99 {ms(rtts, .99)} ms")
+            report["bare"].update(saturate("bare", clients, args))
             clients.run("close")
         finally:
             stop(bare)
