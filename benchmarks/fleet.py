@@ -355,7 +355,7 @@ def saturate(label: str, clients: Clients, args) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    open_files = args.stations * 2 + 1024
+    open_files = args.stations + 1024  # per process: no process holds more than the whole fleet
     raise_open_file_limit(open_files)
     if args.workers > 1 and not os.environ.get("REDIS_URL"):
         sys.exit("--workers > 1 needs REDIS_URL (ChargeNet's workers share the Redis channel layer)")
