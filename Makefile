@@ -9,6 +9,9 @@ EXI_JAR := $(VENV)/share/exi/EXICodec.jar
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_STATIONS ?= 4
+# daphne processes for `make serve` (default: one per core with REDIS_URL, one without;
+# more than one needs REDIS_URL).
+WORKERS ?=
 
 .PHONY: install run test serve migrate bench clean browsers static java
 
@@ -48,9 +51,10 @@ run: migrate static
 	  SIM=$$!; trap 'kill $$SIM 2>/dev/null' EXIT INT TERM; \
 	  $(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 --websocket_connect_timeout 30 chargenet.asgi:application
 
-# The server alone, without demo data or simulator.
+# The server alone, without demo data or simulator: WORKERS daphne processes on one port
+# (gateway/serve.py; with more than one, REDIS_URL must be set).
 serve: migrate static
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 --websocket_connect_timeout 30 chargenet.asgi:application
+	$(PY) -m gateway.serve $(if $(WORKERS),--workers $(WORKERS)) --host $(HOST) --port $(PORT)
 
 test: install browsers
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,6 +1,7 @@
 """Liveness and readiness probes for load balancers and orchestrators."""
 
 import asyncio
+import os
 import uuid
 
 from asgiref.sync import async_to_sync
@@ -20,7 +21,8 @@ def readyz(request):
     checks = {"database": _database_ok(), "channel_layer": _channel_layer_ok()}
     ready = all(checks.values())
     return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks},
+        # pid: which worker answered, when several share one port (gateway.serve).
+        {"status": "ok" if ready else "unavailable", "checks": checks, "pid": os.getpid()},
         status=200 if ready else 503,
     )
 

@@ -251,6 +251,13 @@ OCPP_METER_BATCH_SIZE = 200
 # Each process renews "last seen" of the stations it holds this often (seconds), in one
 # UPDATE; a station nobody renewed for three intervals is marked offline.
 OCPP_LAST_SEEN_WRITE_INTERVAL = float(os.environ.get("OCPP_LAST_SEEN_WRITE_INTERVAL", "30"))
+# Handshakes: station credentials are cached per process this long (seconds; saves in
+# this process invalidate at once), at most this many handshakes work at a time, and one
+# that waited this long for its turn is refused (keep it below daphne's
+# --websocket_connect_timeout, 30 s in `python -m gateway.serve`).
+OCPP_STATION_CACHE_TTL = float(os.environ.get("OCPP_STATION_CACHE_TTL", "10"))
+OCPP_HANDSHAKE_CONCURRENCY = int(os.environ.get("OCPP_HANDSHAKE_CONCURRENCY", "100"))
+OCPP_HANDSHAKE_WAIT = float(os.environ.get("OCPP_HANDSHAKE_WAIT", "20"))
 
 # --- Roaming (OCPI 2.2.1, CPO) ---------------------------------------------------
 # The public URL partners reach us at; /ocpi/versions is appended for the credentials.
@@ -270,7 +277,8 @@ CHARGENET_EXTERNAL_AUTHORIZER = "roaming.tokens.authorize_remotely"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    # [pid]: with several daphne workers (gateway.serve) a line says which one wrote it.
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {

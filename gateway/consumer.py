@@ -12,16 +12,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from ocpp.messages import CallError
 
 from gateway import handshake
-from gateway.dbpool import db_handshake
+from gateway.admission import Busy, admission
 from gateway.frames import StationSession
-from gateway.presence import presence
+from gateway.presence import mark_connected, mark_disconnected, presence
 from gateway.v16 import StationHandler16
 from gateway.v21 import StationHandler21
 from gateway.v201 import StationHandler201
 from pki.services.transport import transport_of
 from stations import background
 from stations.groups import station_group
-from stations.services import connections
 
 logger = logging.getLogger(__name__)
 
@@ -104,16 +103,34 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NO_SUBPROTOCOL)
             return
 
-        authorization = self._header(b"authorization")
-        result = await db_handshake(handshake.authenticate_station)(
-            station_id=station_id, authorization=authorization, transport=transport_of(self.scope)
+        try:
+            async with admission().slot():
+                accepted = await self._admit(station_id, subprotocol)
+        except Busy as busy:
+            # daphne can only deny a handshake with 403; the charger retries on its back-off.
+            logger.warning("%s: connection refused: %s", station_id, busy)
+            accepted = False
+        if not accepted:
+            await self.close()
+            return
+        version, handler_class = SUBPROTOCOLS[subprotocol]
+        self.inbox = _Inbox(self)
+        self.handler = handler_class(self.station, self.inbox)
+        self.handler_task = asyncio.create_task(self._serve())
+        presence().add(self.station.station_pk)
+        self._present = True
+        logger.info("%s: connected with OCPP %s", self.station.station_id, version)
+
+    async def _admit(self, station_id: str, subprotocol: str) -> bool:
+        """Authenticate, take the station's group, mark it connected, accept. The
+        handshake's only database work is batched with the other handshakes of the moment."""
+        result = await handshake.authenticate_station(
+            station_id=station_id, authorization=self._header(b"authorization"), transport=transport_of(self.scope)
         )
         if isinstance(result, handshake.ConnectionRefused):
             logger.warning("%s: connection refused: %s", station_id, result.reason)
-            await self.close()  # daphne answers the handshake with 403
-            return
-
-        version, handler_class = SUBPROTOCOLS[subprotocol]
+            return False  # daphne answers the handshake with 403
+        version = SUBPROTOCOLS[subprotocol][0]
         background.bind_loop(asyncio.get_running_loop())
         connection_id = uuid.uuid4().hex
         self.station = StationSession(
@@ -123,21 +140,17 @@ class OcppConsumer(AsyncWebsocketConsumer):
             connection_id=connection_id,
         )
         self.group = station_group(result.station_id)
-        # An older connection of this station (a reboot it did not close, another
-        # process) steps aside before this one takes the group.
-        await self.channel_layer.group_send(self.group, {"type": "station.replaced", "connection_id": connection_id})
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await db_handshake(connections.mark_connected)(
-            station_pk=result.pk, connection_id=connection_id, ocpp_version=version
-        )
+        previous = await mark_connected(station_pk=result.pk, connection_id=connection_id, ocpp_version=version)
+        if previous:
+            # An older connection of this station (a reboot it did not close, another
+            # process) steps aside. After a clean restart nobody holds the station, and the
+            # storm of handshakes spares this round trip to Redis.
+            await self.channel_layer.group_send(
+                self.group, {"type": "station.replaced", "connection_id": connection_id}
+            )
         await self.accept(subprotocol=subprotocol)
-
-        self.inbox = _Inbox(self)
-        self.handler = handler_class(self.station, self.inbox)
-        self.handler_task = asyncio.create_task(self._serve())
-        presence().add(self.station.station_pk)
-        self._present = True
-        logger.info("%s: connected with OCPP %s", result.station_id, version)
+        return True
 
     async def _serve(self):
         try:
@@ -179,9 +192,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self._present = False
         presence().remove(self.station.station_pk)
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        await db_handshake(connections.mark_disconnected)(
-            station_pk=self.station.station_pk, connection_id=self.station.connection_id
-        )
+        await mark_disconnected(station_pk=self.station.station_pk, connection_id=self.station.connection_id)
 
     # --- channel-layer events -------------------------------------------------------
 

@@ -14,24 +14,16 @@ from datetime import UTC, datetime
 
 import orjson
 from django.conf import settings
-from ocpp.exceptions import FormatViolationError, GenericError, OCPPError, SecurityError
-from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator
+from ocpp.exceptions import FormatViolationError, OCPPError, SecurityError
+from ocpp.messages import Call, CallError, CallResult, MessageType
 
 from gateway.dbpool import db  # noqa: F401  (handlers import it from here)
 from gateway.formats import first_invalid_date_time
 from stations.models import RegistrationStatus
 from stations.timestamps import parse_timestamp  # noqa: F401  (handlers import it from here)
+from gateway import validation
 
 logger = logging.getLogger(__name__)
-
-# jsonschema keyword -> OCPP error code (mapped to the version's spelling on sending)
-_SCHEMA_FAILURE_CODES = {
-    "enum": "PropertyConstraintViolation",
-    "minItems": "OccurrenceConstraintViolation",
-    "maxItems": "OccurrenceConstraintViolation",
-    "minimum": "PropertyConstraintViolation",
-    "maximum": "PropertyConstraintViolation",
-}
 
 # Containers (arrays, objects) a frame may nest, counting the frame's own array. The deepest
 # OCPP 1.6 / 2.0.1 message nests about 8; the rest is left for free-form DataTransfer data.
@@ -59,6 +51,18 @@ class StationSession:
         self.connection_id = connection_id
 
 
+class _CheckedCall(Call):
+    """A CALL whose answer is checked against the response schema when it is built."""
+
+    def __init__(self, unique_id, action, payload, *, version: str):
+        super().__init__(unique_id, action, payload)
+        self.version = version
+
+    def create_call_result(self, payload):
+        validation.check(self.action, self.version, payload, response=True)
+        return super().create_call_result(payload)
+
+
 class FrameRouter:
     """Mixin for ``ocpp`` ChargePoint subclasses: frame checks and version error codes."""
 
@@ -71,6 +75,16 @@ class FrameRouter:
 
     station: StationSession
     current_payload: dict | None = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Payloads are checked here with compiled schemas (gateway.validation), not by
+        # the package's jsonschema on an executor thread.
+        self._checked_actions = set()
+        for action, handlers in self.route_map.items():
+            if not handlers.get("_skip_schema_validation", False):
+                self._checked_actions.add(action)
+                handlers["_skip_schema_validation"] = True
 
     async def route_message(self, raw_msg):
         """Route one inbound frame. Nothing a station sends may end the connection's loop:
@@ -181,31 +195,14 @@ class FrameRouter:
                 return
         self.current_payload = msg.payload
         try:
+            if msg.action in self._checked_actions:
+                validation.check(msg.action, self._ocpp_version, msg.payload)
+                msg = _CheckedCall(msg.unique_id, msg.action, msg.payload, version=self._ocpp_version)
             await self._handle_call(msg)
-        except FormatViolationError as error:
-            await self._send_error(msg, self._refine_schema_error(msg, error))
         except OCPPError as error:
             await self._send_error(msg, error)
         finally:
             self.current_payload = None
-
-    def _refine_schema_error(self, msg: Call, error: OCPPError) -> OCPPError:
-        """The package reports most schema failures as FormatViolation; the specs name
-        finer codes for some (an enum value it does not know, too few or too many items)."""
-        try:
-            validator = get_validator(MessageType.Call, msg.action, self._ocpp_version)
-            failure = next(iter(validator.iter_errors(msg.payload)), None)
-        except Exception:
-            return error
-        if failure is None:
-            return error
-        code = _SCHEMA_FAILURE_CODES.get(failure.validator)
-        if code is None:
-            return error
-        where = "/".join(str(p) for p in failure.absolute_path) or "payload"
-        refined = GenericError(description=f"{where}: {failure.message}"[:255], details={"cause": failure.message})
-        refined.code = code
-        return refined
 
     async def call_raw(self, action: str, payload: dict) -> CallResult | CallError:
         """Send a CALL with a camelCase payload as given and return the station's answer.

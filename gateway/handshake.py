@@ -11,10 +11,12 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from pki.services.transport import Transport, refusal_for as transport_refusal
+from gateway import station_cache
+from gateway.dbpool import db_handshake
+from pki.services.transport import Transport
+from pki.services.transport import refusal_for as transport_refusal
 from stations import credentials
 from stations.models import ChargingStation
-from stations.services.connections import station_for_handshake
 
 
 @dataclass(frozen=True)
@@ -39,14 +41,28 @@ def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def authenticate_station(
+async def authenticate_station(
     *, station_id: str, authorization: str | None, transport: Transport | None = None
 ) -> ChargingStation | ConnectionRefused:
     """The station behind a WebSocket handshake, or why it is refused."""
-    station = station_for_handshake(station_id=station_id)
+    station = station_cache.cached(station_id)
+    if station is not None:
+        verdict = await _verdict(station, station_id=station_id, authorization=authorization, transport=transport)
+        if not isinstance(verdict, ConnectionRefused):
+            return verdict
+    station = await station_cache.load(station_id)
     if station is None:
         return ConnectionRefused("unknown station")
-    refusal = transport_refusal(station=station, transport=transport)
+    return await _verdict(station, station_id=station_id, authorization=authorization, transport=transport)
+
+
+async def _verdict(
+    station: ChargingStation, *, station_id: str, authorization: str | None, transport: Transport | None
+) -> ChargingStation | ConnectionRefused:
+    if station.security_profile == 3:
+        refusal = await db_handshake(transport_refusal)(station=station, transport=transport)
+    else:
+        refusal = transport_refusal(station=station, transport=transport)
     if refusal is not None:
         return ConnectionRefused(refusal)
     if station.security_profile == 3:

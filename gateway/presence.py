@@ -14,13 +14,45 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from stations.models import ChargingStation
+from gateway.coalesce import Coalescer, per_loop
 from gateway.dbpool import db
+from stations.models import ChargingStation
+from stations.services.connections import mark_connected_many, mark_disconnected_many
 from stations.signals import announce_on_commit, station_presence_changed
 
 logger = logging.getLogger(__name__)
 
 LEASE_INTERVALS = 3
+
+
+def _write_connected(connections: list[tuple[int, str, str]]) -> list[str]:
+    return mark_connected_many(connections=connections)
+
+
+_connected_writer = per_loop(
+    lambda: Coalescer(_write_connected, window_s=0.01, max_size=500, name="connected")
+)
+
+
+async def mark_connected(*, station_pk: int, connection_id: str, ocpp_version: str) -> str:
+    """Mark the station online; the handshakes of one moment share one UPDATE. Returns
+    the connection that held the station until now ("" when none)."""
+    return await _connected_writer().submit((station_pk, connection_id, ocpp_version))
+
+
+def _write_disconnected(connections: list[tuple[int, str]]) -> list[bool]:
+    return mark_disconnected_many(connections=connections)
+
+
+_disconnected_writer = per_loop(
+    lambda: Coalescer(_write_disconnected, window_s=0.01, max_size=500, name="disconnected")
+)
+
+
+async def mark_disconnected(*, station_pk: int, connection_id: str) -> bool:
+    """Mark the station offline unless a newer connection holds it; the disconnects of
+    one moment (a network outage, a worker stopping) share one transaction."""
+    return await _disconnected_writer().submit((station_pk, connection_id))
 
 
 def renew_leases(*, station_pks: list[int], expire_before) -> int:

@@ -191,6 +191,7 @@ def _fresh_process_caches():
     """What receivers on the OCPP path cache per process (station -> site or organisation,
     registered partners, who watches, rate limits) must not carry over from one test's
     database to the next."""
+    from gateway import station_cache
     from portal import live
     from roaming import push
     from roaming import receivers as roaming_receivers
@@ -203,6 +204,7 @@ def _fresh_process_caches():
         live._forget_watched()
         push.forget_partners()
         roaming_receivers._last_update.clear()
+        station_cache.forget()
 
     forget()
     yield

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 
@@ -10,7 +12,7 @@ def test_healthz_answers_without_database(client):
 def test_readyz_checks_database_and_channel_layer(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": True, "channel_layer": True}}
+    assert response.json() == {"status": "ok", "checks": {"database": True, "channel_layer": True}, "pid": os.getpid()}
 
 
 @pytest.mark.django_db

@@ -6,6 +6,7 @@ groups: a group_send to an empty group succeeds silently, so "offline" must come
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from stations.models import ChargingStation, RegistrationStatus
@@ -23,6 +24,55 @@ def station_for_handshake(*, station_id: str) -> ChargingStation | None:
     return station
 
 
+def stations_for_handshakes(*, station_ids: list[str]) -> dict[str, ChargingStation]:
+    """The stations many handshakes name, in one indexed query; with
+    CHARGENET_AUTO_REGISTER the unknown ones are held as Pending."""
+    wanted = set(station_ids)
+    found = {station.station_id: station for station in ChargingStation.objects.filter(station_id__in=wanted)}
+    if settings.CHARGENET_AUTO_REGISTER:
+        for station_id in wanted - found.keys():
+            found[station_id] = station_for_handshake(station_id=station_id)
+    return found
+
+
+@transaction.atomic
+def mark_connected_many(*, connections: list[tuple[int, str, str]]) -> list[str]:
+    """Mark many stations online at once: (station pk, connection id, OCPP version) each.
+    One UPDATE for a whole reconnect burst instead of one per handshake; when a station
+    appears twice, its last connection wins. Returns, per connection, the connection id
+    that held the station before ("" when none), so only those replace anybody."""
+    if not connections:
+        return []
+    holders = dict(
+        ChargingStation.objects.select_for_update()
+        .filter(pk__in={pk for pk, _, _ in connections})
+        .values_list("pk", "connection_id")
+    )
+    previous = []
+    latest: dict[int, tuple[str, str]] = {}
+    for station_pk, connection_id, version in connections:
+        previous.append(holders.get(station_pk) or "")
+        holders[station_pk] = connection_id
+        latest[station_pk] = (connection_id, version)
+    now = timezone.now()
+    ChargingStation.objects.filter(pk__in=latest).update(
+        is_online=True,
+        connected_at=now,
+        last_seen=now,
+        connection_id=Case(
+            *[When(pk=pk, then=Value(connection_id)) for pk, (connection_id, _) in latest.items()],
+            default=F("connection_id"),
+        ),
+        ocpp_version=Case(
+            *[When(pk=pk, then=Value(version)) for pk, (_, version) in latest.items()],
+            default=F("ocpp_version"),
+        ),
+    )
+    for station_pk in latest:
+        announce_on_commit(station_presence_changed, station_pk=station_pk, online=True)
+    return previous
+
+
 def mark_connected(*, station_pk: int, connection_id: str, ocpp_version: str) -> None:
     now = timezone.now()
     ChargingStation.objects.filter(pk=station_pk).update(
@@ -33,6 +83,28 @@ def mark_connected(*, station_pk: int, connection_id: str, ocpp_version: str) ->
         last_seen=now,
     )
     announce_on_commit(station_presence_changed, station_pk=station_pk, online=True)
+
+
+def mark_disconnected_many(*, connections: list[tuple[int, str]]) -> list[bool]:
+    """Mark offline each (station pk, connection id) whose connection still holds the
+    station, in one transaction; per pair, whether it did."""
+    wanted = set(connections)
+    if not wanted:
+        return []
+    with transaction.atomic():
+        current = set(
+            ChargingStation.objects.select_for_update()
+            .filter(pk__in={pk for pk, _ in wanted})
+            .values_list("pk", "connection_id")
+        )
+        gone = wanted & current
+        if gone:
+            ChargingStation.objects.filter(pk__in={pk for pk, _ in gone}).update(
+                is_online=False, connection_id="", last_seen=timezone.now()
+            )
+            for station_pk, _ in gone:
+                announce_on_commit(station_presence_changed, station_pk=station_pk, online=False)
+    return [pair in gone for pair in connections]
 
 
 def mark_disconnected(*, station_pk: int, connection_id: str) -> bool:
