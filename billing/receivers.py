@@ -4,6 +4,9 @@ Started: snapshot the tariff, inside the transaction of the OCPP message that op
 session. Billing must never stop a car from charging, so a failure there is logged and rolled
 back to a savepoint; the CDR then resolves the tariff when the session ends.
 
+Market prices imported: the load manager of the feed's sites plans on the new curve (billing
+feeds it; stations knows nothing of billing).
+
 Completed: queue the pricing task once the completing transaction has committed (the signal
 already comes after commit; ``on_commit`` keeps that true for any other sender). Without
 REDIS_URL the task runs at once, in this process; its failure is logged, never raised into
@@ -15,6 +18,9 @@ import logging
 from django.db import transaction
 from django.dispatch import receiver
 
+from django.utils import timezone
+
+from billing.signals import market_prices_imported
 from billing.tariffs import snapshot_session_tariff
 from billing.tasks import price_session
 from stations.signals import session_completed, session_started
@@ -41,3 +47,17 @@ def _queue_pricing(session_id: int) -> None:
     except Exception:
         logger.exception("pricing session %s failed; run billing.cdrs.create_cdr(session_id=%s) again",
                          session_id, session_id)
+
+
+@receiver(market_prices_imported, dispatch_uid="billing.feed_load_manager_curves")
+def feed_load_manager_curves(sender, feed_pk, **kwargs) -> None:
+    """Write the feed's curve (incl. margin and VAT, from now on) into its sites' load limits."""
+    from billing.market import load_manager_curve
+    from billing.models import MarketPriceFeed
+    from stations.smart_charging.models import SiteLoadLimit
+
+    feed = MarketPriceFeed.objects.filter(pk=feed_pk).first()
+    if feed is None:
+        return
+    curve = load_manager_curve(feed, since=timezone.now())
+    SiteLoadLimit.objects.filter(site__in=feed.load_sites.all()).update(curve=curve)

@@ -19,3 +19,11 @@ def run_invoicing(period: str | None = None) -> dict:
     from billing.invoicing import run_invoicing as run
 
     return run(period=period or previous_period()).as_dict()
+
+
+@shared_task(name="billing.import_market_prices")
+def import_market_prices() -> dict:
+    """Import every enabled market price feed (Celery beat, hourly: day-ahead prices appear once a day)."""
+    from billing.market import import_enabled_feeds
+
+    return import_enabled_feeds()

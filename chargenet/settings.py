@@ -139,6 +139,8 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
 CELERY_BEAT_SCHEDULE = {
     # Invoices for the previous month go out on the 1st, 02:00 UTC.
     "monthly-invoicing": {"task": "billing.run_invoicing", "schedule": crontab(minute=0, hour=2, day_of_month=1)},
+    # Market (day-ahead) prices of dynamic tariffs: every feed, hourly at :05.
+    "market-prices-import": {"task": "billing.import_market_prices", "schedule": crontab(minute=5)},
     # Sites with load management and sessions: limits that change on a schedule, profile renewal.
     "site-load-rebalance": {"task": "stations.smart_charging.tasks.rebalance_managed_sites", "schedule": 60.0},
     "site-load-samples-pruning": {
