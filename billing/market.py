@@ -224,7 +224,7 @@ def follow_market(tariff: Mapping[str, Any], *, feed: MarketPriceFeed, points: l
         if (local_start.date(), local_start.time()) in seen:
             continue  # the repeated hour of an autumn clock change (see the module's Decision)
         seen.add((local_start.date(), local_start.time()))
-        price = str(max(end_customer_price(feed, point.price_per_kwh), Decimal(0)))
+        price = float(max(end_customer_price(feed, point.price_per_kwh), Decimal(0)))  # OCPI: a JSON number
         day, midnight = local_start.date(), datetime.combine(local_start.date() + timedelta(days=1), time())
         windows = [(day, local_start, min(local_end, midnight))]
         while local_end > midnight:  # a point across midnight: one element per local date

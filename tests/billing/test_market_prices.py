@@ -167,8 +167,8 @@ def test_a_price_change_during_a_session_prices_each_part_at_its_own_price(feed,
     cdr = create_cdr(session_id=session.pk)
     # 10:30-11:00 10 kWh at 0.08+0.15, 11-12 10 kWh at 0.27, 12-13 5 kWh at max(0, -0.005+0.15).
     energy = [(line["volume"], line["unit_price"], line["amount_excl_vat"]) for line in cdr.breakdown["lines"]]
-    assert energy == [("10.000000", "0.230000", "2.30"), ("10.000000", "0.270000", "2.70"),
-                      ("5.000000", "0.145000", "0.73")]
+    assert energy == [("10.000000", "0.23", "2.30"), ("10.000000", "0.27", "2.70"),
+                      ("5.000000", "0.145", "0.73")]
     assert cdr.total_cost_excl_vat == Decimal("5.73") and cdr.total_cost_incl_vat == running.total_incl_vat
     assert len(cdr.tariff["elements"]) == 4  # the CDR embeds the market prices it used
 
