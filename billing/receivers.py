@@ -20,7 +20,7 @@ from django.dispatch import receiver
 
 from django.utils import timezone
 
-from billing.signals import market_prices_imported
+from billing.signals import cdr_created, market_prices_imported
 from billing.tariffs import snapshot_session_tariff
 from billing.tasks import price_session
 from stations.signals import session_completed, session_started
@@ -61,3 +61,16 @@ def feed_load_manager_curves(sender, feed_pk, **kwargs) -> None:
         return
     curve = load_manager_curve(feed, since=timezone.now())
     SiteLoadLimit.objects.filter(site__in=feed.load_sites.all()).update(curve=curve)
+
+
+@receiver(cdr_created, dispatch_uid="billing.final_cost_to_station")
+def final_cost_to_station(sender, cdr_pk, **kwargs) -> None:
+    """1.6 California Pricing: the station shows the final cost once the CDR is written."""
+    from billing.models import ChargeDetailRecord
+    from billing.station_prices import final_cost_command, send_command_tuple
+    from stations import background
+
+    session_pk = ChargeDetailRecord.objects.filter(pk=cdr_pk).values_list("session_id", flat=True).first()
+    command = final_cost_command(session_pk=session_pk) if session_pk else None
+    if command is not None:
+        background.run(lambda: send_command_tuple(command), name="final cost to station")

@@ -27,3 +27,13 @@ def import_market_prices() -> dict:
     from billing.market import import_enabled_feeds
 
     return import_enabled_feeds()
+
+
+@shared_task(name="billing.send_running_costs")
+def send_running_costs() -> dict:
+    """Every OCPP_COST_UPDATE_INTERVAL_S (Celery beat): the running cost to each station that shows costs."""
+    from asgiref.sync import async_to_sync
+
+    from billing.station_prices import send_running_costs as send
+
+    return async_to_sync(send)()

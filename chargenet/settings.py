@@ -234,6 +234,13 @@ CHARGENET_AUTO_REGISTER = _env_flag("CHARGENET_AUTO_REGISTER", False)
 OCPP_HEARTBEAT_INTERVAL = int(os.environ.get("OCPP_HEARTBEAT_INTERVAL", "300"))
 # How long a CSMS-initiated command waits for the station's answer (seconds).
 OCPP_COMMAND_TIMEOUT = float(os.environ.get("OCPP_COMMAND_TIMEOUT", "30"))
+# Running cost to stations that show costs (2.0.1 CostUpdated, 1.6 California RunningCost), every
+# this many seconds during a session; 0 turns it off.
+OCPP_COST_UPDATE_INTERVAL_S = int(os.environ.get("OCPP_COST_UPDATE_INTERVAL_S", "60"))
+if OCPP_COST_UPDATE_INTERVAL_S > 0:
+    CELERY_BEAT_SCHEDULE["running-costs-to-stations"] = {
+        "task": "billing.send_running_costs", "schedule": float(OCPP_COST_UPDATE_INTERVAL_S),
+    }
 # Threads the OCPP layer runs database calls on (SQLite: one writer at a time).
 _SQLITE = DATABASES["default"]["ENGINE"].endswith("sqlite3")
 OCPP_DB_THREADS = int(os.environ.get("OCPP_DB_THREADS", "1" if _SQLITE else "4"))
