@@ -23,7 +23,7 @@ from django.utils import timezone
 from billing.signals import cdr_created, market_prices_imported
 from billing.tariffs import snapshot_session_tariff
 from billing.tasks import price_session
-from stations.signals import session_completed, session_started
+from stations.signals import command_answered, session_completed, session_started
 
 logger = logging.getLogger(__name__)
 
@@ -74,3 +74,13 @@ def final_cost_to_station(sender, cdr_pk, **kwargs) -> None:
     command = final_cost_command(session_pk=session_pk) if session_pk else None
     if command is not None:
         background.run(lambda: send_command_tuple(command), name="final cost to station")
+
+
+@receiver(command_answered, dispatch_uid="billing.forget_display_support")
+def forget_display_support(sender, station, command, **kwargs) -> None:
+    """A configuration or variables answer may change what the station displays (1.6
+    CustomDisplayCostAndPrice, 2.0.1 TariffCostCtrlr): read it again on the next message."""
+    if command in ("get_configuration", "set_configuration", "get_base_report"):
+        from billing.station_prices import forget_support
+
+        forget_support(station.pk)
