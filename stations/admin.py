@@ -333,3 +333,19 @@ class ReservationAdmin(admin.ModelAdmin):
 
 
 from stations.smart_charging import admin as smart_charging_admin  # noqa: E402,F401  (registers its models)
+
+
+@admin.register(models.DisplayMessage)
+class DisplayMessageAdmin(admin.ModelAdmin):
+    """What is on the stations' displays as far as we know (set by us, or reported by them)."""
+
+    list_display = ["station", "message_id", "content", "priority", "state", "start_at", "end_at", "source",
+                    "updated_at"]
+    list_filter = ["source", "priority", "station__site"]
+    search_fields = ["station__station_id", "content"]
+
+    def has_add_permission(self, request):
+        return False  # set through the stations' command form or the site action
+
+    def has_change_permission(self, request, obj=None):
+        return False
