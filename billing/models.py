@@ -207,6 +207,10 @@ class SessionTariff(models.Model):
         MarketPriceFeed, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
         help_text="the tariff was dynamic: its energy price follows this curve over the session",
     )
+    cost_sent_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="when the running cost last went to the station's display (at most every OCPP_COST_UPDATE_INTERVAL_S)",
+    )
     taken_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

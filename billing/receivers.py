@@ -23,7 +23,7 @@ from django.utils import timezone
 from billing.signals import cdr_created, market_prices_imported
 from billing.tariffs import snapshot_session_tariff
 from billing.tasks import price_session
-from stations.signals import command_answered, session_completed, session_started
+from stations.signals import command_answered, meter_values_recorded, session_completed, session_started
 
 logger = logging.getLogger(__name__)
 
@@ -84,3 +84,23 @@ def forget_display_support(sender, station, command, **kwargs) -> None:
         from billing.station_prices import forget_support
 
         forget_support(station.pk)
+
+
+@receiver(meter_values_recorded, dispatch_uid="billing.running_cost_to_station")
+def running_cost_to_station(sender, station_pk, session_pks=(), **kwargs) -> None:
+    """The running cost follows the meter values, at most every OCPP_COST_UPDATE_INTERVAL_S per
+    session (the beat sweep covers sessions whose meter is quiet). Off the frame path: a station
+    known not to show costs costs nothing here; the rest runs on the server loop."""
+    from django.conf import settings
+
+    from billing.station_prices import cached_support, send_running_costs
+    from stations import background
+
+    if settings.OCPP_COST_UPDATE_INTERVAL_S <= 0 or not session_pks:
+        return
+    support = cached_support(station_pk)
+    if support is not None and not support.cost:
+        return
+    pks = list(session_pks)
+    background.run_soon(lambda: send_running_costs(station_pk=station_pk, session_pks=pks),
+                        name="running cost to station")

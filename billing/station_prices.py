@@ -21,16 +21,18 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from billing.prices import quote, running_cost, session_cost
 from billing.pricing import ENERGY, FLAT, TIME, prices_in_force
+from billing.models import SessionTariff
 from stations.models import ChargingSession, ChargingStation, DeviceModelVariable, IdToken, SessionStatus
 
 logger = logging.getLogger(__name__)
@@ -148,14 +150,26 @@ def _charging_price(session: ChargingSession, at: datetime) -> dict[str, float]:
     return price
 
 
-def running_cost_commands(*, now: datetime | None = None) -> list[tuple[str, str, dict]]:
+def running_cost_commands(*, now: datetime | None = None, station_pk: int | None = None,
+                          session_pks: list[int] | None = None) -> list[tuple[str, str, dict]]:
     """(station id, command, params) of a running-cost update for every active session at a
-    station that shows costs."""
+    station that shows costs and whose last update is at least OCPP_COST_UPDATE_INTERVAL_S old
+    (``station_pk``/``session_pks``: only those). The sessions are marked as sent at once, in
+    one UPDATE, so the meter-value path and the beat sweep never both send one."""
+    interval = settings.OCPP_COST_UPDATE_INTERVAL_S
+    if interval <= 0:
+        return []
     now = now or timezone.now()
-    sessions = ChargingSession.objects.filter(status=SessionStatus.ACTIVE, station__is_online=True,
-                                              started_at__isnull=False).select_related("station__site")
-    commands = []
-    for session in sessions:
+    due = Q(tariff_snapshot__cost_sent_at__isnull=True) | Q(tariff_snapshot__cost_sent_at__lte=now - timedelta(
+        seconds=interval))
+    sessions = ChargingSession.objects.filter(due, status=SessionStatus.ACTIVE, station__is_online=True,
+                                              started_at__isnull=False, tariff_snapshot__isnull=False)
+    if station_pk is not None:
+        sessions = sessions.filter(station_id=station_pk)
+    if session_pks is not None:
+        sessions = sessions.filter(pk__in=session_pks)
+    commands, sent = [], []
+    for session in sessions.select_related("station__site"):
         support = display_support(session.station_id)
         if not support.cost:
             continue
@@ -170,14 +184,16 @@ def running_cost_commands(*, now: datetime | None = None) -> list[tuple[str, str
                 "charging_price": _charging_price(session, now),
             })
         commands.append((session.station.station_id, "cost_updated", params))
+        sent.append(session.pk)
+    SessionTariff.objects.filter(session_id__in=sent).update(cost_sent_at=now)
     return commands
 
 
-async def send_running_costs() -> dict[str, str]:
-    """Send every running-cost update now, in parallel; {transaction: outcome}."""
+async def send_running_costs(*, station_pk: int | None = None, session_pks: list[int] | None = None) -> dict[str, str]:
+    """Send the due running-cost updates now, in parallel; {station/transaction: outcome}."""
     from stations.commands.service import send_command_async
 
-    commands = await sync_to_async(running_cost_commands)()
+    commands = await sync_to_async(running_cost_commands)(station_pk=station_pk, session_pks=session_pks)
 
     async def one(station_id: str, command: str, params: dict) -> tuple[str, str]:
         try:

@@ -72,13 +72,15 @@ async def test_201_price_text_at_authorize_and_start_and_the_final_cost_at_the_e
     async with ocpp("CS-1", version="2.0.1") as station:
         await station.result("NotifyReport", tariff_cost_report(tariff=True, cost=True))
         authorized = await station.result("Authorize", {"idToken": {"idToken": "TOKEN-1", "type": "ISO14443"}})
-        begun = await station.result("TransactionEvent", started(meter_wh=1000))
-        middle = await station.result("TransactionEvent", updated(1, T1, 6000))
-        end = await station.result("TransactionEvent", ended(2, T2, 11000))
+        begun = await station.result("TransactionEvent", started(meter_wh=1000, timestamp=recent(30)))
+        middle = await station.result("TransactionEvent", updated(1, recent(10), 6000))
+        running = await station.expect_call("CostUpdated", {})  # follows the meter values
+        end = await station.result("TransactionEvent", ended(2, recent(0), 11000))
     message = {"format": "UTF8", "language": "en", "content": PRICE_TEXT}
     assert authorized == {"idTokenInfo": {"status": "Accepted", "personalMessage": message}}
     assert begun == {"idTokenInfo": {"status": "Accepted", "personalMessage": message}}
     assert middle == {}  # no totalCost before the end (it "SHALL only be sent when charging has ended")
+    assert running == {"totalCost": 1.95, "transactionId": "TX-1"}  # 5 kWh x 0.39
     cdr = await ChargeDetailRecord.objects.aget(session__transaction_id="TX-1")
     assert end == {"totalCost": float(cdr.total_cost_incl_vat)}
     assert str(cdr.total_cost_incl_vat) == "3.90"  # 10 kWh x 0.39
@@ -103,18 +105,24 @@ async def test_201_an_unknown_token_gets_no_price(make_station, make_token, ocpp
     assert refused == {"idTokenInfo": {"status": "Invalid"}}
 
 
-async def test_201_running_cost_goes_out_as_cost_updated(make_station, make_token, ocpp):
+async def test_201_running_cost_at_most_every_interval_and_the_sweep_for_quiet_meters(make_station, make_token,
+                                                                                        ocpp, settings):
+    settings.OCPP_COST_UPDATE_INTERVAL_S = 1
     await adb(priced_station)(make_station, make_token, "CS-1")
     async with ocpp("CS-1", version="2.0.1") as station:
         await station.result("NotifyReport", tariff_cost_report(tariff=False, cost=True))
         await station.result("TransactionEvent", started(meter_wh=1000, timestamp=recent(30)))
         await station.result("TransactionEvent", updated(1, recent(10), 6000))
-        await asyncio.sleep(0.3)  # the meter batcher writes the Updated event
+        first = await station.expect_call("CostUpdated", {})
+        await station.result("TransactionEvent", updated(2, recent(9), 7000))  # within the interval: no update
+        assert await station_prices.send_running_costs() == {}  # the sweep: nothing due yet
+        await asyncio.sleep(1.1)
         sending = asyncio.create_task(station_prices.send_running_costs())
-        call = await station.expect_call("CostUpdated", {})
+        second = await station.expect_call("CostUpdated", {})
         outcomes = await sending
-    # 5 kWh x 0.327731 = 1.64 + 0.31 VAT (the session runs on: held at the last reading; no parking yet)
-    assert call == {"totalCost": 1.95, "transactionId": "TX-1"}
+        assert station.waiting_calls == []
+    assert first == {"totalCost": 1.95, "transactionId": "TX-1"}  # 5 kWh x 0.39
+    assert second == {"totalCost": 2.34, "transactionId": "TX-1"}  # 6 kWh
     assert outcomes == {"CS-1/TX-1": "accepted"}
 
 
@@ -205,10 +213,7 @@ async def test_16_california_pricing_user_price_running_cost_and_final_cost(make
         tx = begun["transactionId"]
         await station.result("MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [
             {"timestamp": recent(10), "sampledValue": [{"value": "6000", "measurand": "Energy.Active.Import.Register"}]}]})
-        await asyncio.sleep(0.3)  # the meter batcher writes the reading
-        sending = asyncio.create_task(station_prices.send_running_costs())
-        running = await station.expect_call("DataTransfer", {"status": "Accepted"})
-        await sending
+        running = await station.expect_call("DataTransfer", {"status": "Accepted"})  # follows the meter values
         assert (running["vendorId"], running["messageId"]) == (COSTMSG, "RunningCost")
         data = json.loads(running["data"])
         assert {k: data[k] for k in ("transactionId", "meterValue", "cost", "state", "chargingPrice")} == {
