@@ -191,6 +191,30 @@ def price_text(*, tariff: Mapping[str, Any], at: datetime, time_zone: str, langu
     return words["sep"].join(parts) if offered else words["free"]
 
 
+PUBLISHED_MARKET_HORIZON = timedelta(hours=48)  # day-ahead prices reach at most into tomorrow
+
+
+def published_tariff(tariff: Tariff, *, now: datetime | None = None) -> dict[str, Any]:
+    """The OCPI tariff as partners (and their drivers) see it: a dynamic tariff with the market
+    prices stored from now on (local times of the first place it is assigned to), so what the
+    Tariffs module publishes is what a session started now is priced with."""
+    ocpi = tariff_to_ocpi(tariff)
+    if tariff.market_feed_id is None:
+        return ocpi
+    now = now or timezone.now()
+    return follow_market(ocpi, feed=tariff.market_feed, time_zone=_time_zone_of(tariff),
+                         points=points_between(tariff.market_feed_id, now, now + PUBLISHED_MARKET_HORIZON))
+
+
+def _time_zone_of(tariff: Tariff) -> str:
+    assignment = tariff.assignments.select_related("site", "station__site", "evse__station__site").first()
+    site = None
+    if assignment is not None:
+        site = assignment.site or (assignment.station.site if assignment.station_id else None) or (
+            assignment.evse.station.site if assignment.evse_id else None)
+    return site.time_zone if site is not None and site.time_zone else "UTC"
+
+
 # --------------------------------------------------------------------------------------------
 # During and after a session
 

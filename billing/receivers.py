@@ -61,6 +61,8 @@ def feed_load_manager_curves(sender, feed_pk, **kwargs) -> None:
         return
     curve = load_manager_curve(feed, since=timezone.now())
     SiteLoadLimit.objects.filter(site__in=feed.load_sites.all()).update(curve=curve)
+    # Partners sync tariffs by last_updated: the dynamic tariffs' published prices changed.
+    feed.tariffs.update(last_updated=timezone.now())
 
 
 @receiver(cdr_created, dispatch_uid="billing.final_cost_to_station")

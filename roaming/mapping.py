@@ -24,8 +24,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing.models import ChargeDetailRecord, Tariff
-from billing.prices import running_cost
-from billing.tariffs import _resolve, tariff_to_ocpi
+from billing.prices import published_tariff, running_cost
+from billing.tariffs import _resolve
 from roaming.envelope import ocpi_datetime
 from stations.models import ChargingSession, ChargingStation, Connector, Evse, SessionStatus, Site
 
@@ -320,5 +320,6 @@ def cdr_to_ocpi(cdr: ChargeDetailRecord) -> dict[str, Any]:
 
 
 def tariff_ocpi(tariff: Tariff) -> dict[str, Any]:
-    """Billing stores tariffs as OCPI Tariff objects: what it holds is what partners get."""
-    return tariff_to_ocpi(tariff)
+    """Billing stores tariffs as OCPI Tariff objects: what it holds is what partners get (a
+    dynamic tariff with its market prices from now on)."""
+    return published_tariff(tariff)
