@@ -83,9 +83,11 @@ def forget_display_support(sender, station, command, **kwargs) -> None:
     """A configuration or variables answer may change what the station displays (1.6
     CustomDisplayCostAndPrice, 2.0.1 TariffCostCtrlr): read it again on the next message."""
     if command in ("get_configuration", "set_configuration", "get_base_report"):
-        from billing.station_prices import forget_support
+        from billing.station_prices import default_price_command, forget_support, send_soon
 
         forget_support(station.pk)
+        if command == "get_configuration":  # California Pricing found: the station's default price
+            send_soon(default_price_command(station_pk=station.pk), name="DefaultPrice to the station")
 
 
 @receiver(meter_values_recorded, dispatch_uid="billing.running_cost_to_station")

@@ -18,6 +18,8 @@ path costs no extra query. All amounts come from `billing.prices`, the CDR's own
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -134,12 +136,16 @@ def final_total_cost(*, station_pk: int, transaction_id: str) -> float | None:
 
 
 def _charging_price(session: ChargingSession, at: datetime) -> dict[str, float]:
-    """California ``chargingPrice`` (incl. VAT) of what applies at ``at``: kWhPrice, hourPrice, flatFee."""
+    """California ``chargingPrice`` of the session's tariff at ``at``."""
     from billing.cdrs import session_tariff
 
     tariff, time_zone, _feed = session_tariff(session)
-    if tariff is None:
-        return {}
+    return charging_price(tariff, time_zone, at) if tariff is not None else {}
+
+
+def charging_price(tariff: dict, time_zone: str, at: datetime) -> dict[str, float]:
+    """California ``chargingPrice`` (incl. VAT) of what applies at ``at`` without conditions:
+    kWhPrice, hourPrice, flatFee."""
     keys = {ENERGY: "kWhPrice", TIME: "hourPrice", FLAT: "flatFee"}
     price: dict[str, float] = {}
     for offered in prices_in_force(tariff=tariff, at=at, time_zone=time_zone):
@@ -148,6 +154,25 @@ def _charging_price(session: ChargingSession, at: datetime) -> dict[str, float]:
             gross = offered.price * (1 + (offered.vat_rate or Decimal(0)) / 100)
             price[key] = float(gross.quantize(Decimal("0.0001")))
     return price
+
+
+def default_price_command(*, station_pk: int) -> tuple[str, str, dict] | None:
+    """1.6 California: the station's public price as its ``DefaultPrice`` configuration key (what
+    it shows before a driver is known, and offline): (station id, command, params)."""
+    if not display_support(station_pk).california:
+        return None
+    station = ChargingStation.objects.select_related("site").filter(pk=station_pk).first()
+    found = quote(station=station, language=_language()) if station is not None else None
+    if found is None:
+        return None
+    value = {"priceText": found.text, "priceTextOffline": found.text,
+             "chargingPrice": charging_price(found.ocpi, found.time_zone, timezone.now())}
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if len(text) > 500:  # a 1.6 configuration value holds 500 characters
+        value.pop("priceTextOffline")
+        value["priceText"] = found.text[:400]
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return station.station_id, "set_configuration", {"key": "DefaultPrice", "value": text}
 
 
 def running_cost_commands(*, now: datetime | None = None, station_pk: int | None = None,
@@ -261,3 +286,37 @@ def send_user_price_later(*, station_pk: int, id_token_value: str) -> None:
     task = asyncio.get_running_loop().create_task(send())
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
+
+
+def send_soon(command: tuple[str, str, dict] | None, *, name: str) -> bool:
+    """Send a command from any thread on the server loop, in a fresh context: a receiver that
+    runs inside a command's own answer handling (asgiref's sync thread) must not hand its
+    context, and with it that busy thread, to the new task. Without a server loop (a Celery
+    worker) it becomes a task. False: nothing to send."""
+    from stations import background
+
+    if command is None:
+        return False
+    loop = background.server_loop()
+    if loop is None:  # a Celery worker (REDIS_URL set): a task of its own, off this thread (by name:
+        from celery import current_app  # billing.tasks imports this module)
+
+        station_id, name_, params = command
+        current_app.send_task("billing.send_station_command",
+                              args=(station_id, name_, json.loads(json.dumps(params, default=str))))
+        return True
+    context = contextvars.Context()
+
+    async def send() -> None:
+        try:
+            await send_command_tuple(command)
+        except Exception:
+            logger.exception("%s failed", name)
+
+    def start() -> None:
+        task = loop.create_task(send(), context=context)
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
+
+    loop.call_soon_threadsafe(start, context=context)
+    return True

@@ -37,3 +37,11 @@ def send_running_costs() -> dict:
     from billing.station_prices import send_running_costs as send
 
     return async_to_sync(send)()
+
+
+@shared_task(name="billing.send_station_command")
+def send_station_command(station_id: str, command: str, params: dict) -> str:
+    """A price command (DefaultPrice, FinalCost) from a process without a server loop (a worker)."""
+    from stations.commands.service import send_command
+
+    return send_command(station_id=station_id, command=command, params=params, source="billing").outcome

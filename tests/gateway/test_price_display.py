@@ -196,6 +196,11 @@ async def report_california_support(station) -> None:
         {"key": "CustomDisplayCostAndPrice", "readonly": True, "value": "true"},
         {"key": "NumberOfDecimalsForCostValues", "readonly": False, "value": "2"}]})
     assert (await asking).outcome == "accepted"
+    # Support found: the station's public price becomes its DefaultPrice (shown before a driver is known).
+    default = await station.expect_call("ChangeConfiguration", {"status": "Accepted"})
+    assert default["key"] == "DefaultPrice"
+    assert json.loads(default["value"]) == {"priceText": PRICE_TEXT, "priceTextOffline": PRICE_TEXT,
+                                            "chargingPrice": {"kWhPrice": 0.39}}
 
 
 async def test_16_california_pricing_user_price_running_cost_and_final_cost(make_station, make_token, ocpp):
