@@ -220,8 +220,9 @@ def _time_zone_of(tariff: Tariff) -> str:
 
 
 def running_cost(*, session: ChargingSession, at: datetime | None = None) -> Cost | None:
-    """The cost of a session up to ``at`` (default: now; never before its last meter reading),
-    priced exactly as its CDR will be. None: no tariff applies or the data cannot be priced."""
+    """The cost of a session up to ``at`` (default: now; never before its last meter reading;
+    a completed session: up to its stop), priced exactly as its CDR will be. None: no tariff
+    applies or the data cannot be priced."""
     if session.started_at is None:
         return None
     if session.status == SessionStatus.COMPLETED and session.stopped_at is not None:
@@ -237,9 +238,11 @@ def running_cost(*, session: ChargingSession, at: datetime | None = None) -> Cos
     except PricingError:
         return None
     data = breakdown.as_dict()
+    # A completed session priced up to its stop is its final cost (the CDR's, which may still be queued).
     return Cost(currency=breakdown.currency, total_excl_vat=breakdown.total_excl_vat,
-                total_incl_vat=breakdown.total_incl_vat, energy_kwh=breakdown.total_energy_kwh, final=False,
-                at=at, lines=data["lines"], tariff_id=breakdown.tariff_id)
+                total_incl_vat=breakdown.total_incl_vat, energy_kwh=breakdown.total_energy_kwh,
+                final=session.status == SessionStatus.COMPLETED, at=at, lines=data["lines"],
+                tariff_id=breakdown.tariff_id)
 
 
 def final_cost(*, session: ChargingSession) -> Cost | None:

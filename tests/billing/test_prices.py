@@ -182,3 +182,17 @@ def test_the_running_cost_at_the_end_is_the_cdr_total(station, tariff, steps, ta
         assert (running.total_excl_vat, running.total_incl_vat) == (cdr.total_cost_excl_vat, cdr.total_cost_incl_vat)
         assert running.lines == cdr.breakdown["lines"]
         transaction.set_rollback(True)
+
+
+def test_a_completed_session_whose_cdr_is_still_queued_shows_the_same_final_cost(station):
+    assign_tariff(tariff=make_tariff("T-1"), place=station)
+    session = start_session(station_pk=station.pk, evse_id=1, connector_id=1, id_token_value="CARD",
+                            meter_start_wh=1000, started_at=T0).session
+    session = stop_session(station_pk=station.pk, transaction_id=session.transaction_id, meter_stop_wh=11000,
+                           stopped_at=T0 + timedelta(hours=1)).session  # no on_commit here: no CDR yet
+    assert not ChargeDetailRecord.objects.exists()
+    before = session_cost(session=session, at=T0 + timedelta(days=3))  # "now" does not move a finished session
+    cdr = create_cdr(session_id=session.pk)
+    after = session_cost(session=session)
+    assert (before.final, after.final) == (True, True)
+    assert before.total_incl_vat == after.total_incl_vat == cdr.total_cost_incl_vat == Decimal("3.57")
