@@ -126,7 +126,8 @@ def _rows_of_json(feed: MarketPriceFeed, text: str) -> Any:
             raise MarketImportError(f"the JSON document has no {feed.json_items!r}")
         document = document[key]
     if not isinstance(document, list):
-        raise MarketImportError("expected a list of price points" + (f" at {feed.json_items!r}" if feed.json_items else ""))
+        where = f" at {feed.json_items!r}" if feed.json_items else ""
+        raise MarketImportError(f"expected a list of price points{where}")
     return document
 
 

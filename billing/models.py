@@ -209,7 +209,8 @@ class SessionTariff(models.Model):
     )
     cost_sent_at = models.DateTimeField(
         null=True, blank=True, editable=False,
-        help_text="when the running cost last went to the station's display (at most every OCPP_COST_UPDATE_INTERVAL_S)",
+        help_text="when the running cost last went to the station's display "
+        "(at most every OCPP_COST_UPDATE_INTERVAL_S)",
     )
     taken_at = models.DateTimeField(auto_now_add=True)
 

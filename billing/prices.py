@@ -24,7 +24,16 @@ from django.utils import timezone
 from billing.cdrs import price_timeline, session_tariff, session_timeline
 from billing.market import follow_market, points_between
 from billing.models import ChargeDetailRecord, Tariff
-from billing.pricing import ENERGY, FLAT, PARKING_TIME, TIME, OfferedPrice, PricingError, currency_exponent, prices_in_force
+from billing.pricing import (
+    ENERGY,
+    FLAT,
+    PARKING_TIME,
+    TIME,
+    OfferedPrice,
+    PricingError,
+    currency_exponent,
+    prices_in_force,
+)
 from billing.tariffs import tariff_at, tariff_to_ocpi
 from stations.models import ChargingSession, ChargingStation, Evse, SessionStatus
 
@@ -182,7 +191,8 @@ def price_text(*, tariff: Mapping[str, Any], at: datetime, time_zone: str, langu
     currency = tariff["currency"]
     offered = [p for p in prices_in_force(tariff=tariff, at=at, time_zone=time_zone) if p.price > 0]
     order = {ENERGY: 0, TIME: 1, PARKING_TIME: 2, FLAT: 3}
-    parts = [_phrase(p, currency, language) for p in sorted(offered, key=lambda p: (order[p.dimension], p.element_index))]
+    offered.sort(key=lambda p: (order[p.dimension], p.element_index))
+    parts = [_phrase(p, currency, language) for p in offered]
     for bound in ("min_price", "max_price"):
         value = tariff.get(bound)
         if value:

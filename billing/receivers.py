@@ -17,7 +17,6 @@ import logging
 
 from django.db import transaction
 from django.dispatch import receiver
-
 from django.utils import timezone
 
 from billing.signals import cdr_created, market_prices_imported

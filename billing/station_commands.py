@@ -23,8 +23,10 @@ class CostUpdatedParams(serializers.Serializer):
     timestamp = serializers.DateTimeField(required=False, help_text="1.6 RunningCost: when the cost was taken")
     meter_wh = serializers.IntegerField(min_value=0, required=False, help_text="1.6 RunningCost: the register, Wh")
     state = serializers.ChoiceField(choices=["Charging", "Idle"], default="Charging")
-    charging_price = serializers.DictField(child=serializers.FloatField(min_value=0), required=False,
-                                           help_text='1.6 RunningCost: {"kWhPrice": .., "hourPrice": .., "flatFee": ..}')
+    charging_price = serializers.DictField(
+        child=serializers.FloatField(min_value=0), required=False,
+        help_text='1.6 RunningCost: {"kWhPrice": .., "hourPrice": .., "flatFee": ..}',
+    )
 
 
 class UserPriceParams(serializers.Serializer):

@@ -32,9 +32,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from billing.models import SessionTariff
 from billing.prices import quote, running_cost, session_cost
 from billing.pricing import ENERGY, FLAT, TIME, prices_in_force
-from billing.models import SessionTariff
 from stations.models import ChargingSession, ChargingStation, DeviceModelVariable, IdToken, SessionStatus
 
 logger = logging.getLogger(__name__)

@@ -70,7 +70,8 @@ def test_a_csv_file_in_eur_per_mwh_is_stored_per_kwh(feed, tmp_path):
 
 
 def test_a_json_feed_over_http_with_quarter_hours_and_no_end(feed):
-    feed.kind, feed.source, feed.json_items, feed.unit = "json", "https://prices.example/day-ahead", "data.prices", "kWh"
+    feed.kind, feed.source = "json", "https://prices.example/day-ahead"
+    feed.json_items, feed.unit = "data.prices", "kWh"
     feed.resolution_minutes, feed.start_field, feed.price_field = 15, "from", "value"
     feed.save()
     body = {"data": {"prices": [{"from": "2025-03-03T11:00:00+01:00", "value": 0.1},

@@ -36,7 +36,8 @@ def test_the_full_ocpi_tariff_becomes_a_valid_21_tariff():
     assert tariff["fixedFee"]["prices"] == [
         {"priceFixed": 0.5, "conditions": {"startTimeOfDay": "07:00", "endTimeOfDay": "22:00"}}]
     assert tariff["reservationFixed"]["prices"] == [{"priceFixed": 5}]
-    assert (tariff["minCost"], tariff["maxCost"]) == ({"exclTax": 0.5, "inclTax": 0.6}, {"exclTax": 80, "inclTax": 95.2})
+    assert tariff["minCost"] == {"exclTax": 0.5, "inclTax": 0.6}
+    assert tariff["maxCost"] == {"exclTax": 80, "inclTax": 95.2}
     assert tariff["description"][1] == {"format": "UTF8", "language": "de", "content": "0,25/kWh"}
     assert converted.warnings == ["elements[0].ENERGY: step_size 100 is not carried by OCPP 2.1",
                                   "elements[2].PARKING_TIME: step_size 60 is not carried by OCPP 2.1"]

@@ -15,7 +15,7 @@ from stations.commands.service import CommandError, send_command_async
 from stations.models import ChargingStation, DisplayMessage
 from tests.billing.tariff_data import component, make_tariff
 from tests.conftest import adb
-from tests.gateway.test_ocpp201_transactions import T0, T1, T2, ended, started, updated
+from tests.gateway.test_ocpp201_transactions import T0, T2, ended, started, updated
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -217,7 +217,8 @@ async def test_16_california_pricing_user_price_running_cost_and_final_cost(make
                                                           "timestamp": recent(30)})
         tx = begun["transactionId"]
         await station.result("MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [
-            {"timestamp": recent(10), "sampledValue": [{"value": "6000", "measurand": "Energy.Active.Import.Register"}]}]})
+            {"timestamp": recent(10),
+             "sampledValue": [{"value": "6000", "measurand": "Energy.Active.Import.Register"}]}]})
         running = await station.expect_call("DataTransfer", {"status": "Accepted"})  # follows the meter values
         assert (running["vendorId"], running["messageId"]) == (COSTMSG, "RunningCost")
         data = json.loads(running["data"])

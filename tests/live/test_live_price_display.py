@@ -42,7 +42,8 @@ def test_a_simulated_charger_shows_price_running_cost_and_the_cdr_total(start_da
         # The operator reads the device model: the station says its display shows tariffs and costs.
         token = Token.objects.create(user=User.objects.create_superuser("ops", "o@example.com", "x"))
         request = urllib.request.Request(
-            f"{server.http}/api/v1/stations/LIVEP-01/commands/", data=json.dumps({"command": "get_base_report"}).encode(),
+            f"{server.http}/api/v1/stations/LIVEP-01/commands/",
+            data=json.dumps({"command": "get_base_report"}).encode(),
             headers={"Authorization": f"Token {token.key}", "Content-Type": "application/json"}, method="POST")
         with urllib.request.urlopen(request, timeout=30) as response:
             assert json.load(response)["outcome"] == "accepted"
