@@ -253,8 +253,11 @@ def final_cost_command(*, session_pk: int) -> tuple[str, str, dict] | None:
     if cost is None:
         return None
     text = f"{cost.total_incl_vat} {cost.currency}, {cost.energy_kwh.quantize(Decimal('0.01'))} kWh"
+    # The QR code on the display leads the driver to the session (and its cost lines) in the portal.
+    receipt = f"{settings.CHARGENET_PUBLIC_URL}/portal/sessions/{session.pk}/"
     return session.station.station_id, "final_cost", {
         "transaction_id": session.transaction_id, "total_cost": float(cost.total_incl_vat), "price_text": text,
+        "qr_code_text": receipt,
     }
 
 

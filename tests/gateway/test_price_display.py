@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 
 from billing import station_prices
 from billing.models import ChargeDetailRecord
@@ -127,8 +128,6 @@ async def test_201_running_cost_at_most_every_interval_and_the_sweep_for_quiet_m
 
 
 async def test_the_running_cost_interval_is_a_beat_entry_from_the_setting():
-    from django.conf import settings
-
     entry = settings.CELERY_BEAT_SCHEDULE["running-costs-to-stations"]
     assert entry == {"task": "billing.send_running_costs", "schedule": float(settings.OCPP_COST_UPDATE_INTERVAL_S)}
 
@@ -231,8 +230,9 @@ async def test_16_california_pricing_user_price_running_cost_and_final_cost(make
         final = await station.expect_call("DataTransfer", {"status": "Accepted"})
     assert (final["vendorId"], final["messageId"]) == (COSTMSG, "FinalCost")
     cdr = await ChargeDetailRecord.objects.aget(session__transaction_id=str(tx))
-    assert json.loads(final["data"]) == {"transactionId": tx, "cost": float(cdr.total_cost_incl_vat),
-                                         "priceText": "3.90 EUR, 10.00 kWh", "qrCodeText": ""}
+    assert json.loads(final["data"]) == {
+        "transactionId": tx, "cost": float(cdr.total_cost_incl_vat), "priceText": "3.90 EUR, 10.00 kWh",
+        "qrCodeText": f"{settings.CHARGENET_PUBLIC_URL}/portal/sessions/{cdr.session_id}/"}
 
 
 async def test_16_without_the_configuration_key_nothing_extra_is_sent(make_station, make_token, ocpp):
