@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
 
+from billing import feed_in
 from billing.market import follow_market, points_between
 from billing.models import CdrVatLine, ChargeDetailRecord, MarketPriceFeed, SessionTariff
 from billing.pricing import PriceBreakdown, PricingError, Reading, SessionTimeline, price_session
@@ -75,7 +76,7 @@ def _create_cdr(session_id: int) -> ChargeDetailRecord | None:
         return None
     try:
         tariff, breakdown = price_timeline(tariff=tariff, time_zone=time_zone, feed=feed,
-                                           timeline=session_timeline(session))
+                                           timeline=session_timeline(session), session=session)
     except PricingError as error:
         logger.error("session %s cannot be priced with tariff %s: %s", session_id, tariff.get("id"), error)
         return None
@@ -93,6 +94,7 @@ def _create_cdr(session_id: int) -> ChargeDetailRecord | None:
         time_zone=time_zone,
         currency=breakdown.currency,
         total_energy_kwh=breakdown.total_energy_kwh.quantize(Decimal("0.001"), ROUND_HALF_UP),
+        total_energy_exported_kwh=(Decimal(session.energy_exported_wh) / 1000).quantize(Decimal("0.001")),
         total_time_h=breakdown.total_time_h.quantize(Decimal("0.0001"), ROUND_HALF_UP),
         total_parking_time_h=breakdown.total_parking_time_h.quantize(Decimal("0.0001"), ROUND_HALF_UP),
         total_cost_excl_vat=breakdown.total_excl_vat,
@@ -106,6 +108,17 @@ def _create_cdr(session_id: int) -> ChargeDetailRecord | None:
     )
     announce_on_commit(cdr_created, cdr_pk=cdr.pk)
     return cdr
+
+
+def _feed_in_price_of(session: ChargingSession) -> Decimal | None:
+    """The feed-in price snapshotted at session start (else the resolved tariff's now)."""
+    if not session.energy_exported_wh:
+        return None
+    snapshot = SessionTariff.objects.filter(session=session).select_related("tariff").first()
+    if snapshot is not None:
+        return snapshot.feed_in_price
+    tariff = resolve_tariff(session)
+    return tariff.feed_in_price if tariff is not None else None
 
 
 def _tariff_of(session: ChargingSession) -> tuple[dict | None, str, MarketPriceFeed | None]:
@@ -136,18 +149,26 @@ def session_tariff(session: ChargingSession, *, refresh_group: bool = False,
                 return tariff_to_ocpi(tariff), snapshot.time_zone, tariff.market_feed
             snapshot.tariff, snapshot.snapshot, snapshot.driver_known = tariff, tariff_to_ocpi(tariff), True
             snapshot.market_feed = tariff.market_feed
-            snapshot.save(update_fields=["tariff", "snapshot", "driver_known", "market_feed"])
+            snapshot.feed_in_price = tariff.feed_in_price
+            snapshot.save(update_fields=["tariff", "snapshot", "driver_known", "market_feed", "feed_in_price"])
     return snapshot.snapshot, snapshot.time_zone, snapshot.market_feed
 
 
 def price_timeline(*, tariff: dict, time_zone: str, feed: MarketPriceFeed | None,
-                   timeline: SessionTimeline) -> tuple[dict, PriceBreakdown]:
+                   timeline: SessionTimeline, session: ChargingSession | None = None) -> tuple[dict, PriceBreakdown]:
     """(the tariff as priced, the breakdown): the one way a session is priced, for CDRs and for
-    running costs. A dynamic tariff gets the market prices stored for the timeline's span."""
+    running costs. A dynamic tariff gets the market prices stored for the timeline's span;
+    ``session``: its V2X feed-in credit so far is a line of the breakdown."""
     if feed is not None:
         tariff = follow_market(tariff, feed=feed, points=points_between(feed.pk, timeline.start, timeline.end),
                                time_zone=time_zone)
-    return tariff, price_session(tariff=tariff, timeline=timeline, time_zone=time_zone)
+    breakdown = price_session(tariff=tariff, timeline=timeline, time_zone=time_zone)
+    if session is not None and session.energy_exported_wh:
+        breakdown = feed_in.with_credit(breakdown, feed_in.credit_line(
+            exported_wh=session.energy_exported_wh, price_per_kwh=_feed_in_price_of(session),
+            currency=breakdown.currency,
+        ))
+    return tariff, breakdown
 
 
 def session_timeline(session: ChargingSession, *, end=None) -> SessionTimeline:

@@ -244,7 +244,7 @@ def running_cost(*, session: ChargingSession, at: datetime | None = None) -> Cos
         return None
     try:
         _, breakdown = price_timeline(tariff=tariff, time_zone=time_zone, feed=feed,
-                                      timeline=session_timeline(session, end=at))
+                                      timeline=session_timeline(session, end=at), session=session)
     except PricingError:
         return None
     data = breakdown.as_dict()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0003_market_prices'),
+        ('billing', '0004_market_prices'),
     ]
 
     operations = [
