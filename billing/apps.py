@@ -7,3 +7,6 @@ class BillingConfig(AppConfig):
 
     def ready(self):
         from billing import receivers  # noqa: F401  (connects to stations.signals)
+        from billing.station_commands import register_commands
+
+        register_commands()

@@ -21,8 +21,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import IntegrityError, transaction
 
 from billing import feed_in
-from billing.models import CdrVatLine, ChargeDetailRecord, SessionTariff
-from billing.pricing import PricingError, Reading, SessionTimeline, price_session
+from billing.market import follow_market, points_between
+from billing.models import CdrVatLine, ChargeDetailRecord, MarketPriceFeed, SessionTariff
+from billing.pricing import PriceBreakdown, PricingError, Reading, SessionTimeline, price_session
 from billing.signals import cdr_created
 from billing.tariffs import group_tariff_of, resolve_tariff, tariff_to_ocpi
 from stations.models import ChargingSession, Location, Measurand, MeterSample, Phase, SessionStatus
@@ -69,19 +70,16 @@ def _create_cdr(session_id: int) -> ChargeDetailRecord | None:
     if session.status != SessionStatus.COMPLETED or session.started_at is None or session.stopped_at is None:
         logger.warning("session %s is not completed (or has no start/stop time): no CDR", session_id)
         return None
-    tariff, time_zone = _tariff_of(session)
+    tariff, time_zone, feed = _tariff_of(session)
     if tariff is None:
         logger.info("no tariff applies to session %s (%s): no CDR", session_id, session.station.station_id)
         return None
     try:
-        breakdown = price_session(tariff=tariff, timeline=session_timeline(session), time_zone=time_zone)
+        tariff, breakdown = price_timeline(tariff=tariff, time_zone=time_zone, feed=feed,
+                                           timeline=session_timeline(session), session=session)
     except PricingError as error:
         logger.error("session %s cannot be priced with tariff %s: %s", session_id, tariff.get("id"), error)
         return None
-    breakdown = feed_in.with_credit(breakdown, feed_in.credit_line(
-        exported_wh=session.energy_exported_wh, price_per_kwh=_feed_in_price_of(session),
-        currency=breakdown.currency,
-    ))
 
     site = session.station.site
     cdr = ChargeDetailRecord.objects.create(
@@ -123,34 +121,68 @@ def _feed_in_price_of(session: ChargingSession) -> Decimal | None:
     return tariff.feed_in_price if tariff is not None else None
 
 
-def _tariff_of(session: ChargingSession) -> tuple[dict | None, str]:
-    """(the OCPI tariff to price with, the time zone of its restrictions)."""
+def _tariff_of(session: ChargingSession) -> tuple[dict | None, str, MarketPriceFeed | None]:
+    """(the OCPI tariff to price with, the time zone of its restrictions, its market feed)."""
+    return session_tariff(session, refresh_group=True)
+
+
+def session_tariff(session: ChargingSession, *, refresh_group: bool = False,
+                   ) -> tuple[dict | None, str, MarketPriceFeed | None]:
+    """The tariff a session is priced with: its snapshot, or (no snapshot) the one that applied
+    at its start. ``refresh_group``: a 2.0.1 session whose driver became known after the start
+    takes a group tariff that applies now, and the snapshot records it (the CDR does this; a
+    running-cost look-up only reads)."""
     site = session.station.site
-    snapshot = SessionTariff.objects.filter(session=session).first()
+    snapshot = SessionTariff.objects.filter(session=session).select_related("market_feed").first()
     if snapshot is None:
         # Started before billing was in place, or the snapshot failed: resolve as of the start.
         tariff = resolve_tariff(session)
-        return (tariff_to_ocpi(tariff) if tariff is not None else None), (site.time_zone if site else "UTC")
+        if tariff is None:
+            return None, (site.time_zone if site else "UTC"), None
+        return tariff_to_ocpi(tariff), (site.time_zone if site else "UTC"), tariff.market_feed
     if not snapshot.driver_known and session.driver_id is not None:
         # 2.0.1 plug-in-first: the Started event came before the id token, so the snapshot
         # could not know the driver's groups. A group tariff that applies now takes over.
         tariff = group_tariff_of(session)
         if tariff is not None:
+            if not refresh_group:
+                return tariff_to_ocpi(tariff), snapshot.time_zone, tariff.market_feed
             snapshot.tariff, snapshot.snapshot, snapshot.driver_known = tariff, tariff_to_ocpi(tariff), True
+            snapshot.market_feed = tariff.market_feed
             snapshot.feed_in_price = tariff.feed_in_price
-            snapshot.save(update_fields=["tariff", "snapshot", "driver_known", "feed_in_price"])
-    return snapshot.snapshot, snapshot.time_zone
+            snapshot.save(update_fields=["tariff", "snapshot", "driver_known", "market_feed", "feed_in_price"])
+    return snapshot.snapshot, snapshot.time_zone, snapshot.market_feed
 
 
-def session_timeline(session: ChargingSession) -> SessionTimeline:
+def price_timeline(*, tariff: dict, time_zone: str, feed: MarketPriceFeed | None,
+                   timeline: SessionTimeline, session: ChargingSession | None = None) -> tuple[dict, PriceBreakdown]:
+    """(the tariff as priced, the breakdown): the one way a session is priced, for CDRs and for
+    running costs. A dynamic tariff gets the market prices stored for the timeline's span;
+    ``session``: its V2X feed-in credit so far is a line of the breakdown."""
+    if feed is not None:
+        tariff = follow_market(tariff, feed=feed, points=points_between(feed.pk, timeline.start, timeline.end),
+                               time_zone=time_zone)
+    breakdown = price_session(tariff=tariff, timeline=timeline, time_zone=time_zone)
+    if session is not None and session.energy_exported_wh:
+        breakdown = feed_in.with_credit(breakdown, feed_in.credit_line(
+            exported_wh=session.energy_exported_wh, price_per_kwh=_feed_in_price_of(session),
+            currency=breakdown.currency,
+        ))
+    return tariff, breakdown
+
+
+def session_timeline(session: ChargingSession, *, end=None) -> SessionTimeline:
     """The session's energy register (and active power where reported) from start to stop.
 
     Readings: the outlet's Energy.Active.Import.Register samples, the meter start at
     ``started_at`` and the meter stop at ``stopped_at`` (they win over a sample at the same
     instant), rounded to Wh as the session's own energy is. Power.Active.Import: the total, or
     the sum of L1-L3 where only phases are reported. A register that steps back (a meter swap,
-    a glitch) is held at its highest value so that energy is never negative."""
-    start, end = session.started_at, session.stopped_at
+    a glitch) is held at its highest value so that energy is never negative.
+
+    ``end``: for a session still running, the instant to price up to; the register is held at
+    the last reading (``meter_last_wh``) from that reading to ``end``."""
+    start, end = session.started_at, end or session.stopped_at
     rows = MeterSample.objects.filter(
         session=session,
         measurand__in=(_ENERGY_REGISTER, _POWER),

@@ -23,6 +23,70 @@ class TariffType(models.TextChoices):
     REGULAR = "REGULAR"
 
 
+class MarketPriceFeed(models.Model):
+    """A market (day-ahead) price curve an operator imports: a CSV file or an HTTP JSON feed.
+
+    Dynamic tariffs follow it: their energy price at any instant is the stored market price
+    plus ``margin_per_kwh`` (excl. VAT), with ``vat`` as the VAT rate. Sites listed in
+    ``load_sites`` get the curve (incl. margin and VAT) as their load manager's price curve."""
+
+    class Kind(models.TextChoices):
+        CSV = "csv", "CSV file or URL"
+        JSON = "json", "HTTP JSON feed"
+
+    class Unit(models.TextChoices):
+        MWH = "MWh", "per MWh (exchange prices)"
+        KWH = "kWh", "per kWh"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=4, choices=Kind.choices)
+    source = models.CharField(max_length=500, help_text="http(s) URL, or a file path for CSV")
+    currency = models.CharField(max_length=3, default="EUR")
+    unit = models.CharField(max_length=3, choices=Unit.choices, default=Unit.MWH,
+                            help_text="what the source's prices are per")
+    resolution_minutes = models.PositiveSmallIntegerField(
+        default=60, choices=[(15, "quarter-hour"), (30, "half-hour"), (60, "hour")],
+        help_text="length of a price point when the source gives only its start",
+    )
+    margin_per_kwh = models.DecimalField(max_digits=8, decimal_places=5, default=Decimal("0"),
+                                         help_text="added to the market price, excl. VAT")
+    vat = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True,
+                              help_text="VAT percent on the resulting energy price; empty: no VAT")
+    json_items = models.CharField(max_length=100, blank=True,
+                                  help_text="JSON: dotted path to the list of points (empty: the document is the list)")
+    start_field = models.CharField(max_length=50, default="start")
+    end_field = models.CharField(max_length=50, blank=True, default="end", help_text="optional")
+    price_field = models.CharField(max_length=50, default="price")
+    enabled = models.BooleanField(default=True, help_text="imported by the scheduled task")
+    load_sites = models.ManyToManyField("stations.Site", blank=True, related_name="market_price_feeds",
+                                        help_text="sites whose load manager plans on this curve")
+    last_imported_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MarketPrice(models.Model):
+    """One point of a feed's curve: the market price (excl. margin and VAT) valid in [starts_at, ends_at)."""
+
+    feed = models.ForeignKey(MarketPriceFeed, on_delete=models.CASCADE, related_name="prices")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    price_per_kwh = models.DecimalField(max_digits=12, decimal_places=6, help_text="may be negative")
+
+    class Meta:
+        ordering = ["feed", "starts_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["feed", "starts_at"], name="market_price_unique_start"),
+            models.CheckConstraint(condition=models.Q(starts_at__lt=models.F("ends_at")),
+                                   name="market_price_starts_before_it_ends"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feed} {self.starts_at:%Y-%m-%d %H:%M} {self.price_per_kwh}"
+
+
 class Tariff(models.Model):
     country_code = models.CharField(max_length=2, default="DE")
     party_id = models.CharField(max_length=3, default="CNT")
@@ -45,6 +109,11 @@ class Tariff(models.Model):
     feed_in_price = models.DecimalField(
         max_digits=10, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(Decimal("0"))],
         help_text="V2X: credit per kWh a car feeds back (no VAT); empty: export is not credited",
+    )
+    market_feed = models.ForeignKey(
+        MarketPriceFeed, on_delete=models.PROTECT, null=True, blank=True, related_name="tariffs",
+        help_text="dynamic tariff: the energy price follows this market curve (+ margin, VAT); the "
+        "elements' own ENERGY price applies only where no market price is stored",
     )
     last_updated = models.DateTimeField(auto_now=True)
 
@@ -140,6 +209,15 @@ class SessionTariff(models.Model):
     time_zone = models.CharField(max_length=64, default="UTC")
     driver_known = models.BooleanField(
         default=True, help_text="the driver was identified when the tariff was resolved (2.0.1 may identify later)"
+    )
+    market_feed = models.ForeignKey(
+        MarketPriceFeed, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="the tariff was dynamic: its energy price follows this curve over the session",
+    )
+    cost_sent_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="when the running cost last went to the station's display "
+        "(at most every OCPP_COST_UPDATE_INTERVAL_S)",
     )
     taken_at = models.DateTimeField(auto_now_add=True)
 

@@ -106,7 +106,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Any
@@ -115,6 +115,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 __all__ = [
     "ENERGY",
     "FLAT",
+    "OfferedPrice",
     "PARKING_TIME",
     "TIME",
     "PriceBreakdown",
@@ -126,6 +127,7 @@ __all__ = [
     "TimelineError",
     "currency_exponent",
     "price_session",
+    "prices_in_force",
 ]
 
 ENERGY = "ENERGY"
@@ -1051,6 +1053,58 @@ def _price(raw_tariff: Mapping[str, Any], timeline: SessionTimeline, time_zone: 
         min_max_applied=applied,
         tariff_id=tariff.id,
     )
+
+
+@dataclass(frozen=True)
+class OfferedPrice:
+    """One price a session starting now may meet (for price displays, not for billing).
+
+    ``conditions`` are the element's session-wide restrictions (min/max_duration in seconds,
+    min/max_kwh, min/max_power, min/max_current) as OCPI writes them; calendar restrictions are
+    already decided for the instant asked about."""
+
+    dimension: str
+    element_index: int
+    price: Decimal  # excl. VAT, per kWh / hour / session
+    vat_rate: Decimal | None
+    step_size: int
+    conditions: dict[str, Any]
+
+
+_SESSION_WIDE = ("min_duration", "max_duration", "min_kwh", "max_kwh", "min_power", "max_power",
+                 "min_current", "max_current")
+
+
+def prices_in_force(*, tariff: Mapping[str, Any], at: datetime, time_zone: str) -> list[OfferedPrice]:
+    """The prices of each dimension that apply around ``at``, in the order the engine would try
+    them: elements whose time, date and weekday restrictions hold at ``at``. A dimension's list
+    ends with its first element without session-wide conditions (later ones are never picked)."""
+    with localcontext() as context:
+        context.prec = 50
+        parsed = _parse_tariff(tariff)
+        zone = _zone(time_zone)
+        instant = _aware_us(at, "at")
+        probe = _Period(instant, instant, Decimal(0), Decimal(0), Decimal(0), None, False, at.astimezone(zone))
+        calendar_only = {
+            "min_wh": None, "max_wh": None, "min_current_a": None, "max_current_a": None, "min_power_kw": None,
+            "max_power_kw": None, "min_duration_us": None, "max_duration_us": None,
+        }
+        offered: list[OfferedPrice] = []
+        closed: set[str] = set()
+        for element in parsed.elements:
+            if not _matches(replace(element.restrictions, **calendar_only), probe, instant):
+                continue
+            raw_restrictions = tariff["elements"][element.index].get("restrictions") or {}
+            conditions = {k: raw_restrictions[k] for k in _SESSION_WIDE if raw_restrictions.get(k) is not None}
+            for dimension in _DIMENSIONS:
+                component = element.components.get(dimension)
+                if component is None or dimension in closed:
+                    continue
+                offered.append(OfferedPrice(dimension, element.index, component.price, component.vat,
+                                            component.step_size, conditions))
+                if not conditions:
+                    closed.add(dimension)
+        return offered
 
 
 def validate_tariff(raw: Any) -> None:

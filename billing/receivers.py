@@ -4,6 +4,9 @@ Started: snapshot the tariff, inside the transaction of the OCPP message that op
 session. Billing must never stop a car from charging, so a failure there is logged and rolled
 back to a savepoint; the CDR then resolves the tariff when the session ends.
 
+Market prices imported: the load manager of the feed's sites plans on the new curve (billing
+feeds it; stations knows nothing of billing).
+
 Completed: queue the pricing task once the completing transaction has committed (the signal
 already comes after commit; ``on_commit`` keeps that true for any other sender). Without
 REDIS_URL the task runs at once, in this process; its failure is logged, never raised into
@@ -14,10 +17,12 @@ import logging
 
 from django.db import transaction
 from django.dispatch import receiver
+from django.utils import timezone
 
+from billing.signals import cdr_created, market_prices_imported
 from billing.tariffs import snapshot_session_tariff
 from billing.tasks import price_session
-from stations.signals import session_completed, session_started
+from stations.signals import command_answered, meter_values_recorded, session_completed, session_started
 
 logger = logging.getLogger(__name__)
 
@@ -41,3 +46,64 @@ def _queue_pricing(session_id: int) -> None:
     except Exception:
         logger.exception("pricing session %s failed; run billing.cdrs.create_cdr(session_id=%s) again",
                          session_id, session_id)
+
+
+@receiver(market_prices_imported, dispatch_uid="billing.feed_load_manager_curves")
+def feed_load_manager_curves(sender, feed_pk, **kwargs) -> None:
+    """Write the feed's curve (incl. margin and VAT, from now on) into its sites' load limits."""
+    from billing.market import load_manager_curve
+    from billing.models import MarketPriceFeed
+    from stations.smart_charging.models import SiteLoadLimit
+
+    feed = MarketPriceFeed.objects.filter(pk=feed_pk).first()
+    if feed is None:
+        return
+    curve = load_manager_curve(feed, since=timezone.now())
+    SiteLoadLimit.objects.filter(site__in=feed.load_sites.all()).update(curve=curve)
+    # Partners sync tariffs by last_updated: the dynamic tariffs' published prices changed.
+    feed.tariffs.update(last_updated=timezone.now())
+
+
+@receiver(cdr_created, dispatch_uid="billing.final_cost_to_station")
+def final_cost_to_station(sender, cdr_pk, **kwargs) -> None:
+    """1.6 California Pricing: the station shows the final cost once the CDR is written."""
+    from billing.models import ChargeDetailRecord
+    from billing.station_prices import final_cost_command, send_command_tuple
+    from stations import background
+
+    session_pk = ChargeDetailRecord.objects.filter(pk=cdr_pk).values_list("session_id", flat=True).first()
+    command = final_cost_command(session_pk=session_pk) if session_pk else None
+    if command is not None:
+        background.run(lambda: send_command_tuple(command), name="final cost to station")
+
+
+@receiver(command_answered, dispatch_uid="billing.forget_display_support")
+def forget_display_support(sender, station, command, **kwargs) -> None:
+    """A configuration or variables answer may change what the station displays (1.6
+    CustomDisplayCostAndPrice, 2.0.1 TariffCostCtrlr): read it again on the next message."""
+    if command in ("get_configuration", "set_configuration", "get_base_report"):
+        from billing.station_prices import default_price_command, forget_support, send_soon
+
+        forget_support(station.pk)
+        if command == "get_configuration":  # California Pricing found: the station's default price
+            send_soon(default_price_command(station_pk=station.pk), name="DefaultPrice to the station")
+
+
+@receiver(meter_values_recorded, dispatch_uid="billing.running_cost_to_station")
+def running_cost_to_station(sender, station_pk, session_pks=(), **kwargs) -> None:
+    """The running cost follows the meter values, at most every OCPP_COST_UPDATE_INTERVAL_S per
+    session (the beat sweep covers sessions whose meter is quiet). Off the frame path: a station
+    known not to show costs costs nothing here; the rest runs on the server loop."""
+    from django.conf import settings
+
+    from billing.station_prices import cached_support, send_running_costs
+    from stations import background
+
+    if settings.OCPP_COST_UPDATE_INTERVAL_S <= 0 or not session_pks:
+        return
+    support = cached_support(station_pk)
+    if support is not None and not support.cost:
+        return
+    pks = list(session_pks)
+    background.run_soon(lambda: send_running_costs(station_pk=station_pk, session_pks=pks),
+                        name="running cost to station")

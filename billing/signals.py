@@ -3,3 +3,4 @@
 from django.dispatch import Signal
 
 cdr_created = Signal()  # kwargs: cdr_pk
+market_prices_imported = Signal()  # kwargs: feed_pk; the load manager's curves follow it

@@ -423,6 +423,16 @@ def _resolve(*, station_pk: int, site_pk: int | None, evse_pk: int | None, drive
     return Tariff.objects.filter(_valid_at(at), is_default=True).first()
 
 
+def tariff_at(*, station: ChargingStation, evse: Evse | None = None, driver_pk: int | None = None,
+              at: datetime | None = None) -> Tariff | None:
+    """The tariff a session started now (or at ``at``) at this station/EVSE by this driver
+    would get: the same resolution as `resolve_tariff`, before there is a session."""
+    return _resolve(
+        station_pk=station.pk, site_pk=station.site_id, evse_pk=evse.pk if evse is not None else None,
+        driver_pk=driver_pk, at=at or timezone.now(),
+    )
+
+
 def group_tariff_of(session: ChargingSession) -> Tariff | None:
     """The tariff of one of the session's driver's groups, if that is what applies at the
     session's place as of its start (a more specific public assignment still wins)."""
@@ -477,4 +487,5 @@ def snapshot_session_tariff(*, session: ChargingSession) -> SessionTariff | None
         feed_in_price=tariff.feed_in_price,
         time_zone=site.time_zone if site is not None and site.time_zone else "UTC",
         driver_known=session.driver_id is not None,
+        market_feed_id=tariff.market_feed_id,
     )

@@ -142,6 +142,8 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
 CELERY_BEAT_SCHEDULE = {
     # Invoices for the previous month go out on the 1st, 02:00 UTC.
     "monthly-invoicing": {"task": "billing.run_invoicing", "schedule": crontab(minute=0, hour=2, day_of_month=1)},
+    # Market (day-ahead) prices of dynamic tariffs: every feed, hourly at :05.
+    "market-prices-import": {"task": "billing.import_market_prices", "schedule": crontab(minute=5)},
     # Sites with load management and sessions: limits that change on a schedule, profile renewal.
     "site-load-rebalance": {"task": "stations.smart_charging.tasks.rebalance_managed_sites", "schedule": 60.0},
     "site-load-samples-pruning": {
@@ -238,6 +240,13 @@ CHARGENET_AUTO_REGISTER = _env_flag("CHARGENET_AUTO_REGISTER", False)
 OCPP_HEARTBEAT_INTERVAL = int(os.environ.get("OCPP_HEARTBEAT_INTERVAL", "300"))
 # How long a CSMS-initiated command waits for the station's answer (seconds).
 OCPP_COMMAND_TIMEOUT = float(os.environ.get("OCPP_COMMAND_TIMEOUT", "30"))
+# Running cost to stations that show costs (2.0.1 CostUpdated, 1.6 California RunningCost), every
+# this many seconds during a session; 0 turns it off.
+OCPP_COST_UPDATE_INTERVAL_S = int(os.environ.get("OCPP_COST_UPDATE_INTERVAL_S", "60"))
+if OCPP_COST_UPDATE_INTERVAL_S > 0:
+    CELERY_BEAT_SCHEDULE["running-costs-to-stations"] = {
+        "task": "billing.send_running_costs", "schedule": float(OCPP_COST_UPDATE_INTERVAL_S),
+    }
 # Largest OCPP-J frame a station may send (bytes of UTF-8); larger ones get a CALLERROR
 # (1.6 FormationViolation, 2.0.1 RpcFrameworkError) and the connection stays open.
 OCPP_MAX_FRAME_BYTES = int(os.environ.get("OCPP_MAX_FRAME_BYTES", str(1024 * 1024)))

@@ -11,12 +11,13 @@ from django.conf import settings
 from django.utils import timezone
 from ocpp.routing import after, on
 
+from billing import station_prices
 from gateway.batcher import meter_batcher
 from gateway.frames import FrameRouter, StationSession, db, now_iso, parse_timestamp
 from pki import protocol as pki_protocol
 from stations.firmware import diagnostics, rollout
 from stations.models import StationEvent
-from stations.services import boot, reports, reservations, sessions
+from stations.services import boot, display_messages, reports, reservations, sessions
 from stations.services.authorization import Authorization, authorize
 from stations.services.meter_batch import EventFacts, MeterWrite
 from stations.services.meter_values import Sample, make_sample
@@ -117,11 +118,24 @@ class Ocpp2Handlers(FrameRouter):
                 **self.authorize_extras(result.authorization),
             )
         auth = await db(authorize)(value=id_token["id_token"], type=id_token["type"])
-        return self._call_result.Authorize(id_token_info=id_token_info(auth), **self.authorize_extras(auth))
+        info = id_token_info(auth)
+        if auth.accepted:
+            await self._add_price_message(info, id_token["id_token"])
+        return self._call_result.Authorize(id_token_info=info, **self.authorize_extras(auth))
 
     def authorize_extras(self, auth: Authorization) -> dict:
         """Fields of the Authorize answer only a later version has (2.1: allowed energy transfer)."""
         return {}
+
+    async def _add_price_message(self, info: dict, id_token_value: str) -> None:
+        """I01: the driver's price as the personal message, where the station shows tariffs."""
+        support = station_prices.cached_support(self.station.station_pk)
+        if support is not None and not support.tariff:
+            return  # the usual case costs no database round trip
+        message = await db(station_prices.personal_message)(
+            station_pk=self.station.station_pk, id_token_value=id_token_value)
+        if message is not None:
+            info["personal_message"] = message
 
     @on("TransactionEvent")
     async def on_transaction_event(self, event_type, timestamp, trigger_reason, seq_no, transaction_info, **kw):
@@ -171,9 +185,17 @@ class Ocpp2Handlers(FrameRouter):
             operation_mode=transaction_info.get("operation_mode"),
         )
         result = await db(sessions.apply_transaction_event)(station_pk=self.station.station_pk, event=event)
+        total_cost = None
+        support = station_prices.cached_support(self.station.station_pk)
+        if event_type == "Ended" and (support is None or support.cost):  # I03: the final cost, where shown
+            total_cost = await db(station_prices.final_total_cost)(
+                station_pk=self.station.station_pk, transaction_id=transaction_info["transaction_id"])
         if result.authorization is None:
-            return self._call_result.TransactionEvent()
-        return self._call_result.TransactionEvent(id_token_info=id_token_info(result.authorization))
+            return self._call_result.TransactionEvent(total_cost=total_cost)
+        info = id_token_info(result.authorization)
+        if event_type == "Started" and result.authorization.accepted:
+            await self._add_price_message(info, id_token["id_token"])
+        return self._call_result.TransactionEvent(id_token_info=info, total_cost=total_cost)
 
     @on("MeterValues")
     async def on_meter_values(self, evse_id, meter_value, **kw):
@@ -190,7 +212,15 @@ class Ocpp2Handlers(FrameRouter):
             report_data=raw.get("reportData", []),
             generated_at=parse_timestamp(generated_at),
         )
+        station_prices.forget_support(self.station.station_pk)  # TariffCostCtrlr may have changed
         return self._call_result.NotifyReport()
+
+    @on("NotifyDisplayMessages")
+    async def on_notify_display_messages(self, request_id, **kw):
+        raw = self.current_payload or {}
+        await db(display_messages.record_reported_messages)(
+            station_pk=self.station.station_pk, message_info=raw.get("messageInfo", []))
+        return self._call_result.NotifyDisplayMessages()
 
     @on("NotifyEvent")
     async def on_notify_event(self, generated_at, seq_no, event_data, **kw):

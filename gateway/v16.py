@@ -9,6 +9,7 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, DataTransferStatus
 
+from billing import station_prices
 from pki import protocol as pki_protocol
 from stations.firmware import diagnostics, rollout
 from stations.models import StationEvent
@@ -65,6 +66,7 @@ class StationHandler16(FrameRouter, ChargePoint):
         super().__init__(station.station_id, connection, response_timeout=response_timeout)
         self.station = station
         self.pending_deliveries: dict[str, int] = {}  # SignCertificate call id -> signing request
+        self.price_to_show: str | None = None  # an id tag just accepted: its price follows (California)
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, charge_point_vendor, charge_point_model, **kw):
@@ -103,7 +105,18 @@ class StationHandler16(FrameRouter, ChargePoint):
     @on(Action.authorize)
     async def on_authorize(self, id_tag, **kw):
         auth = await db(authorize)(value=id_tag)
+        self.price_to_show = id_tag if auth.accepted else None
         return call_result.Authorize(id_tag_info=id_tag_info(auth))
+
+    @after(Action.authorize)
+    async def after_authorize(self, id_tag, **kw):
+        """California Pricing: the driver's price (SetUserPrice) once the answer went out."""
+        if self.price_to_show == id_tag:
+            self.price_to_show = None
+            pk = self.station.station_pk
+            support = station_prices.cached_support(pk) or await db(station_prices.display_support)(pk)
+            if support.california:
+                station_prices.send_user_price_later(station_pk=self.station.station_pk, id_token_value=id_tag)
 
     @on(Action.start_transaction)
     async def on_start_transaction(self, connector_id, id_tag, meter_start, timestamp, **kw):

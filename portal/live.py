@@ -120,10 +120,15 @@ def _dashboard_groups(station_pk: int) -> tuple[str | None, list[str]]:
     return station_id, groups
 
 
-def session_event(session: ChargingSession) -> dict:
-    """What a live session page shows, as JSON (also the polling endpoint's answer)."""
+def session_event(session: ChargingSession, cost=None) -> dict:
+    """What a live session page shows, as JSON (also the polling endpoint's answer). ``cost``:
+    the session's `billing.prices.Cost` if the caller has it already; otherwise priced here
+    (the running cost from the meter values so far, or the CDR's once there is one)."""
+    from billing.prices import session_cost
     from portal.selectors import latest_power_w
 
+    if cost is None:
+        cost = session_cost(session=session)
     return {
         "kind": "session",
         "session": session.pk,
@@ -132,6 +137,11 @@ def session_event(session: ChargingSession) -> dict:
         "power_w": latest_power_w(session),
         "meter_last_at": session.meter_last_at.isoformat() if session.meter_last_at else None,
         "stopped_at": session.stopped_at.isoformat() if session.stopped_at else None,
+        "cost": None if cost is None else {
+            "total_incl_vat": str(cost.total_incl_vat), "total_excl_vat": str(cost.total_excl_vat),
+            "currency": cost.currency, "final": cost.final,
+            "text": f"{cost.total_incl_vat} {cost.currency}",
+        },
     }
 
 

@@ -144,3 +144,21 @@ def utilisation_per_day(user, *, days: int = 14, now: datetime | None = None) ->
     if connectors == 0:
         return [(day, 0.0) for day in busy]
     return [(day, min(1.0, seconds / (connectors * 86400))) for day, seconds in busy.items()]
+
+
+def price_at_station(*, station_id: str, evse_id: int | None, driver, language: str) -> dict | None:
+    """What the driver would pay at a station (public information: any accepted station), as the
+    start page shows it; None when there is no such station or no tariff applies."""
+    from billing.prices import quote
+    from stations.models import Evse
+
+    station = (ChargingStation.objects.select_related("site")
+               .filter(station_id=(station_id or "").strip(), registration_status="Accepted").first())
+    if station is None:
+        return None
+    evse = Evse.objects.filter(station=station, evse_id=evse_id).first() if evse_id else None
+    found = quote(station=station, evse=evse, driver_pk=driver.pk, language=language)
+    if found is None:
+        return None
+    return {"station": station.station_id, "tariff": found.tariff.tariff_id, "text": found.text,
+            "currency": found.currency}

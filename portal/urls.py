@@ -35,6 +35,7 @@ urlpatterns = [
     path("sessions/<int:pk>/curves/", views.session_curves, name="session_curves"),
     path("sessions/<int:pk>/stop/", views.session_stop, name="session_stop"),
     path("start/", views.start, name="start"),
+    path("start/price.json", views.station_price, name="station_price"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/block/", views.token_block, name="token_block"),
     path("vehicles/", views.vehicles, name="vehicles"),

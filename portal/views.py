@@ -10,9 +10,11 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.views.decorators.http import require_POST
 
 from billing.invoice_selectors import invoices_visible_to
+from billing.prices import session_cost
 from billing.pdf import pdf_filename, render_invoice_pdf
 from chargenet import roles
 from portal import charts, live, selectors, services
@@ -102,8 +104,9 @@ def _curves(session) -> dict:
 @driver_required
 def session_detail(request, pk):
     session = _own_session(request, pk)
+    cost = session_cost(session=session)
     return render(request, "portal/session_detail.html", {
-        "session": session, "live": live.session_event(session), **_curves(session),
+        "session": session, "live": live.session_event(session, cost=cost), "cost": cost, **_curves(session),
     })
 
 
@@ -156,7 +159,30 @@ def start(request):
             _report(request, result, "Start requested")
             if result.outcome == "accepted":
                 return redirect("portal:home")
-    return render(request, "portal/start.html", {"form": form, "has_tokens": tokens.exists()})
+    # A QR code's ?station= link (or the form sent back with an error) shows the price at once.
+    station_id = request.POST.get("station_id") or request.GET.get("station", "")
+    evse = request.POST.get("evse_id") or request.GET.get("evse") or ""
+    price = selectors.price_at_station(station_id=station_id, evse_id=int(evse) if evse.isdigit() else None,
+                                       driver=request.driver, language=_language(request)) if station_id else None
+    return render(request, "portal/start.html", {"form": form, "has_tokens": tokens.exists(), "price": price})
+
+
+@driver_required
+def station_price(request):
+    """The start page asks, as the driver types a station id: what would charging here cost?"""
+    evse = request.GET.get("evse") or ""
+    if evse and not evse.isdigit():
+        return JsonResponse({"error": "evse must be a number"}, status=400)
+    evse_id = int(evse) if evse else None
+    price = selectors.price_at_station(station_id=request.GET.get("station", ""), evse_id=evse_id,
+                                       driver=request.driver, language=_language(request))
+    if price is None:
+        return JsonResponse({"error": "no price for this station"}, status=404)
+    return JsonResponse(price)
+
+
+def _language(request) -> str:
+    return translation.get_language_from_request(request) or "en"
 
 
 @driver_required

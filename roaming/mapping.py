@@ -24,7 +24,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing.models import ChargeDetailRecord, Tariff
-from billing.tariffs import _resolve, tariff_to_ocpi
+from billing.prices import published_tariff, running_cost
+from billing.tariffs import _resolve
 from roaming.envelope import ocpi_datetime
 from stations.models import ChargingSession, ChargingStation, Connector, Evse, SessionStatus, Site
 
@@ -235,6 +236,13 @@ def session_to_ocpi(session: ChargingSession) -> dict[str, Any]:
     }
     if cdr is not None:
         data["total_cost"] = {"excl_vat": float(cdr.total_cost_excl_vat), "incl_vat": float(cdr.total_cost_incl_vat)}
+    elif session.status != SessionStatus.COMPLETED:
+        # The running cost as of the last meter reading (the same instant as ``kwh``), priced
+        # as the CDR will be.
+        cost = running_cost(session=session, at=session.meter_last_at or session.started_at)
+        if cost is not None:
+            data["currency"] = cost.currency
+            data["total_cost"] = {"excl_vat": float(cost.total_excl_vat), "incl_vat": float(cost.total_incl_vat)}
     return data
 
 
@@ -312,5 +320,6 @@ def cdr_to_ocpi(cdr: ChargeDetailRecord) -> dict[str, Any]:
 
 
 def tariff_ocpi(tariff: Tariff) -> dict[str, Any]:
-    """Billing stores tariffs as OCPI Tariff objects: what it holds is what partners get."""
-    return tariff_to_ocpi(tariff)
+    """Billing stores tariffs as OCPI Tariff objects: what it holds is what partners get (a
+    dynamic tariff with its market prices from now on)."""
+    return published_tariff(tariff)

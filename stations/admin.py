@@ -27,11 +27,59 @@ class OrganizationAdmin(admin.ModelAdmin):
     filter_horizontal = ["members"]
 
 
+class DisplayMessageForm(forms.Form):
+    message = forms.CharField(max_length=512, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+                              help_text="e.g. Charger at 11 kW until Friday")
+    language = forms.CharField(max_length=8, required=False, help_text="RFC 5646, e.g. en (optional)")
+    priority = forms.ChoiceField(choices=[("NormalCycle", "in the normal cycle"), ("InFront", "in front"),
+                                          ("AlwaysFront", "always in front")], initial="NormalCycle")
+    start_at = forms.DateTimeField(required=False, help_text="YYYY-MM-DD HH:MM (server time zone); empty: now")
+    end_at = forms.DateTimeField(required=False, help_text="empty: until cleared")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start_at") and data.get("end_at") and data["end_at"] <= data["start_at"]:
+            self.add_error("end_at", "must be after the start")
+        return data
+
+
 @admin.register(models.Site)
 class SiteAdmin(admin.ModelAdmin):
     list_display = ["name", "organization", "city", "country", "time_zone"]
     list_filter = ["organization", "country"]
     search_fields = ["name", "city", "address"]
+    actions = ["put_display_message"]
+
+    @admin.action(description="Put a message on the displays of these sites' stations (2.0.1)")
+    def put_display_message(self, request, queryset):
+        """Asks for the message and its time window, then sends SetDisplayMessage to every
+        2.0.1 station of the selected sites at once; 1.6 stations are listed as skipped."""
+        from django.template.response import TemplateResponse
+
+        from stations.commands.fan_out import send_to_many
+
+        form = DisplayMessageForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            stations = models.ChargingStation.objects.filter(site__in=queryset).order_by("station_id")
+            skipped = [s.station_id for s in stations if s.ocpp_version != "2.0.1"]
+            params = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
+            results = send_to_many(station_ids=[s.station_id for s in stations if s.ocpp_version == "2.0.1"],
+                                   command="set_display_message", params=params, requested_by=request.user)
+            for station_id, result in results:
+                if isinstance(result, str):
+                    self.message_user(request, f"{station_id}: {result}", messages.ERROR)
+                else:
+                    self.message_user(request, *_describe(station_id, result))
+            if skipped:
+                self.message_user(request, f"Skipped (OCPP 1.6 has no display messages): {', '.join(skipped)}",
+                                  messages.WARNING)
+            if not results and not skipped:
+                self.message_user(request, "These sites have no stations.", messages.WARNING)
+            return None
+        return TemplateResponse(request, "admin/stations/site/display_message.html", {
+            **self.admin_site.each_context(request), "title": "Put a message on the stations' displays",
+            "form": form, "sites": queryset, "action": "put_display_message", "opts": self.model._meta,
+        })
 
 
 class CommandForm(forms.Form):
@@ -286,3 +334,19 @@ class ReservationAdmin(admin.ModelAdmin):
 
 
 from stations.smart_charging import admin as smart_charging_admin  # noqa: E402,F401  (registers its models)
+
+
+@admin.register(models.DisplayMessage)
+class DisplayMessageAdmin(admin.ModelAdmin):
+    """What is on the stations' displays as far as we know (set by us, or reported by them)."""
+
+    list_display = ["station", "message_id", "content", "priority", "state", "start_at", "end_at", "source",
+                    "updated_at"]
+    list_filter = ["source", "priority", "station__site"]
+    search_fields = ["station__station_id", "content"]
+
+    def has_add_permission(self, request):
+        return False  # set through the stations' command form or the site action
+
+    def has_change_permission(self, request, obj=None):
+        return False

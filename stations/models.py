@@ -553,3 +553,34 @@ from stations.smart_charging.models import (  # noqa: E402,F401  (models of this
     SiteLoadLimitPeriod,
     SiteLoadSample,
 )
+
+
+class DisplayMessage(models.Model):
+    """A message on a 2.0.1 station's display (block O): what we set with SetDisplayMessage,
+    or what the station reported in NotifyDisplayMessages. One row per station and message id."""
+
+    class Source(models.TextChoices):
+        SET = "set", "set by ChargeNet"
+        REPORTED = "reported", "reported by the station"
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="display_messages")
+    message_id = models.PositiveIntegerField()
+    priority = models.CharField(max_length=12, help_text="AlwaysFront, InFront or NormalCycle")
+    state = models.CharField(max_length=12, blank=True, help_text="Charging, Faulted, Idle, Unavailable; empty: always")
+    content = models.CharField(max_length=512)
+    language = models.CharField(max_length=8, blank=True)
+    format = models.CharField(max_length=5, default="UTF8")
+    start_at = models.DateTimeField(null=True, blank=True)
+    end_at = models.DateTimeField(null=True, blank=True)
+    transaction_id = models.CharField(max_length=36, blank=True)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["station", "message_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["station", "message_id"], name="display_message_unique_per_station"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.station.station_id} #{self.message_id}: {self.content[:40]}"

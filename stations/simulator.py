@@ -123,6 +123,7 @@ class SimulationStats:
     timeouts: int = 0
     refused: int = 0  # handshakes the CSMS refused
     disconnects: int = 0  # connections lost, or not opened
+    costs_shown: int = 0  # running and final costs the CSMS put on the displays
 
     @property
     def errors(self) -> int:
@@ -298,6 +299,10 @@ class SimulatedStation:
         self.firmware_busy = False  # an update or upload in progress: a second one is refused
         self.pending_installed: int | None = None  # 2.0.1: report Installed (this requestId) after the boot
         self.reboot_reason = "RemoteReset"
+        # What the display showed (2.0.1 tariff and cost, block I; display messages, block O):
+        # per transaction its price text, running costs and final cost; messages by id.
+        self.shown: dict[str, dict] = {}
+        self.display_messages: dict[int, str] = {}
         self._connect = connect
         self.http = http
 
@@ -387,6 +392,19 @@ class SimulatedStation:
         """Let the EVSEs act on what changed: a reserved start, a session to stop, availability."""
         for evse in self.evses:
             evse.wake.set()
+
+    def show(self, transaction_id: str, *, price: str | None = None, running: float | None = None,
+             final: float | None = None) -> None:
+        """Put a price or cost on the display (and keep it, for the simulation's report)."""
+        entry = self.shown.setdefault(transaction_id, {"price": None, "running": [], "final": None})
+        if price is not None:
+            entry["price"] = price
+        if running is not None:
+            entry["running"].append(running)
+            self.stats.costs_shown += 1
+        if final is not None:
+            entry["final"] = final
+            self.stats.costs_shown += 1
 
     def configuration(self) -> dict[str, str]:
         return {
@@ -984,12 +1002,16 @@ class Station201(_Protocol, ChargePoint201):
                                  context: str, *, info: dict | None = None, fields: dict | None = None):
         transaction_info = {"transaction_id": session.transaction_id,
                             "charging_state": "Charging" if evse.charging else "EVConnected", **(info or {})}
-        return await self.request(call201.TransactionEvent(
+        result = await self.request(call201.TransactionEvent(
             event_type=event_type, timestamp=now_iso(), trigger_reason=trigger_reason,
             seq_no=session.next_seq_no(), transaction_info=transaction_info,
             meter_value=[self._meter_value(_sampled_values(evse, context, with_power=evse.charging))],
             **(fields or {}),
         ))
+        if result is not None:
+            message = (result.id_token_info or {}).get("personal_message") or {}
+            self.station.show(session.transaction_id, price=message.get("content"), final=result.total_cost)
+        return result
 
     @staticmethod
     def _meter_value(sampled_values: list[dict]) -> dict:
@@ -1073,6 +1095,21 @@ class Station201(_Protocol, ChargePoint201):
         known_components = {component for component, _ in self.VARIABLES}
         return "UnknownVariable" if item["component"]["name"] in known_components else "UnknownComponent"
 
+    @on(Action201.cost_updated)
+    def on_cost_updated(self, total_cost, transaction_id, **_):
+        self.station.show(transaction_id, running=total_cost)
+        return result201.CostUpdated()
+
+    @on(Action201.set_display_message)
+    def on_set_display_message(self, message, **_):
+        self.station.display_messages[message["id"]] = message["message"]["content"]
+        return result201.SetDisplayMessage(status="Accepted")
+
+    @on(Action201.clear_display_message)
+    def on_clear_display_message(self, id, **_):
+        found = self.station.display_messages.pop(id, None) is not None
+        return result201.ClearDisplayMessage(status="Accepted" if found else "Unknown")
+
     @on(Action201.get_base_report)
     def on_get_base_report(self, request_id, report_base, **_):
         return result201.GetBaseReport(status="Accepted")
@@ -1087,6 +1124,12 @@ class Station201(_Protocol, ChargePoint201):
                  "variable_attribute": [{"type": "Actual", "value": values[key], "mutability": "ReadWrite"}],
                  "variable_characteristics": {"data_type": "decimal", "unit": "s", "supports_monitoring": False}}
                 for (component, variable), key in self.VARIABLES.items()
+            ] + [
+                # The display shows tariffs and costs (TariffCostCtrlr, functional block I).
+                {"component": {"name": "TariffCostCtrlr"}, "variable": {"name": "Enabled", "instance": kind},
+                 "variable_attribute": [{"type": "Actual", "value": "true", "mutability": "ReadWrite"}],
+                 "variable_characteristics": {"data_type": "boolean", "supports_monitoring": False}}
+                for kind in ("Tariff", "Cost")
             ],
         ))
 

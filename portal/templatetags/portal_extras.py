@@ -20,3 +20,24 @@ def duration(seconds) -> str:
         return "—"
     hours, rest = divmod(int(seconds), 3600)
     return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
+
+
+_COMPONENTS = {"FLAT": "Session fee", "ENERGY": "Energy", "TIME": "Charging time", "PARKING_TIME": "Parking time",
+               "MIN_PRICE": "Minimum price", "MAX_PRICE": "Price cap"}
+
+
+@register.filter
+def price_component(name: str) -> str:
+    return _COMPONENTS.get(name, name)
+
+
+@register.filter
+def billed_volume(line: dict) -> str:
+    """A CDR line's billed volume with its unit (kWh, h:mm, or nothing for fees)."""
+    component, volume = line.get("component"), line.get("billed_volume")
+    if component == "ENERGY":
+        return f"{float(volume):.3f} kWh"
+    if component in ("TIME", "PARKING_TIME"):
+        minutes = round(float(volume) * 60)
+        return f"{minutes // 60} h {minutes % 60:02d} min"
+    return ""

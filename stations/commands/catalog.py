@@ -179,6 +179,35 @@ class GetLogParams(serializers.Serializer):
 # --- translation ---------------------------------------------------------------------
 
 
+class SetDisplayMessageParams(serializers.Serializer):
+    message = serializers.CharField(max_length=512, help_text="the text (or HTML/URI, see format)")
+    language = serializers.CharField(max_length=8, required=False, allow_blank=True, help_text="RFC 5646, e.g. en")
+    format = serializers.ChoiceField(choices=["ASCII", "HTML", "URI", "UTF8"], default="UTF8")
+    priority = serializers.ChoiceField(choices=["AlwaysFront", "InFront", "NormalCycle"], default="NormalCycle")
+    state = serializers.ChoiceField(choices=["Charging", "Faulted", "Idle", "Unavailable"], required=False,
+                                    help_text="show only in this state (default: always)")
+    start_at = serializers.DateTimeField(required=False)
+    end_at = serializers.DateTimeField(required=False)
+    transaction_id = serializers.CharField(max_length=36, required=False, help_text="show only during this session")
+    id = serializers.IntegerField(min_value=0, required=False, help_text="message id; next free one if omitted")
+
+    def validate(self, attrs):
+        if "start_at" in attrs and "end_at" in attrs and attrs["end_at"] <= attrs["start_at"]:
+            raise serializers.ValidationError({"end_at": ["must be after start_at"]})
+        return attrs
+
+
+class GetDisplayMessagesParams(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=0), required=False, allow_empty=False)
+    priority = serializers.ChoiceField(choices=["AlwaysFront", "InFront", "NormalCycle"], required=False)
+    state = serializers.ChoiceField(choices=["Charging", "Faulted", "Idle", "Unavailable"], required=False)
+    request_id = serializers.IntegerField(required=False)
+
+
+class ClearDisplayMessageParams(serializers.Serializer):
+    id = serializers.IntegerField(min_value=0)
+
+
 def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
@@ -387,6 +416,62 @@ def get_log(p, version):
     return "GetLog", _retries(p, {"logType": p["log_type"], "requestId": _request_id(p), "log": log})
 
 
+def _display_only_201(version: str, what: str) -> None:
+    if version == V16:
+        raise CommandError(f"OCPP 1.6 has no display messages ({what} is OCPP 2.0.1)")
+
+
+def set_display_message(p, version):
+    _display_only_201(version, "SetDisplayMessage")
+    content = {"format": p["format"], "content": p["message"]}
+    if p.get("language"):
+        content["language"] = p["language"]
+    message = {"id": p["id"], "priority": p["priority"], "message": content}
+    for key, field in (("start_at", "startDateTime"), ("end_at", "endDateTime")):
+        if key in p:
+            message[field] = p[key] if isinstance(p[key], str) else _iso(p[key])
+    if "state" in p:
+        message["state"] = p["state"]
+    if "transaction_id" in p:
+        message["transactionId"] = p["transaction_id"]
+    return "SetDisplayMessage", {"message": message}
+
+
+def get_display_messages(p, version):
+    _display_only_201(version, "GetDisplayMessages")
+    payload = {"requestId": _request_id(p)}
+    for key, field in (("ids", "id"), ("priority", "priority"), ("state", "state")):
+        if key in p:
+            payload[field] = p[key]
+    return "GetDisplayMessages", payload
+
+
+def clear_display_message(p, version):
+    _display_only_201(version, "ClearDisplayMessage")
+    return "ClearDisplayMessage", {"id": p["id"]}
+
+
+def _prepare_display_message(params, station):
+    from stations.services.display_messages import next_message_id
+
+    params.setdefault("id", next_message_id(station))
+    return params
+
+
+def _display_message_set(*, params, station, outcome, response, log):
+    from stations.services.display_messages import record_set_message
+
+    if outcome == "accepted":
+        record_set_message(station=station, params=params)
+
+
+def _display_message_cleared(*, params, station, outcome, response, log):
+    from stations.services.display_messages import forget_message
+
+    if outcome == "accepted" or (response or {}).get("status") == "Unknown":
+        forget_message(station=station, message_id=params["id"])
+
+
 def raw(p, version):
     return p["action"], p["payload"]
 
@@ -443,6 +528,13 @@ COMMANDS: dict[str, CommandSpec] = {
                     "UpdateFirmware (2.0.1: signed, with requestId)"),
         CommandSpec("get_diagnostics", GetLogParams, get_log, "GetDiagnostics / GetLog"),
         CommandSpec("get_log", GetLogParams, get_log, "GetLog / GetDiagnostics (same as get_diagnostics)"),
+        CommandSpec("set_display_message", SetDisplayMessageParams, set_display_message,
+                    "SetDisplayMessage (2.0.1): a text on the station's display, optionally from/until a time",
+                    prepare=_prepare_display_message, on_answer=_display_message_set),
+        CommandSpec("get_display_messages", GetDisplayMessagesParams, get_display_messages,
+                    "GetDisplayMessages (2.0.1): the station reports them in NotifyDisplayMessages"),
+        CommandSpec("clear_display_message", ClearDisplayMessageParams, clear_display_message,
+                    "ClearDisplayMessage (2.0.1)", on_answer=_display_message_cleared),
     ]
 }
 

@@ -284,3 +284,74 @@ def test_totals_are_the_sum_of_lines_and_incl_is_excl_plus_vat(tariff, timeline,
         assert breakdown.total_excl_vat <= Decimal(high["excl_vat"])
         assert high["incl_vat"] is None or breakdown.total_incl_vat <= Decimal(high["incl_vat"])
     assert json.loads(json.dumps(breakdown.as_dict())) == breakdown.as_dict()
+
+
+# --- market-price (dynamic) tariffs ----------------------------------------------------------------
+
+NO_FOLD_ANCHORS = [ANCHORS[1], ANCHORS[3]]  # the autumn fold's repeated hour is a documented exception
+
+
+def energy_between(timeline: SessionTimeline, a: datetime, b: datetime) -> Decimal:
+    """Energy of the linearly interpolated register between two instants (flat outside the readings)."""
+    readings = sorted(timeline.readings, key=lambda r: r.timestamp)
+
+    def at(moment: datetime) -> Decimal:
+        if moment <= readings[0].timestamp:
+            return Decimal(readings[0].energy_wh)
+        for before, after in zip(readings, readings[1:], strict=False):
+            if moment <= after.timestamp:
+                fraction = Decimal((moment - before.timestamp) // timedelta(microseconds=1)) / (
+                    (after.timestamp - before.timestamp) // timedelta(microseconds=1))
+                return Decimal(before.energy_wh) + (Decimal(after.energy_wh) - Decimal(before.energy_wh)) * fraction
+        return Decimal(readings[-1].energy_wh)
+
+    with localcontext() as context:
+        context.prec = 50
+        return at(b) - at(a)
+
+
+@st.composite
+def market_sessions(draw):
+    start = draw(st.sampled_from(NO_FOLD_ANCHORS)) + timedelta(minutes=draw(st.integers(0, 24 * 60)))
+    duration = draw(st.integers(60, 10 * 3600))
+    inner = draw(st.lists(st.integers(1, duration - 1), max_size=6, unique=True))
+    energy, readings = 0, []
+    for n, offset in enumerate([0, *sorted(inner), duration]):
+        if n:
+            energy += draw(st.one_of(st.just(0), st.integers(1, 40_000)))
+        readings.append(Reading(start + timedelta(seconds=offset), energy))
+    return SessionTimeline(start=start, end=start + timedelta(seconds=duration), readings=readings)
+
+
+@settings(max_examples=200, deadline=None)
+@given(market_sessions(), st.sampled_from([15, 60]), st.integers(-4, 4), st.integers(0, 48), st.data())
+def test_a_market_price_tariff_prices_each_part_at_its_own_price(timeline, minutes, first_shift, count, data):
+    """Energy in each price point's validity is billed at that point's price (market + margin,
+    never below 0); outside the curve at the tariff's own ENERGY price. Exact up to half a cent
+    per rounded line."""
+    from billing.market import PricePoint, follow_market
+    from billing.models import MarketPriceFeed
+
+    feed = MarketPriceFeed(margin_per_kwh=Decimal(data.draw(st.sampled_from(["0", "0.12"]), label="margin")),
+                           vat=Decimal(19))
+    step = timedelta(minutes=minutes)
+    first = timeline.start.replace(minute=0, second=0, microsecond=0) + first_shift * step
+    prices = data.draw(st.lists(st.sampled_from(["-0.05", "0", "0.0731", "0.12", "0.30"]), min_size=count,
+                                max_size=count), label="prices")
+    curve = [PricePoint(first + n * step, first + (n + 1) * step, Decimal(p)) for n, p in enumerate(prices)]
+    own = Decimal("0.45")
+    tariff = follow_market({"id": "M", "currency": "EUR", "elements": [
+        {"price_components": [{"type": "ENERGY", "price": str(own), "vat": 19, "step_size": 1}]}]},
+        feed=feed, points=curve, time_zone=ZONE)
+
+    breakdown = price(tariff, timeline)
+
+    expected, covered = Decimal(0), Decimal(0)
+    for point in curve:
+        a, b = max(point.starts_at, timeline.start), min(point.ends_at, timeline.end)
+        if a < b:
+            wh = energy_between(timeline, a, b)
+            covered += wh
+            expected += wh / 1000 * max(point.price_per_kwh + feed.margin_per_kwh, Decimal(0))
+    expected += (energy_between(timeline, timeline.start, timeline.end) - covered) / 1000 * own
+    assert abs(breakdown.total_excl_vat - expected) <= len(breakdown.lines) * HALF_CENT

@@ -112,3 +112,46 @@ def test_driver_watches_energy_rise_and_is_refused_another_drivers_session(netwo
 
         refused = page.goto(f"{server.http}/portal/sessions/{network.session_b.pk}/")
         assert refused.status == 404
+
+
+def test_driver_sees_the_price_before_starting_then_the_running_cost_then_the_final_cost(
+        network, live_server_process, open_page):
+    from billing.tariffs import assign_tariff
+    from tests.billing.tariff_data import component, make_tariff
+
+    server = live_server_process
+    assign_tariff(tariff=make_tariff("PUB", {"price_components": [component("ENERGY", 0.327731, vat=19)]}),
+                  place=network.site_a)
+    page = open_page()
+    portal_login(page, server, "driver-a", "pw-driver-a")
+    page.goto(f"{server.http}/portal/start/")
+    page.get_by_label("Station").fill("CP-A")
+    expect(page.locator("#station-price")).to_have_text("Price at CP-A: 0.39 EUR/kWh", timeout=TIMEOUT_MS)
+
+    with Station(server.ws, "CP-A", PASSWORD) as station:
+        station.call("BootNotification", {"chargePointVendor": "Test", "chargePointModel": "Browser"})
+        started = station.call("StartTransaction", {"connectorId": 1, "idTag": "TOKEN-A", "meterStart": 10000,
+                                                    "timestamp": "2026-11-27T10:00:00Z"})
+        session = ChargingSession.objects.get(station__station_id="CP-A",
+                                              transaction_id=str(started["transactionId"]))
+        page.goto(f"{server.http}/portal/sessions/{session.pk}/")
+        expect(page.locator("#live-mode")).to_have_text(re.compile("live|polling"), timeout=TIMEOUT_MS)
+        expect(page.locator("#session-cost")).to_have_text("0.00 EUR")
+        expect(page.locator("#cost-label")).to_have_text("Cost so far")
+        # 10 kWh x 0.327731 = 3.28 + 0.62 VAT; 20 kWh: 6.55 + 1.24 VAT
+        for minute, register, shown in [(1, 20000, "3.90 EUR"), (2, 30000, "7.79 EUR")]:
+            station.call("MeterValues", {"connectorId": 1, "transactionId": started["transactionId"], "meterValue": [
+                {"timestamp": f"2026-11-27T10:0{minute}:00Z", "sampledValue": [
+                    {"value": str(register), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}]})
+            expect(page.locator("#session-cost")).to_have_text(shown, timeout=TIMEOUT_MS)
+        page.get_by_role("button", name="Stop charging").wait_for()
+        station.call("StopTransaction", {"transactionId": started["transactionId"], "meterStop": 30000,
+                                         "timestamp": "2026-11-27T10:03:00Z", "reason": "Local"})
+
+    page.reload()
+    expect(page.locator("#cost-label")).to_have_text("Cost")
+    expect(page.locator("#cost-total")).to_have_text("7.79 EUR")
+    expect(page.locator("#cost-breakdown tr[data-component=ENERGY] td").nth(1)).to_have_text("20.000 kWh")
+    from billing.models import ChargeDetailRecord
+
+    assert str(ChargeDetailRecord.objects.get(session=session).total_cost_incl_vat) == "7.79"

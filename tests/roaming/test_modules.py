@@ -121,6 +121,36 @@ def test_tariffs_go_out_exactly_as_billing_stores_them(partner_client):
     assert sent == {k: v for k, v in FULL_TARIFF.items() if k != "last_updated"}
 
 
+def test_a_dynamic_tariff_is_published_with_its_market_prices_from_now_on(partner_client,
+                                                                         django_capture_on_commit_callbacks):
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from billing.market import import_feed
+    from billing.models import MarketPriceFeed
+    from tests.billing.tariff_data import component
+
+    feed = MarketPriceFeed.objects.create(name="DA", kind="csv", source="-", margin_per_kwh=Decimal("0.10"),
+                                          vat=Decimal("19"))
+    tariff = make_tariff("DYN", {"price_components": [component("ENERGY", 0.5)]})
+    tariff.market_feed = feed
+    tariff.save()
+    assign_tariff(tariff=tariff, place=Site.objects.create(name="Berlin", time_zone="Europe/Berlin"))
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    rows = [f"{(hour + timedelta(hours=h)).isoformat()},{90 + h}" for h in (-3, 0, 1)]
+    before = tariff.last_updated
+    with django_capture_on_commit_callbacks(execute=True):
+        import_feed(feed=feed, text="start,price\n" + "\n".join(rows) + "\n")
+    published = partner_client("get", "/ocpi/2.2.1/tariffs").json()["data"][0]
+    # The current and the next hour (the one 3 h ago is over), then the tariff's own price.
+    # 90 and 91 EUR/MWh + 0.10 margin.
+    assert [e["price_components"][0]["price"] for e in published["elements"]] == [0.19, 0.191, 0.5]
+    local = hour.astimezone(ZoneInfo("Europe/Berlin")).strftime("%H:%M")
+    assert published["elements"][0]["restrictions"]["start_time"] == local
+    tariff.refresh_from_db()
+    assert tariff.last_updated > before  # partners syncing by last_updated fetch the new prices
+
+
 # --- tokens -----------------------------------------------------------------------------------
 
 

@@ -67,6 +67,7 @@ async def test_a_partner_driver_charges_and_the_partner_gets_session_and_cdr(reg
                                   "contract_id": "NL-EMS-CEMSP-CARD-1"}
     assert (first["auth_method"], first["authorization_reference"]) == ("AUTH_REQUEST", "AUTH-EMSP-CARD-1")
     assert (first["location_id"], first["evse_uid"], first["connector_id"]) == (str(site.pk), "CP-R1-1", "1")
+    assert first["total_cost"] == {"excl_vat": 0.0, "incl_vat": 0.0}  # the running cost, nothing charged yet
     assert puts[1]["body"]["kwh"] == 10.0 and puts[1]["body"]["total_cost"] == {"excl_vat": 3.0, "incl_vat": 3.57}
 
     cdr = await ChargeDetailRecord.objects.aget(session=session)
@@ -137,6 +138,9 @@ async def test_meter_values_update_the_partner_when_the_interval_allows(register
                                         "meterValue": [meter(2500, "2025-03-03T10:15:00Z")]})
     puts = emsp.requests_to(r"/sessions/DE/CNT/\d+$", "PUT")
     assert [(p["body"]["status"], p["body"]["kwh"]) for p in puts] == [("ACTIVE", 0.0), ("ACTIVE", 2.5)]
+    # The running cost goes with each update: 2.5 kWh x 0.30 = 0.75 + 19 % VAT (0.1425 -> 0.14).
+    assert [p["body"]["total_cost"] for p in puts] == [{"excl_vat": 0.0, "incl_vat": 0.0},
+                                                       {"excl_vat": 0.75, "incl_vat": 0.89}]
 
 
 async def test_an_ocpp201_session_of_a_pushed_token_reaches_the_partner(registered_emsp, make_station, ocpp, cpo):

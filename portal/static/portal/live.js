@@ -79,6 +79,12 @@
     if (power) { power.textContent = event.power_w === null ? "-" : (event.power_w / 1000).toFixed(1); }
     var status = document.getElementById("session-status");
     if (status) { status.textContent = event.status; }
+    var cost = document.getElementById("session-cost");
+    if (cost && event.cost) {
+      cost.textContent = event.cost.text;
+      var label = document.getElementById("cost-label");
+      if (label) { label.textContent = event.cost.final ? "Cost" : "Cost so far"; }
+    }
     refreshCurves();
   }
 

@@ -218,6 +218,14 @@ class Command(BaseCommand):
             f"({stats.call_errors} CALLERROR, {stats.timeouts} timeouts, {stats.refused} refused handshakes, "
             f"{stats.disconnects} lost connections)."
         )
+        for station in stations:  # what the displays showed, where the CSMS sent prices or costs
+            for transaction_id, shown in station.shown.items():
+                running = shown["running"]
+                self.stdout.write(
+                    f"{station.station_id} showed for transaction {transaction_id}: price {shown['price']!r}, "
+                    f"{len(running)} running costs (last {running[-1] if running else None}), "
+                    f"final cost {shown['final']}"
+                )
 
     async def _simulate(self, stations: list[SimulatedStation], *, duration_s: float, ramp_s: float) -> None:
         # The first Ctrl-C (or SIGTERM, as `make run` sends) lets the stations end their
