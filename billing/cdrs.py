@@ -15,6 +15,7 @@ Decisions:
 """
 
 import bisect
+from datetime import datetime
 import logging
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -188,3 +189,28 @@ def session_timeline(session: ChargingSession) -> SessionTimeline:
         for moment in sorted(set(times) | set(power))
     ]
     return SessionTimeline(start=start, end=end, readings=readings)
+
+
+def record_resold_cdr(*, cdr_id: str, driver_id: int, station_id_text: str, site_name: str, id_token_value: str,
+                      start: datetime, end: datetime, time_zone: str, currency: str, energy_kwh: Decimal,
+                      time_h: Decimal, amount_excl_vat: Decimal, vat_rate: Decimal | None, tariff: dict,
+                      breakdown: dict) -> ChargeDetailRecord:
+    """A charge our driver made elsewhere (a roaming partner's charger), resold to the driver at
+    ``amount_excl_vat``: a CDR without a session of ours, invoiced like any other (same monthly
+    run, same gapless numbers, once). Idempotent on ``cdr_id``. No ``cdr_created`` signal: it
+    is not ours to push to anyone."""
+    existing = ChargeDetailRecord.objects.filter(cdr_id=cdr_id).first()
+    if existing is not None:
+        return existing
+    excl = amount_excl_vat.quantize(Decimal("0.01"), ROUND_HALF_UP)
+    vat = (excl * vat_rate / 100).quantize(Decimal("0.01"), ROUND_HALF_UP) if vat_rate is not None else Decimal("0")
+    with transaction.atomic():
+        cdr = ChargeDetailRecord.objects.create(
+            session=None, cdr_id=cdr_id, driver_id=driver_id, station_id_text=station_id_text[:48],
+            site_name=site_name[:200], id_token_value=id_token_value, start_date_time=start, end_date_time=end,
+            time_zone=time_zone, currency=currency, total_energy_kwh=energy_kwh.quantize(Decimal("0.001")),
+            total_time_h=time_h.quantize(Decimal("0.0001")), total_cost_excl_vat=excl, total_vat=vat,
+            total_cost_incl_vat=excl + vat, tariff=tariff, breakdown=breakdown,
+        )
+        CdrVatLine.objects.create(cdr=cdr, vat_rate=vat_rate, base=excl, vat=vat)
+    return cdr

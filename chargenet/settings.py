@@ -148,6 +148,8 @@ CELERY_BEAT_SCHEDULE = {
     "firmware-campaigns": {"task": "stations.advance_firmware_campaigns", "schedule": 60.0},
     # Roaming: retry what partners did not take yet (each push is also tried at once).
     "roaming-outbox": {"task": "roaming.deliver_all", "schedule": 60.0},
+    # Roaming (eMSP): CPO partners' locations and tariffs, pulled whole in case a push was lost.
+    "roaming-pull-locations": {"task": "roaming.pull_all", "schedule": crontab(minute=15)},
 }
 
 # --- Auth, API ------------------------------------------------------------------
@@ -241,7 +243,14 @@ OCPP_METER_BATCH_SIZE = 200
 # UPDATE; a station nobody renewed for three intervals is marked offline.
 OCPP_LAST_SEEN_WRITE_INTERVAL = float(os.environ.get("OCPP_LAST_SEEN_WRITE_INTERVAL", "30"))
 
-# --- Roaming (OCPI 2.2.1, CPO) ---------------------------------------------------
+# --- Roaming (OCPI 2.2.1, CPO and eMSP) ------------------------------------------
+# Our roles towards partners: CPO (partners' drivers charge here), EMSP (our drivers
+# charge at partners), or both (comma-separated). Decides the endpoints we advertise.
+OCPI_ROLES = [r.strip().upper() for r in os.environ.get("OCPI_ROLES", "CPO,EMSP").split(",") if r.strip()]
+# Our drivers pay for a roaming charge: the partner's cost excl. VAT plus this margin,
+# and our VAT on top (empty: no VAT).
+OCPI_ROAMING_MARGIN_PERCENT = float(os.environ.get("OCPI_ROAMING_MARGIN_PERCENT", "15"))
+OCPI_ROAMING_VAT_PERCENT = os.environ.get("OCPI_ROAMING_VAT_PERCENT", "19")
 # The public URL partners reach us at; /ocpi/versions is appended for the credentials.
 OCPI_BASE_URL = os.environ.get("OCPI_BASE_URL", "http://127.0.0.1:8000")
 OCPI_COUNTRY_CODE = os.environ.get("OCPI_COUNTRY_CODE", "DE")

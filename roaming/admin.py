@@ -3,7 +3,7 @@
 from django.contrib import admin, messages
 from django.db import models
 
-from roaming import credentials, push
+from roaming import credentials, outbox
 from roaming.envelope import OcpiError
 from roaming.models import OutboxEntry, OutboxStatus, Partner, PartnerToken, RequestLog
 
@@ -63,8 +63,8 @@ class PartnerAdmin(admin.ModelAdmin):
     @admin.action(description="Send waiting pushes now")
     def deliver_now(self, request, queryset):
         for partner in queryset:
-            push.requeue(partner.outbox.filter(status=OutboxStatus.PENDING))
-            push.schedule(partner.pk)
+            outbox.requeue(partner.outbox.filter(status=OutboxStatus.PENDING))
+            outbox.schedule(partner.pk)
         self.message_user(request, "delivery scheduled")
 
 
@@ -77,9 +77,9 @@ class OutboxEntryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send again")
     def requeue(self, request, queryset):
-        count = push.requeue(queryset)
+        count = outbox.requeue(queryset)
         for partner_pk in set(queryset.values_list("partner_id", flat=True)):
-            push.schedule(partner_pk)
+            outbox.schedule(partner_pk)
         self.message_user(request, f"{count} entries requeued")
 
 

@@ -7,3 +7,4 @@ class RoamingConfig(AppConfig):
 
     def ready(self):
         from roaming import receivers  # noqa: F401  (connects to stations and billing signals)
+        from roaming import tasks  # noqa: F401  (registers the background jobs in roaming.jobs)

@@ -6,7 +6,7 @@ import logging
 
 from django.db import transaction
 
-from roaming import mapping, push, tokens
+from roaming import jobs, mapping, push, tokens
 from roaming.envelope import INVALID_PARAMETERS, UNKNOWN_LOCATION, OcpiError
 from roaming.models import Partner, PartnerReservation
 from stations.commands.service import CommandError, StationNotFound, send_command
@@ -93,14 +93,12 @@ def plan(command_type: str, body: dict, partner: Partner | None = None) -> tuple
 def accept(*, partner: Partner, command_type: str, body: dict) -> dict:
     """Check the command and queue it; the CommandResponse to answer with."""
     station_id, command, params = plan(command_type, body, partner)
-    from roaming.tasks import run_command
-
     if command in ("start_session", "reserve_now"):
         _remember_token(partner, body)
     response_url = body["response_url"]
     reservation_id = str(body.get("reservation_id") or "") if command == "reserve_now" else ""
-    transaction.on_commit(lambda: run_command.delay(partner.pk, station_id, command, params, response_url,
-                                                    reservation_id))
+    transaction.on_commit(lambda: jobs.enqueue("run_command", partner.pk, station_id, command, params, response_url,
+                                                 reservation_id))
     return {"result": "ACCEPTED", "timeout": TIMEOUT_S}
 
 

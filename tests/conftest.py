@@ -192,7 +192,7 @@ def _fresh_process_caches():
     registered partners, who watches, rate limits) must not carry over from one test's
     database to the next."""
     from portal import live
-    from roaming import push
+    from roaming import partners
     from roaming import receivers as roaming_receivers
     from stations.smart_charging import dispatch, receivers
 
@@ -201,7 +201,7 @@ def _fresh_process_caches():
         dispatch._last_request.clear()
         live._stations.clear()
         live._forget_watched()
-        push.forget_partners()
+        partners.forget_partners()
         roaming_receivers._last_update.clear()
 
     forget()

@@ -1,0 +1,138 @@
+"""ChargeNet as eMSP: CDRs partner CPOs send us for our drivers' sessions at their chargers.
+
+On arrival a CDR is stored (what we owe the CPO), checked against the tariff the partner
+published (a mismatch is flagged, not refused: the CDR is the CPO's statement; finance sees
+the flag in the settlement report and the admin), and resold to our driver: a billing CDR at
+our roaming price, the partner's cost excl. VAT plus OCPI_ROAMING_MARGIN_PERCENT, with our
+VAT (OCPI_ROAMING_VAT_PERCENT) on top. That billing CDR is invoiced by the monthly run like
+a home session (gapless numbers, once per CDR).
+"""
+
+import logging
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.db import transaction
+
+from billing.cdrs import record_resold_cdr
+from billing.pricing import PricingError, Reading, SessionTimeline, price_session
+from roaming.envelope import INVALID_PARAMETERS, UNKNOWN_TOKEN, OcpiError
+from roaming.models import Partner, RoamingCdr, RoamingLocation, TariffCheck
+from roaming.partner_data import _object, _required, check_party, decimal, moment, our_token, tariff_for
+
+log = logging.getLogger(__name__)
+
+CENT = Decimal("0.01")
+TOLERANCE = Decimal("0.01")
+
+
+def _check(data: dict) -> dict:
+    _required(data, "country_code", "party_id", "id", "start_date_time", "end_date_time", "cdr_token",
+              "auth_method", "cdr_location", "currency", "charging_periods", "total_cost", "total_energy",
+              "total_time", "last_updated")
+    if not isinstance(data["total_cost"], dict) or "excl_vat" not in data["total_cost"]:
+        raise OcpiError("total_cost must be a Price with excl_vat", status_code=INVALID_PARAMETERS)
+    if not isinstance(data["cdr_location"], dict):
+        raise OcpiError("cdr_location must be an object", status_code=INVALID_PARAMETERS)
+    if not isinstance(data["charging_periods"], list):
+        raise OcpiError("charging_periods must be a list", status_code=INVALID_PARAMETERS)
+    return data
+
+
+def receive_cdr(*, partner: Partner, body) -> RoamingCdr:
+    """POST /cdrs: store the CDR once (a repeated POST of the same id returns the first)."""
+    data = _check(_object(body, "CDR"))
+    cc, party = str(data["country_code"]), str(data["party_id"])
+    check_party(partner, cc, party)
+    token = our_token(data["cdr_token"])
+    if token is None:
+        raise OcpiError(f"token {data['cdr_token'].get('uid')} is not one of ours", status_code=UNKNOWN_TOKEN,
+                        http_status=404)
+    total = data["total_cost"]
+    with transaction.atomic():
+        existing = RoamingCdr.objects.filter(partner=partner, country_code=cc, party_id=party,
+                                             ocpi_id=str(data["id"])).first()
+        if existing is not None:
+            return existing
+        cdr = RoamingCdr(
+            partner=partner, country_code=cc, party_id=party, ocpi_id=str(data["id"])[:39], data=data,
+            last_updated=moment(data["last_updated"], "last_updated"), id_token=token, driver=token.driver,
+            session_ocpi_id=str(data.get("session_id") or "")[:36],
+            start_date_time=moment(data["start_date_time"], "start_date_time"),
+            end_date_time=moment(data["end_date_time"], "end_date_time"),
+            currency=str(data["currency"])[:3], total_energy_kwh=decimal(data["total_energy"], "total_energy"),
+            total_cost_excl_vat=decimal(total["excl_vat"], "total_cost.excl_vat").quantize(CENT),
+            total_cost_incl_vat=decimal(total["incl_vat"], "total_cost.incl_vat").quantize(CENT)
+            if total.get("incl_vat") is not None else None,
+        )
+        cdr.tariff_check, cdr.expected_cost_excl_vat = check_against_tariff(partner, data)
+        if cdr.tariff_check == TariffCheck.MISMATCH:
+            log.warning("CDR %s of %s: %s charged, its published tariff gives %s", cdr.ocpi_id, partner,
+                        cdr.total_cost_excl_vat, cdr.expected_cost_excl_vat)
+        cdr.save()
+        if cdr.driver_id is not None:
+            cdr.billed_cdr = _resell(cdr)
+            cdr.save(update_fields=["billed_cdr"])
+    return cdr
+
+
+def _published_tariff(partner: Partner, data: dict) -> dict | None:
+    """The tariff the CPO published for this charge: one the CDR names, else the connector's."""
+    cc, party = str(data["country_code"]), str(data["party_id"])
+    ids = [t.get("id") for t in data.get("tariffs") or [] if isinstance(t, dict)]
+    location = RoamingLocation.objects.filter(partner=partner, country_code=cc, party_id=party,
+                                              ocpi_id=str(data["cdr_location"].get("id", ""))).first()
+    if location is not None:
+        from roaming.partner_data import tariff_ids_at
+
+        ids += tariff_ids_at(location, data["cdr_location"].get("evse_uid"))
+    for tariff_id in ids:
+        tariff = tariff_for(partner, cc, party, str(tariff_id))
+        if tariff is not None:
+            return tariff.data
+    return None
+
+
+def check_against_tariff(partner: Partner, data: dict) -> tuple[str, Decimal | None]:
+    """(match/mismatch/unknown, the cost excl. VAT the published tariff gives for this CDR's
+    energy and time)."""
+    tariff = _published_tariff(partner, data)
+    if tariff is None:
+        return TariffCheck.UNKNOWN, None
+    start, end = moment(data["start_date_time"], "start"), moment(data["end_date_time"], "end")
+    energy_wh = decimal(data["total_energy"], "total_energy") * 1000
+    timeline = SessionTimeline(start=start, end=end, readings=[Reading(start, 0), Reading(end, energy_wh)])
+    try:
+        expected = price_session(tariff=tariff, timeline=timeline,
+                                 time_zone=str(data["cdr_location"].get("time_zone") or "UTC")).total_excl_vat
+    except PricingError as error:
+        log.warning("CDR %s of %s: its tariff cannot price it: %s", data.get("id"), partner, error)
+        return TariffCheck.UNKNOWN, None
+    charged = decimal(data["total_cost"]["excl_vat"], "total_cost.excl_vat")
+    return (TariffCheck.MATCH if abs(charged - expected) <= TOLERANCE else TariffCheck.MISMATCH), expected
+
+
+def roaming_price_excl_vat(cost_excl_vat: Decimal) -> Decimal:
+    """What our driver pays excl. VAT: the partner's cost plus our margin."""
+    margin = Decimal(str(settings.OCPI_ROAMING_MARGIN_PERCENT))
+    return (cost_excl_vat * (100 + margin) / 100).quantize(CENT, ROUND_HALF_UP)
+
+
+def _resell(cdr: RoamingCdr):
+    location = cdr.data["cdr_location"]
+    rate = settings.OCPI_ROAMING_VAT_PERCENT
+    price = roaming_price_excl_vat(cdr.total_cost_excl_vat)
+    return record_resold_cdr(
+        cdr_id=f"R{cdr.pk:08d}",
+        driver_id=cdr.driver_id, station_id_text=str(location.get("evse_id") or location.get("id") or ""),
+        site_name=f"{cdr.partner.name}: {location.get('name') or location.get('address') or ''}".strip(": "),
+        id_token_value=cdr.id_token.value if cdr.id_token else "", start=cdr.start_date_time,
+        end=cdr.end_date_time, time_zone=str(location.get("time_zone") or "UTC"), currency=cdr.currency,
+        energy_kwh=cdr.total_energy_kwh, time_h=decimal(cdr.data["total_time"], "total_time"),
+        amount_excl_vat=price, vat_rate=None if rate in (None, "") else Decimal(str(rate)),
+        tariff=(cdr.data.get("tariffs") or [{}])[0],
+        breakdown={"roaming": {"partner": cdr.partner.name, "partner_cdr_id": cdr.ocpi_id,
+                               "partner_cost_excl_vat": str(cdr.total_cost_excl_vat),
+                               "margin_percent": str(settings.OCPI_ROAMING_MARGIN_PERCENT),
+                               "tariff_check": cdr.tariff_check}},
+    )
