@@ -12,9 +12,9 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from billing.signals import cdr_created
-from roaming import partners, push
+from roaming import offered_tokens, partners, push
 from roaming.models import Partner
-from stations.models import ChargingStation, Connector, Site
+from stations.models import ChargingStation, Connector, IdToken, Site
 from stations.signals import (
     connector_status_changed,
     meter_values_recorded,
@@ -111,3 +111,21 @@ def connector_created(sender, instance, created, **kwargs) -> None:
     if created and partners.receivers_of("locations"):
         _push_location_after_commit(ChargingStation.objects.filter(evses=instance.evse_id)
                                     .values_list("site_id", flat=True).first())
+
+
+# --- ChargeNet as eMSP: our drivers' tokens, pushed to CPO partners when they change ---------
+
+
+@receiver(post_save, sender=IdToken, dispatch_uid="roaming.token_saved")
+def token_saved(sender, instance, **kwargs) -> None:
+    """A driver's token created, blocked or changed: CPO partners hear it (partners' own
+    tokens have no driver and are left alone)."""
+    if instance.driver_id is not None and partners.receivers_of("tokens"):
+        token_pk = instance.pk
+        transaction.on_commit(lambda: _safely("token push", _push_token, token_pk=token_pk))
+
+
+def _push_token(*, token_pk: int) -> None:
+    token = IdToken.objects.filter(pk=token_pk).select_related("roaming").first()
+    if token is not None:
+        offered_tokens.push_token(token=token)
