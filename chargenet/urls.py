@@ -9,6 +9,7 @@ urlpatterns = [
     path("portal/", include("portal.urls")),
     path("api/v1/", include("stations.api.urls")),
     path("api/v1/", include("billing.api.urls")),
+    path("api/v1/", include("roaming.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),

@@ -1,0 +1,47 @@
+"""Scoped reads of the eMSP side: what a driver sees of partner networks and of their own
+roaming sessions, and the price they would pay there."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from roaming.models import PartnerStatus, RoamingLocation, RoamingSession
+from roaming.partner_data import availability, tariff_for, tariff_ids_at
+
+
+def partner_locations() -> QuerySet[RoamingLocation]:
+    """Locations of registered partners open to our drivers, published by the CPO."""
+    return (RoamingLocation.objects.filter(partner__status=PartnerStatus.REGISTERED, roaming_allowed=True)
+            .exclude(data__publish=False).select_related("partner"))
+
+
+def roaming_sessions_of(driver) -> QuerySet[RoamingSession]:
+    if driver is None:
+        return RoamingSession.objects.none()
+    return RoamingSession.objects.filter(driver=driver).select_related("partner")
+
+
+def price_text(location: RoamingLocation) -> str:
+    """Our driver's price at a partner location: the partner's energy price plus our margin."""
+    margin = Decimal(str(settings.OCPI_ROAMING_MARGIN_PERCENT))
+    for tariff_id in tariff_ids_at(location):
+        tariff = tariff_for(location.partner, location.country_code, location.party_id, tariff_id)
+        if tariff is None:
+            continue
+        for element in tariff.data.get("elements") or []:
+            for component in element.get("price_components") or []:
+                if component.get("type") == "ENERGY":
+                    price = Decimal(str(component["price"])) * (100 + margin) / 100
+                    return f"{price.quantize(Decimal('0.01'))} {tariff.currency}/kWh excl. VAT"
+    return "price on request"
+
+
+def location_summary(location: RoamingLocation) -> dict:
+    return {
+        "id": location.pk, "partner": location.partner.name, "name": location.name, "city": location.city,
+        "address": location.data.get("address", ""), "latitude": str(location.latitude),
+        "longitude": str(location.longitude), "availability": availability(location), "price": price_text(location),
+        "evses": [{"uid": e.get("uid"), "evse_id": e.get("evse_id"), "status": e.get("status")}
+                  for e in location.data.get("evses") or [] if e.get("status") != "REMOVED"],
+    }
