@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from portal import views
+from portal import roaming_views, views
 
 app_name = "portal"
 
@@ -35,6 +35,8 @@ urlpatterns = [
     path("sessions/<int:pk>/curves/", views.session_curves, name="session_curves"),
     path("sessions/<int:pk>/stop/", views.session_stop, name="session_stop"),
     path("start/", views.start, name="start"),
+    path("partner-chargers/", roaming_views.partner_chargers, name="partner_chargers"),
+    path("partner-chargers/<int:pk>/start/", roaming_views.partner_start, name="partner_start"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/block/", views.token_block, name="token_block"),
     path("vehicles/", views.vehicles, name="vehicles"),

@@ -16,6 +16,7 @@ from billing.invoice_selectors import invoices_visible_to
 from billing.pdf import pdf_filename, render_invoice_pdf
 from chargenet import roles
 from portal import charts, live, selectors, services
+from roaming import selectors as roaming_selectors
 from pki.models import Vehicle
 from pki.services.vehicles import VehicleError, register_vehicle
 from portal.forms import SessionFilterForm, SignupForm, StartForm, TokenForm, VehicleForm
@@ -77,7 +78,10 @@ def session_list(request):
     page = Paginator(sessions, 25).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "portal/session_list.html", {"form": form, "page": page, "query": query.urlencode()})
+    return render(request, "portal/session_list.html", {
+        "form": form, "page": page, "query": query.urlencode(),
+        "roaming_sessions": roaming_selectors.roaming_session_rows(request.driver),
+    })
 
 
 def _own_session(request, pk) -> ChargingSession:

@@ -45,3 +45,26 @@ def location_summary(location: RoamingLocation) -> dict:
         "evses": [{"uid": e.get("uid"), "evse_id": e.get("evse_id"), "status": e.get("status")}
                   for e in location.data.get("evses") or [] if e.get("status") != "REMOVED"],
     }
+
+
+def roaming_session_rows(driver, limit: int = 50) -> list:
+    """The driver's roaming sessions with what they cost them: our billed price once the CDR
+    is in, else the partner's running cost plus our margin (an estimate)."""
+    from roaming.models import RoamingCdr, RoamingLocation
+
+    sessions = list(roaming_sessions_of(driver)[:limit])
+    billed = {(c.partner_id, c.session_ocpi_id): c.billed_cdr for c in RoamingCdr.objects.filter(
+        driver=driver, session_ocpi_id__in=[s.ocpi_id for s in sessions]).select_related("billed_cdr")}
+    names = dict(((loc.partner_id, loc.ocpi_id), loc.name) for loc in RoamingLocation.objects.filter(
+        ocpi_id__in=[s.location_id for s in sessions]))
+    margin = Decimal(str(settings.OCPI_ROAMING_MARGIN_PERCENT))
+    for session in sessions:
+        cdr = billed.get((session.partner_id, session.ocpi_id))
+        session.location_name = names.get((session.partner_id, session.location_id), "")
+        if cdr is not None:
+            session.cost = cdr.total_cost_incl_vat
+        elif session.total_cost_incl_vat is not None:
+            session.cost = (session.total_cost_incl_vat * (100 + margin) / 100).quantize(Decimal("0.01"))
+        else:
+            session.cost = None
+    return sessions
