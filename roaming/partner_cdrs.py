@@ -18,7 +18,7 @@ from billing.cdrs import record_resold_cdr
 from billing.pricing import PricingError, Reading, SessionTimeline, price_session
 from roaming.envelope import INVALID_PARAMETERS, UNKNOWN_TOKEN, OcpiError
 from roaming.models import Partner, RoamingCdr, RoamingLocation, TariffCheck
-from roaming.partner_data import _object, _required, check_party, decimal, moment, our_token, tariff_for
+from roaming.partner_data import _object, _required, check_party, decimal, moment, our_token, tariff_for, tariff_ids_at
 
 log = logging.getLogger(__name__)
 
@@ -76,35 +76,35 @@ def receive_cdr(*, partner: Partner, body) -> RoamingCdr:
     return cdr
 
 
-def _published_tariff(partner: Partner, data: dict) -> dict | None:
-    """The tariff the CPO published for this charge: one the CDR names, else the connector's."""
+def _published_tariff(partner: Partner, data: dict) -> tuple[dict | None, str]:
+    """The tariff the CPO published for this charge (one the CDR names, else the connector's),
+    and the time zone of the location (its restrictions are local times)."""
     cc, party = str(data["country_code"]), str(data["party_id"])
     ids = [t.get("id") for t in data.get("tariffs") or [] if isinstance(t, dict)]
     location = RoamingLocation.objects.filter(partner=partner, country_code=cc, party_id=party,
                                               ocpi_id=str(data["cdr_location"].get("id", ""))).first()
+    time_zone = "UTC"
     if location is not None:
-        from roaming.partner_data import tariff_ids_at
-
         ids += tariff_ids_at(location, data["cdr_location"].get("evse_uid"))
+        time_zone = str(location.data.get("time_zone") or "UTC")
     for tariff_id in ids:
         tariff = tariff_for(partner, cc, party, str(tariff_id))
         if tariff is not None:
-            return tariff.data
-    return None
+            return tariff.data, time_zone
+    return None, time_zone
 
 
 def check_against_tariff(partner: Partner, data: dict) -> tuple[str, Decimal | None]:
     """(match/mismatch/unknown, the cost excl. VAT the published tariff gives for this CDR's
     energy and time)."""
-    tariff = _published_tariff(partner, data)
+    tariff, time_zone = _published_tariff(partner, data)
     if tariff is None:
         return TariffCheck.UNKNOWN, None
     start, end = moment(data["start_date_time"], "start"), moment(data["end_date_time"], "end")
     energy_wh = decimal(data["total_energy"], "total_energy") * 1000
     timeline = SessionTimeline(start=start, end=end, readings=[Reading(start, 0), Reading(end, energy_wh)])
     try:
-        expected = price_session(tariff=tariff, timeline=timeline,
-                                 time_zone=str(data["cdr_location"].get("time_zone") or "UTC")).total_excl_vat
+        expected = price_session(tariff=tariff, timeline=timeline, time_zone=time_zone).total_excl_vat
     except PricingError as error:
         log.warning("CDR %s of %s: its tariff cannot price it: %s", data.get("id"), partner, error)
         return TariffCheck.UNKNOWN, None
