@@ -312,5 +312,6 @@ def cdr_to_ocpi(cdr: ChargeDetailRecord) -> dict[str, Any]:
 
 
 def tariff_ocpi(tariff: Tariff) -> dict[str, Any]:
-    """Billing stores tariffs as OCPI Tariff objects: what it holds is what partners get."""
-    return tariff_to_ocpi(tariff)
+    """Billing stores tariffs as OCPI Tariff objects: what it holds is what partners get,
+    published under our party (the CPO that owns them)."""
+    return {**tariff_to_ocpi(tariff), "country_code": cc(), "party_id": party()}
