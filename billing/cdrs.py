@@ -15,8 +15,8 @@ Decisions:
 """
 
 import bisect
-from datetime import datetime
 import logging
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction

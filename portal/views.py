@@ -15,11 +15,11 @@ from django.views.decorators.http import require_POST
 from billing.invoice_selectors import invoices_visible_to
 from billing.pdf import pdf_filename, render_invoice_pdf
 from chargenet import roles
-from portal import charts, live, selectors, services
-from roaming import selectors as roaming_selectors
 from pki.models import Vehicle
 from pki.services.vehicles import VehicleError, register_vehicle
+from portal import charts, live, selectors, services
 from portal.forms import SessionFilterForm, SignupForm, StartForm, TokenForm, VehicleForm
+from roaming import selectors as roaming_selectors
 from stations.models import ChargingSession, IdToken, IdTokenStatus, SessionStatus
 
 

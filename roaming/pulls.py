@@ -33,7 +33,7 @@ def pull_partner(*, partner_pk: int) -> dict:
                     counts[module] += 1
                 except OcpiError as error:
                     counts["refused"] += 1
-                    log.warning("pull of %s from %s: skipped %s: %s", module, partner, 
+                    log.warning("pull of %s from %s: skipped %s: %s", module, partner,
                                 item.get("id") if isinstance(item, dict) else item, error)
         except client.PartnerError as error:
             log.warning("pull of %s from %s failed: %s", module, partner, error)

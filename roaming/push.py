@@ -11,7 +11,6 @@ from roaming.models import OutboxEntry, Partner, PartnerStatus
 from roaming.outbox import queue as _queue
 from roaming.partners import receivers_of, registered_partners
 
-
 # --- what is owed -------------------------------------------------------------------------
 
 

@@ -24,9 +24,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from roaming import client
-from roaming.partners import registered_partners
 from roaming.envelope import INVALID_PARAMETERS, OcpiError
 from roaming.models import Partner, PartnerRole, PartnerStatus, PartnerToken
+from roaming.partners import registered_partners
 from stations.models import IdToken, IdTokenStatus, IdTokenType
 from stations.services.authorization import Authorization
 

@@ -34,7 +34,7 @@ from billing.invoice_selectors import FINANCE_GROUP
 from billing.models import ChargeDetailRecord
 from billing.tariffs import assign_tariff
 from roaming.credentials import add_partner
-from roaming.models import Partner, PartnerToken, RequestLog
+from roaming.models import PartnerToken, RequestLog
 from roaming.tasks import deliver_all
 from stations.models import ChargingSession, ChargingStation, Connector, Evse, Site
 from tests.billing.tariff_data import make_tariff
@@ -84,7 +84,8 @@ def manage(database_url: str, *args: str, **env) -> str:
 
 def query_b(database_url: str, code: str):
     """Run ``code`` (which sets ``result``) against network B's database; its JSON back."""
-    out = manage(database_url, "shell", "-c", code + "\nimport json; print('RESULT=' + json.dumps(result, default=str))")
+    printed = "\nimport json; print('RESULT=' + json.dumps(result, default=str))"
+    out = manage(database_url, "shell", "-c", code + printed)
     return json.loads(out.rsplit("RESULT=", 1)[1])
 
 
@@ -160,7 +161,7 @@ def test_a_driver_of_network_b_charges_at_network_a(network_b_database, tmp_path
     bob = {"Authorization": f"Token {bob_key}"}
 
     # Network A: a published site with a charger and its tariff; B may register.
-    site = network_a()
+    network_a()
     partner_b, token_a = add_partner(name="Network B")
     server_a = Daphne(port_a, child_env(**env_a), tmp_path / "network-a.log")
     server_b = Daphne(port_b, child_env(DATABASE_URL=db_b, **env_b), tmp_path / "network-b.log")

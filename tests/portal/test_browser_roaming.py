@@ -29,7 +29,7 @@ def partner_cpo(network):
 
 def test_a_driver_finds_a_partner_charger_starts_it_and_sees_the_roaming_session(network, partner_cpo,
                                                                                  live_server_process, open_page):
-    server, (cpo, partner) = live_server_process, partner_cpo
+    server, (cpo, _) = live_server_process, partner_cpo
     page = open_page()
     portal_login(page, server, "driver-a", "pw-driver-a")
     page.get_by_role("link", name="Partner chargers").click()

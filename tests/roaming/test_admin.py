@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from roaming import outbox, partners, push
+from roaming import push
 from roaming.credentials import add_partner
 from roaming.models import Partner, PartnerStatus, RequestLog, token_digest
 
