@@ -12,7 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from pki.iso15118 import exi  # noqa: E402
 
 from portal.routing import websocket_urlpatterns as portal_websocket_urlpatterns  # noqa: E402
-from stations.routing import websocket_urlpatterns  # noqa: E402
+from gateway.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "pki",
     "roaming",
     "portal",
+    "gateway",
+    "chargenet.apps.ChargeNetConfig",
 ]
 
 MIDDLEWARE = [

@@ -7,9 +7,7 @@ from . import health
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("portal/", include("portal.urls")),
-    path("api/v1/", include("stations.api.urls")),
-    path("api/v1/", include("billing.api.urls")),
-    path("api/v1/", include("roaming.api_urls")),
+    path("api/v1/", include("chargenet.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),
