@@ -128,6 +128,9 @@ class OutboxEntry(models.Model):
     path = models.CharField(max_length=255, blank=True, help_text="appended to the module's endpoint URL")
     url = models.URLField(max_length=500, blank=True, help_text="absolute URL (e.g. a response_url) instead")
     object_key = models.CharField(max_length=80, blank=True, help_text="e.g. session:12, evse:3")
+    to_country_code = models.CharField(max_length=2, blank=True,
+                                       help_text="through a hub: the party the push is for (OCPI-to-* headers)")
+    to_party_id = models.CharField(max_length=3, blank=True)
     payload = models.JSONField()
     status = models.CharField(max_length=8, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)

@@ -100,7 +100,8 @@ def _send(entry: OutboxEntry) -> bool:
     try:
         if url is None:
             raise client.PartnerError(f"the partner lists no {entry.module} endpoint", http_status=404)
-        client.call(entry.partner, entry.method, url, payload=entry.payload)
+        to_party = (entry.to_country_code, entry.to_party_id) if entry.to_party_id else None
+        client.call(entry.partner, entry.method, url, payload=entry.payload, to_party=to_party)
     except client.PartnerError as error:
         entry.last_error = str(error)[:500]
         refused = error.http_status is not None and 400 <= error.http_status < 500

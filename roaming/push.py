@@ -54,6 +54,14 @@ def push_location(*, site_pk: int) -> int:
     return len(partners)
 
 
+def _hub_routing(partner: Partner, session) -> dict:
+    """Through a hub, a session or CDR goes to the eMSP that issued the token."""
+    token = getattr(session.id_token, "roaming", None) if session.id_token_id else None
+    if not partner.is_hub or token is None:
+        return {}
+    return {"to_country_code": token.country_code, "to_party_id": token.party_id}
+
+
 def session_partner(session) -> Partner | None:
     token = session.id_token
     roaming = getattr(token, "roaming", None) if token is not None else None
@@ -87,7 +95,8 @@ def push_session(*, session_pk: int, update: bool = False, final: bool = False) 
         if OutboxEntry.objects.filter(partner=partner, object_key=key, created_at__gte=since).exists():
             return False
     _queue(partner, module="sessions", method="PUT", object_key=key,
-           path=f"/{mapping.cc()}/{mapping.party()}/{session.pk}", payload=mapping.session_to_ocpi(session))
+           path=f"/{mapping.cc()}/{mapping.party()}/{session.pk}", payload=mapping.session_to_ocpi(session),
+           **_hub_routing(partner, session))
     return True
 
 
@@ -103,7 +112,8 @@ def push_cdr(*, cdr_pk: int) -> bool:
     if partner is None or not partner.endpoint("cdrs"):
         return False
     push_session(session_pk=cdr.session_id, final=True)  # the eMSP hears the session end before its CDR
-    _queue(partner, module="cdrs", method="POST", object_key=f"cdr:{cdr.pk}", payload=mapping.cdr_to_ocpi(cdr))
+    _queue(partner, module="cdrs", method="POST", object_key=f"cdr:{cdr.pk}", payload=mapping.cdr_to_ocpi(cdr),
+           **_hub_routing(partner, cdr.session))
     return True
 
 
