@@ -11,7 +11,7 @@ from roaming import push
 from roaming.credentials import add_partner, register_with
 from roaming.models import OutboxEntry, Partner, PartnerRole, PartnerStatus, PartnerToken, RoamingLocation
 from roaming.tasks import deliver_all, pull_all
-from stations.models import ChargingSession, Evse, IdToken, Site, SessionStatus
+from stations.models import ChargingSession, Evse, IdToken, SessionStatus, Site
 from tests.roaming import ocpi_objects as ocpi
 from tests.roaming.cpo import TestCpo
 
