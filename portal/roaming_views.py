@@ -36,3 +36,18 @@ def partner_start(request, pk):
     messages.success(request, f"Start requested at {location.name} ({location.partner.name}). "
                               "Your session appears under Sessions once the charger starts.")
     return redirect("portal:sessions")
+
+
+@driver_required
+@require_POST
+def partner_stop(request, pk):
+    session = selectors.roaming_sessions_of(request.driver).filter(pk=pk, status="ACTIVE").first()
+    if session is None:
+        raise Http404("No such running session.")
+    try:
+        remote.stop_session(driver=request.driver, session=session)
+    except remote.RemoteError as error:
+        messages.error(request, f"Could not stop: {error}")
+    else:
+        messages.success(request, f"Stop requested at {session.partner.name}.")
+    return redirect("portal:sessions")

@@ -37,6 +37,7 @@ urlpatterns = [
     path("start/", views.start, name="start"),
     path("partner-chargers/", roaming_views.partner_chargers, name="partner_chargers"),
     path("partner-chargers/<int:pk>/start/", roaming_views.partner_start, name="partner_start"),
+    path("partner-sessions/<int:pk>/stop/", roaming_views.partner_stop, name="partner_stop"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/block/", views.token_block, name="token_block"),
     path("vehicles/", views.vehicles, name="vehicles"),

@@ -53,7 +53,20 @@ def start_session(request, pk: int):
 def roaming_sessions(request):
     """The signed-in driver's sessions at partner chargers."""
     return Response([{
-        "partner": s.partner.name, "id": s.ocpi_id, "status": s.status, "start": s.start_date_time,
+        "pk": s.pk, "partner": s.partner.name, "id": s.ocpi_id, "status": s.status, "start": s.start_date_time,
         "end": s.end_date_time, "kwh": s.kwh, "currency": s.currency, "total_cost_incl_vat": s.total_cost_incl_vat,
         "location_id": s.location_id, "evse_uid": s.evse_uid,
     } for s in selectors.roaming_sessions_of(_driver(request))])
+
+
+@api_view(["POST"])
+def stop_session(request, pk: int):
+    """Remote stop of the signed-in driver's running session on a partner's charger (STOP_SESSION)."""
+    session = selectors.roaming_sessions_of(_driver(request)).filter(pk=pk, status="ACTIVE").first()
+    if session is None:
+        return Response({"detail": "no such running session of yours"}, status=status.HTTP_404_NOT_FOUND)
+    try:
+        command = remote.stop_session(driver=session.driver, session=session)
+    except remote.RemoteError as error:
+        return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
+    return Response({"command": command.uid, "response": command.response}, status=status.HTTP_202_ACCEPTED)

@@ -6,10 +6,16 @@ in the partner's request log."""
 from django.urls import reverse
 
 from roaming import hubs, offered_tokens, partner_cdrs, partner_data, remote
-from roaming.envelope import INVALID_PARAMETERS, UNKNOWN_LOCATION, OcpiError, envelope
+from roaming.envelope import CLIENT_ERROR, INVALID_PARAMETERS, UNKNOWN_LOCATION, OcpiError, envelope
 from roaming.models import RoamingCdr
 from roaming.pagination import paginate
 from roaming.views import _body, ocpi_view
+
+
+def _from_a_cpo(request) -> None:
+    """Our eMSP endpoints take what CPOs (or hubs) send; an eMSP-only partner has no business here."""
+    if not request.ocpi_partner.is_cpo:
+        raise OcpiError("you are not registered as a CPO with us", status_code=CLIENT_ERROR, http_status=403)
 
 
 def _named(object_id, shape: str) -> None:
@@ -19,6 +25,7 @@ def _named(object_id, shape: str) -> None:
 
 @ocpi_view("PUT", "PATCH")
 def locations(request, country_code=None, party_id=None, location_id=None, evse_uid=None, connector_id=None):
+    _from_a_cpo(request)
     _named(location_id, "/locations/<country_code>/<party_id>/<location_id>")
     service = partner_data.put_location if request.method == "PUT" else partner_data.patch_location
     service(partner=request.ocpi_partner, country_code=country_code, party_id=party_id, location_id=location_id,
@@ -28,6 +35,7 @@ def locations(request, country_code=None, party_id=None, location_id=None, evse_
 
 @ocpi_view("PUT", "PATCH")
 def sessions(request, country_code=None, party_id=None, session_id=None):
+    _from_a_cpo(request)
     _named(session_id, "/sessions/<country_code>/<party_id>/<session_id>")
     service = partner_data.put_session if request.method == "PUT" else partner_data.patch_session
     service(partner=request.ocpi_partner, country_code=country_code, party_id=party_id, session_id=session_id,
@@ -37,6 +45,7 @@ def sessions(request, country_code=None, party_id=None, session_id=None):
 
 @ocpi_view("POST", "GET")
 def cdrs(request, cdr_pk=None):
+    _from_a_cpo(request)
     if request.method == "POST":
         if cdr_pk is not None:
             raise OcpiError("POST to the cdrs endpoint itself", http_status=405)
@@ -51,6 +60,7 @@ def cdrs(request, cdr_pk=None):
 
 @ocpi_view("PUT", "DELETE")
 def tariffs(request, country_code=None, party_id=None, tariff_id=None):
+    _from_a_cpo(request)
     _named(tariff_id, "/tariffs/<country_code>/<party_id>/<tariff_id>")
     if request.method == "PUT":
         partner_data.put_tariff(partner=request.ocpi_partner, country_code=country_code, party_id=party_id,
@@ -63,6 +73,7 @@ def tariffs(request, country_code=None, party_id=None, tariff_id=None):
 
 @ocpi_view("GET")
 def tokens(request):
+    _from_a_cpo(request)
     page = paginate(request, offered_tokens.offered_tokens(), date_field="created_at",
                     to_ocpi=offered_tokens.token_to_ocpi)
     return envelope(page.items, headers=page.headers)
@@ -70,6 +81,7 @@ def tokens(request):
 
 @ocpi_view("POST")
 def authorize(request, uid):
+    _from_a_cpo(request)
     body = _body(request) if request.body else None
     return envelope(offered_tokens.authorize(partner=request.ocpi_partner, uid=uid, type_=request.GET.get("type"),
                                              location_refs=body))
@@ -77,6 +89,7 @@ def authorize(request, uid):
 
 @ocpi_view("POST")
 def results(request, kind, uid):
+    _from_a_cpo(request)
     remote.receive_result(partner=request.ocpi_partner, kind=kind, uid=uid, body=_body(request))
     return envelope(None)
 

@@ -153,3 +153,14 @@ def test_hub_client_info_is_received_from_a_hub_only(cpo_client, client):
     assert cpo_client("put", "/ocpi/2.2.1/hubclientinfo/FR/ABC", info).json()["status_code"] == 1000
     assert [(c.country_code, c.party_id, c.status) for c in cpo_client.partner.hub_clients.all()] == [
         ("FR", "ABC", "CONNECTED")]
+
+
+def test_an_emsp_partner_cannot_use_our_emsp_endpoints(cpo_client, make_token):
+    Partner.objects.filter(pk=cpo_client.partner.pk).update(role=PartnerRole.EMSP)
+    make_token("CARD-1")
+    for method, path, body in (("put", f"{E}/locations/NL/CPO/LOC1", ocpi.location()),
+                               ("post", f"{E}/cdrs", ocpi.cdr()), ("get", f"{E}/tokens", None),
+                               ("post", f"{E}/tokens/CARD-1/authorize", None)):
+        response = cpo_client(method, path, body)
+        assert (response.status_code, response.json()["status_code"]) == (403, 2000), path
+    assert not RoamingLocation.objects.exists() and not RoamingCdr.objects.exists()

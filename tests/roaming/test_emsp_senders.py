@@ -178,3 +178,29 @@ def test_through_a_hub_a_party_that_is_not_connected_is_not_asked(registered_cpo
     with pytest.raises(remote.RemoteError, match="offline"):
         remote.start_session(driver=token.driver, location=RoamingLocation.objects.get(ocpi_id="LOC1"))
     assert not cpo.requests_to("/commands/")
+
+
+def test_a_driver_stops_their_partner_session_over_the_api_and_nobody_elses(registered_cpo, client, make_token):
+    from django.contrib.auth.models import User
+    from rest_framework.test import APIClient
+
+    cpo, partner = registered_cpo
+    token = make_token("CARD-1")
+    other = make_token("CARD-2", driver_email="other@example.com")
+    for uid, sid in (("CARD-1", "S1"), ("CARD-2", "S2")):
+        assert _as_cpo(client, cpo, "put", f"{E}/sessions/NL/CPO/{sid}",
+                       ocpi.session(sid, uid)).json()["status_code"] == 1000
+    user = User.objects.create_user("driver")
+    token.driver.user = user
+    token.driver.save()
+    api = APIClient()
+    api.force_authenticate(user)
+    mine = api.get("/api/v1/roaming/sessions/").json()
+    assert [s["id"] for s in mine] == ["S1"]
+    theirs = partner.roamingsession_set.get(driver=other.driver)
+    assert api.post(f"/api/v1/roaming/sessions/{theirs.pk}/stop/").status_code == 404
+    stopped = api.post(f"/api/v1/roaming/sessions/{mine[0]['pk']}/stop/")
+    assert stopped.status_code == 202, stopped.content
+    sent = cpo.requests_to("/commands/STOP_SESSION", "POST")
+    assert [r["body"]["session_id"] for r in sent] == ["S1"]
+    assert sent[0]["body"]["response_url"].endswith(f"/ocpi/2.2.1/emsp/commands/results/{stopped.json()['command']}")
