@@ -249,6 +249,8 @@ OCPP_LAST_SEEN_WRITE_INTERVAL = float(os.environ.get("OCPP_LAST_SEEN_WRITE_INTER
 # Our roles towards partners: CPO (partners' drivers charge here), EMSP (our drivers
 # charge at partners), or both (comma-separated). Decides the endpoints we advertise.
 OCPI_ROLES = [r.strip().upper() for r in os.environ.get("OCPI_ROLES", "CPO,EMSP").split(",") if r.strip()]
+if not OCPI_ROLES or not set(OCPI_ROLES) <= {"CPO", "EMSP"}:
+    raise ImproperlyConfigured(f"OCPI_ROLES must name CPO, EMSP or both (comma-separated), not {OCPI_ROLES}")
 # Our drivers pay for a roaming charge: the partner's cost excl. VAT plus this margin,
 # and our VAT on top (empty: no VAT).
 OCPI_ROAMING_MARGIN_PERCENT = float(os.environ.get("OCPI_ROAMING_MARGIN_PERCENT", "15"))

@@ -30,6 +30,8 @@ def _check(data: dict) -> dict:
     _required(data, "country_code", "party_id", "id", "start_date_time", "end_date_time", "cdr_token",
               "auth_method", "cdr_location", "currency", "charging_periods", "total_cost", "total_energy",
               "total_time", "last_updated")
+    if len(str(data["id"])) > 39:
+        raise OcpiError("a CDR id holds at most 39 characters", status_code=INVALID_PARAMETERS)
     if not isinstance(data["total_cost"], dict) or "excl_vat" not in data["total_cost"]:
         raise OcpiError("total_cost must be a Price with excl_vat", status_code=INVALID_PARAMETERS)
     if not isinstance(data["cdr_location"], dict):
@@ -55,7 +57,7 @@ def receive_cdr(*, partner: Partner, body) -> RoamingCdr:
         if existing is not None:
             return existing
         cdr = RoamingCdr(
-            partner=partner, country_code=cc, party_id=party, ocpi_id=str(data["id"])[:39], data=data,
+            partner=partner, country_code=cc, party_id=party, ocpi_id=str(data["id"]), data=data,
             last_updated=moment(data["last_updated"], "last_updated"), id_token=token, driver=token.driver,
             session_ocpi_id=str(data.get("session_id") or "")[:36],
             start_date_time=moment(data["start_date_time"], "start_date_time"),

@@ -50,6 +50,7 @@ def ocpi_view(*methods: str, pending_ok: bool = False):
                 if partner.status != PartnerStatus.REGISTERED and not pending_ok:
                     raise OcpiError("register first (credentials)", status_code=CLIENT_ERROR, http_status=401)
                 request.ocpi_partner, request.ocpi_token = partner, token
+                _check_addressee(request)
                 response = view(request, *args, **kwargs)
             except OcpiError as error:
                 response = error_envelope(error)
@@ -74,6 +75,15 @@ def ocpi_view(*methods: str, pending_ok: bool = False):
         return handle
 
     return wrap
+
+
+def _check_addressee(request: HttpRequest) -> None:
+    """A request routed (by a hub) to another party is not ours to take."""
+    to = (request.headers.get("OCPI-to-country-code", ""), request.headers.get("OCPI-to-party-id", ""))
+    ours = (settings.OCPI_COUNTRY_CODE, settings.OCPI_PARTY_ID)
+    if all(to) and (to[0].upper(), to[1].upper()) != (ours[0].upper(), ours[1].upper()):
+        raise OcpiError(f"addressed to {to[0]}*{to[1]}, but we are {ours[0]}*{ours[1]}",
+                        status_code=INVALID_PARAMETERS)
 
 
 def _route_back(request: HttpRequest, response) -> None:

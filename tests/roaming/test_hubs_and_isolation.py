@@ -102,3 +102,15 @@ def test_one_partners_outage_or_bad_data_does_not_stop_another(two_cpos, make_to
     waiting.refresh_from_db()
     assert waiting.status == "sent"
     assert bad.requests_to("/tokens/DE/CNT/CARD-1", "PUT")[-1]["body"]["uid"] == "CARD-1"
+
+
+def test_a_request_routed_to_another_party_is_refused(client):
+    hub, hub_token = add_partner(name="Hub", role=PartnerRole.HUB)
+    Partner.objects.filter(pk=hub.pk).update(status=PartnerStatus.REGISTERED, country_code="EU", party_id="HUB")
+    body = {**ocpi.location("L1"), "country_code": "FR", "party_id": "ABC"}
+    response = _caller(client, hub_token)("put", f"{E}/locations/FR/ABC/L1", body, HTTP_OCPI_TO_COUNTRY_CODE="NL",
+                                          HTTP_OCPI_TO_PARTY_ID="OTH", HTTP_OCPI_FROM_COUNTRY_CODE="FR",
+                                          HTTP_OCPI_FROM_PARTY_ID="ABC")
+    assert (response.status_code, response.json()["status_code"]) == (400, 2001)
+    assert "addressed to NL*OTH" in response.json()["status_message"]
+    assert not RoamingLocation.objects.exists()

@@ -99,3 +99,16 @@ def test_the_settlement_report_is_for_finance_only_and_needs_a_period(make_token
     client.force_authenticate(driver_user)
     assert client.get("/api/v1/roaming/settlement.csv?period=2026-11").status_code == 403
     assert finance_client().get("/api/v1/roaming/settlement.csv?period=2026-13").status_code == 400
+
+
+def test_the_invoice_pdf_shows_the_roaming_line(cpo_partner, make_token):
+    from billing.pdf import render_invoice_pdf
+
+    token = make_token("CARD-1")
+    cpo_partner("post", f"{E}/cdrs", ocpi.cdr(kwh=20, excl=8.00))
+    run_invoicing(period="2026-11")
+    pdf = render_invoice_pdf(Invoice.objects.get(driver=token.driver))
+    from pypdf import PdfReader
+
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Partner CPO: Gent Zuid" in text
