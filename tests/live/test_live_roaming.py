@@ -26,7 +26,6 @@ import httpx
 import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection
-from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 import stations.simulator as simulator
@@ -108,8 +107,9 @@ def network_a() -> Site:
     station = register_station(station_id="A-CP-1", password=PASSWORD, site=site).station
     ChargingStation.objects.filter(pk=station.pk).update(registration_status="Accepted")
     evse = Evse.objects.create(station=station, evse_id=1)
+    # Known before the charger first reports (its clock runs a month behind: no status time yet).
     Connector.objects.create(evse=evse, connector_id=1, standard="IEC_62196_T2", max_power_w=11000,
-                             status="Available", status_at=timezone.now())
+                             status="Available")
     assign_tariff(tariff=make_tariff("A-ROAM", {"price_components": [
         {"type": "ENERGY", "price": 0.30, "vat": 19, "step_size": 1}]}), place=site)
     return site
@@ -201,6 +201,11 @@ def test_a_driver_of_network_b_charges_at_network_a(network_b_database, tmp_path
                          "billed": str(roaming_price), "driver": "bob@b.example"}]
         sessions_b = httpx.get(f"{url_b}/api/v1/roaming/sessions/", headers=bob, timeout=30).json()
         assert [s["status"] for s in sessions_b] == ["COMPLETED"]
+        # A's EVSE status pushes gave B live availability: charging meanwhile, free again now.
+        assert query_b(db_b, "from roaming.models import RequestLog\nresult = RequestLog.objects.filter("
+                             "direction='in', method='PATCH', request_body__contains='CHARGING').exists()")
+        evse_b = httpx.get(f"{url_b}/api/v1/roaming/locations/", headers=bob, timeout=30).json()[0]["evses"][0]
+        assert evse_b == {"uid": "A-CP-1-1", "evse_id": "DE*AAA*EACP1*1", "status": "AVAILABLE"}
 
         # B's monthly invoicing bills it to Bob at B's roaming price.
         assert '"invoices_created": 1' in manage(db_b, "run_invoicing", "--period", period, **env_b)
