@@ -17,7 +17,7 @@ def partner_chargers(request):
     if query:
         locations = locations.filter(city__icontains=query) | locations.filter(name__icontains=query)
     return render(request, "portal/partner_chargers.html", {
-        "locations": [selectors.location_summary(loc) for loc in locations[:200]], "q": query,
+        "locations": selectors.location_summaries(locations[:200]), "q": query,
     })
 
 

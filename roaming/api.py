@@ -29,7 +29,7 @@ def _driver(request):
 @api_view(["GET"])
 def partner_locations(request):
     """Partner chargers our drivers may use, with live availability and our price there."""
-    return Response([selectors.location_summary(loc) for loc in selectors.partner_locations()])
+    return Response(selectors.location_summaries(selectors.partner_locations()))
 
 
 @api_view(["POST"])

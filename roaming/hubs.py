@@ -7,7 +7,7 @@ from django.db import transaction
 
 from roaming.envelope import INVALID_PARAMETERS, OcpiError
 from roaming.models import HubClient, Partner
-from roaming.partner_data import _object, _required, moment
+from roaming.partner_data import as_object, moment, require
 
 ROLES = {"CPO", "EMSP", "HUB", "NAP", "NSP", "OTHER", "SCSP"}
 STATUSES = {"CONNECTED", "OFFLINE", "PLANNED", "SUSPENDED"}
@@ -17,8 +17,8 @@ STATUSES = {"CONNECTED", "OFFLINE", "PLANNED", "SUSPENDED"}
 def put_client_info(*, partner: Partner, country_code: str, party_id: str, body) -> HubClient:
     if not partner.is_hub:
         raise OcpiError("only a hub sends client info", status_code=INVALID_PARAMETERS, http_status=403)
-    info = _object(body, "ClientInfo", country_code=country_code, party_id=party_id)
-    _required(info, "party_id", "country_code", "role", "status", "last_updated")
+    info = as_object(body, "ClientInfo", country_code=country_code, party_id=party_id)
+    require(info, "party_id", "country_code", "role", "status", "last_updated")
     if info["role"] not in ROLES or info["status"] not in STATUSES:
         raise OcpiError("unknown role or status", status_code=INVALID_PARAMETERS)
     client, _ = HubClient.objects.update_or_create(

@@ -18,7 +18,7 @@ from billing.cdrs import record_resold_cdr
 from billing.pricing import PricingError, Reading, SessionTimeline, price_session
 from roaming.envelope import INVALID_PARAMETERS, UNKNOWN_TOKEN, OcpiError
 from roaming.models import Partner, RoamingCdr, RoamingLocation, TariffCheck
-from roaming.partner_data import _object, _required, check_party, decimal, moment, our_token, tariff_for, tariff_ids_at
+from roaming.partner_data import as_object, check_party, decimal, moment, our_token, require, tariff_for, tariff_ids_at
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ TOLERANCE = Decimal("0.01")
 
 
 def _check(data: dict) -> dict:
-    _required(data, "country_code", "party_id", "id", "start_date_time", "end_date_time", "cdr_token",
+    require(data, "country_code", "party_id", "id", "start_date_time", "end_date_time", "cdr_token",
               "auth_method", "cdr_location", "currency", "charging_periods", "total_cost", "total_energy",
               "total_time", "last_updated")
     if len(str(data["id"])) > 39:
@@ -43,7 +43,7 @@ def _check(data: dict) -> dict:
 
 def receive_cdr(*, partner: Partner, body) -> RoamingCdr:
     """POST /cdrs: store the CDR once (a repeated POST of the same id returns the first)."""
-    data = _check(_object(body, "CDR"))
+    data = _check(as_object(body, "CDR"))
     cc, party = str(data["country_code"]), str(data["party_id"])
     check_party(partner, cc, party)
     token = our_token(data["cdr_token"])

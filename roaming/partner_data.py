@@ -51,7 +51,7 @@ def check_party(partner: Partner, country_code: str, party_id: str) -> None:
         raise _bad(f"you are {partner.country_code}*{partner.party_id}, not {country_code}*{party_id}")
 
 
-def _object(body, what: str, **must_match) -> dict:
+def as_object(body, what: str, **must_match) -> dict:
     if not isinstance(body, dict):
         raise _bad(f"the body must be a {what} object")
     for name, value in must_match.items():
@@ -60,7 +60,7 @@ def _object(body, what: str, **must_match) -> dict:
     return body
 
 
-def _required(body: dict, *names: str) -> None:
+def require(body: dict, *names: str) -> None:
     missing = [name for name in names if body.get(name) in (None, "")]
     if missing:
         raise _bad(f"missing {', '.join(missing)}")
@@ -72,7 +72,7 @@ def _required(body: dict, *names: str) -> None:
 def _check_evse(evse) -> dict:
     if not isinstance(evse, dict):
         raise _bad("an EVSE must be an object")
-    _required(evse, "uid", "status", "last_updated")
+    require(evse, "uid", "status", "last_updated")
     if evse["status"] not in EVSE_STATUSES:
         raise _bad(f"unknown EVSE status {evse['status']}")
     moment(evse["last_updated"], "EVSE last_updated")
@@ -83,7 +83,7 @@ def _check_evse(evse) -> dict:
 
 
 def _check_location(body: dict) -> dict:
-    _required(body, "country_code", "party_id", "id", "address", "city", "country", "coordinates", "time_zone",
+    require(body, "country_code", "party_id", "id", "address", "city", "country", "coordinates", "time_zone",
               "last_updated")
     coordinates = body["coordinates"]
     if not isinstance(coordinates, dict):
@@ -120,7 +120,7 @@ def put_location(*, partner: Partner, country_code: str, party_id: str, location
     """PUT a whole Location, or one EVSE (or connector) of a Location we have."""
     check_party(partner, country_code, party_id)
     if evse_uid is None:
-        data = _check_location(_object(body, "Location", country_code=country_code, party_id=party_id,
+        data = _check_location(as_object(body, "Location", country_code=country_code, party_id=party_id,
                                        id=location_id))
         location = _find_location(partner, country_code, party_id, location_id, lock=True) or RoamingLocation(
             partner=partner, country_code=country_code, party_id=party_id, ocpi_id=location_id)
@@ -131,11 +131,11 @@ def put_location(*, partner: Partner, country_code: str, party_id: str, location
     data = dict(location.data)
     evses = list(data.get("evses") or [])
     if connector_id is None:
-        evse = _check_evse(_object(body, "EVSE", uid=evse_uid))
+        evse = _check_evse(as_object(body, "EVSE", uid=evse_uid))
         evses = [e for e in evses if e.get("uid") != evse_uid] + [evse]
     else:
-        connector = _object(body, "Connector", id=connector_id)
-        _required(connector, "id", "standard", "format", "power_type", "last_updated")
+        connector = as_object(body, "Connector", id=connector_id)
+        require(connector, "id", "standard", "format", "power_type", "last_updated")
         evse = _evse_of(evses, evse_uid)
         evse["connectors"] = [c for c in evse.get("connectors", []) if c.get("id") != connector_id] + [connector]
     data["evses"] = evses
@@ -156,8 +156,8 @@ def patch_location(*, partner: Partner, country_code: str, party_id: str, locati
     """PATCH some fields of a Location, EVSE or connector (a status change, mostly);
     ``last_updated`` is required."""
     check_party(partner, country_code, party_id)
-    changes = _object(body, "partial object")
-    _required(changes, "last_updated")
+    changes = as_object(body, "partial object")
+    require(changes, "last_updated")
     moment(changes["last_updated"], "last_updated")
     if "status" in changes and changes["status"] not in EVSE_STATUSES:
         raise _bad(f"unknown EVSE status {changes['status']}")
@@ -203,8 +203,8 @@ def put_tariff(*, partner: Partner, country_code: str, party_id: str, tariff_id:
     from billing.pricing import validate_tariff
 
     check_party(partner, country_code, party_id)
-    data = _object(body, "Tariff", country_code=country_code, party_id=party_id, id=tariff_id)
-    _required(data, "currency", "elements", "last_updated")
+    data = as_object(body, "Tariff", country_code=country_code, party_id=party_id, id=tariff_id)
+    require(data, "currency", "elements", "last_updated")
     try:
         validate_tariff(data)
     except ValueError as error:
@@ -266,7 +266,7 @@ def _session_fields(data: dict) -> dict:
 
 
 def _check_session(data: dict) -> dict:
-    _required(data, "country_code", "party_id", "id", "start_date_time", "kwh", "cdr_token", "auth_method",
+    require(data, "country_code", "party_id", "id", "start_date_time", "kwh", "cdr_token", "auth_method",
               "location_id", "evse_uid", "connector_id", "currency", "status", "last_updated")
     if data["status"] not in SESSION_STATUSES:
         raise _bad(f"unknown session status {data['status']}")
@@ -276,7 +276,7 @@ def _check_session(data: dict) -> dict:
 @transaction.atomic
 def put_session(*, partner: Partner, country_code: str, party_id: str, session_id: str, body) -> RoamingSession:
     check_party(partner, country_code, party_id)
-    data = _check_session(_object(body, "Session", country_code=country_code, party_id=party_id, id=session_id))
+    data = _check_session(as_object(body, "Session", country_code=country_code, party_id=party_id, id=session_id))
     fields = _session_fields(data)
     if fields["id_token"] is None:
         raise OcpiError(f"token {data['cdr_token'].get('uid')} is not one of ours", status_code=2004,
@@ -289,8 +289,8 @@ def put_session(*, partner: Partner, country_code: str, party_id: str, session_i
 @transaction.atomic
 def patch_session(*, partner: Partner, country_code: str, party_id: str, session_id: str, body) -> RoamingSession:
     check_party(partner, country_code, party_id)
-    changes = _object(body, "partial Session")
-    _required(changes, "last_updated")
+    changes = as_object(body, "partial Session")
+    require(changes, "last_updated")
     session = RoamingSession.objects.select_for_update().filter(
         partner=partner, country_code=country_code, party_id=party_id, ocpi_id=session_id).first()
     if session is None:

@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import QuerySet
 
-from roaming.models import PartnerStatus, RoamingLocation, RoamingSession
+from roaming.models import PartnerStatus, RoamingLocation, RoamingSession, RoamingTariff
 from roaming.partner_data import availability, tariff_for, tariff_ids_at
 
 
@@ -22,11 +22,18 @@ def roaming_sessions_of(driver) -> QuerySet[RoamingSession]:
     return RoamingSession.objects.filter(driver=driver).select_related("partner")
 
 
-def price_text(location: RoamingLocation) -> str:
+def tariffs_for(locations) -> dict:
+    """The tariffs of the partners of ``locations``, keyed (partner, country, party, id): one query."""
+    rows = RoamingTariff.objects.filter(partner__in={loc.partner_id for loc in locations})
+    return {(t.partner_id, t.country_code, t.party_id, t.ocpi_id): t for t in rows}
+
+
+def price_text(location: RoamingLocation, tariffs: dict | None = None) -> str:
     """Our driver's price at a partner location: the partner's energy price plus our margin."""
     margin = Decimal(str(settings.OCPI_ROAMING_MARGIN_PERCENT))
     for tariff_id in tariff_ids_at(location):
-        tariff = tariff_for(location.partner, location.country_code, location.party_id, tariff_id)
+        key = (location.partner_id, location.country_code, location.party_id, tariff_id)
+        tariff = tariffs.get(key) if tariffs is not None else tariff_for(location.partner, *key[1:])
         if tariff is None:
             continue
         for element in tariff.data.get("elements") or []:
@@ -37,11 +44,18 @@ def price_text(location: RoamingLocation) -> str:
     return "price on request"
 
 
-def location_summary(location: RoamingLocation) -> dict:
+def location_summaries(locations) -> list[dict]:
+    locations = list(locations)
+    tariffs = tariffs_for(locations)
+    return [location_summary(location, tariffs) for location in locations]
+
+
+def location_summary(location: RoamingLocation, tariffs: dict | None = None) -> dict:
     return {
         "id": location.pk, "partner": location.partner.name, "name": location.name, "city": location.city,
         "address": location.data.get("address", ""), "latitude": str(location.latitude),
-        "longitude": str(location.longitude), "availability": availability(location), "price": price_text(location),
+        "longitude": str(location.longitude), "availability": availability(location),
+        "price": price_text(location, tariffs),
         "evses": [{"uid": e.get("uid"), "evse_id": e.get("evse_id"), "status": e.get("status")}
                   for e in location.data.get("evses") or [] if e.get("status") != "REMOVED"],
     }
