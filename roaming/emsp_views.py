@@ -9,7 +9,7 @@ from roaming import hubs, offered_tokens, partner_cdrs, partner_data, remote
 from roaming.envelope import CLIENT_ERROR, INVALID_PARAMETERS, UNKNOWN_LOCATION, OcpiError, envelope
 from roaming.models import RoamingCdr
 from roaming.pagination import paginate
-from roaming.views import _body, ocpi_view
+from roaming.views import json_body, ocpi_view
 
 
 def _from_a_cpo(request) -> None:
@@ -29,7 +29,7 @@ def locations(request, country_code=None, party_id=None, location_id=None, evse_
     _named(location_id, "/locations/<country_code>/<party_id>/<location_id>")
     service = partner_data.put_location if request.method == "PUT" else partner_data.patch_location
     service(partner=request.ocpi_partner, country_code=country_code, party_id=party_id, location_id=location_id,
-            evse_uid=evse_uid, connector_id=connector_id, body=_body(request))
+            evse_uid=evse_uid, connector_id=connector_id, body=json_body(request))
     return envelope(None)
 
 
@@ -39,7 +39,7 @@ def sessions(request, country_code=None, party_id=None, session_id=None):
     _named(session_id, "/sessions/<country_code>/<party_id>/<session_id>")
     service = partner_data.put_session if request.method == "PUT" else partner_data.patch_session
     service(partner=request.ocpi_partner, country_code=country_code, party_id=party_id, session_id=session_id,
-            body=_body(request))
+            body=json_body(request))
     return envelope(None)
 
 
@@ -49,7 +49,7 @@ def cdrs(request, cdr_pk=None):
     if request.method == "POST":
         if cdr_pk is not None:
             raise OcpiError("POST to the cdrs endpoint itself", http_status=405)
-        cdr = partner_cdrs.receive_cdr(partner=request.ocpi_partner, body=_body(request))
+        cdr = partner_cdrs.receive_cdr(partner=request.ocpi_partner, body=json_body(request))
         return envelope(None, headers={"Location": request.build_absolute_uri(
             reverse("ocpi-emsp-cdr", args=[cdr.pk]))})
     cdr = RoamingCdr.objects.filter(pk=cdr_pk, partner=request.ocpi_partner).first() if cdr_pk else None
@@ -64,7 +64,7 @@ def tariffs(request, country_code=None, party_id=None, tariff_id=None):
     _named(tariff_id, "/tariffs/<country_code>/<party_id>/<tariff_id>")
     if request.method == "PUT":
         partner_data.put_tariff(partner=request.ocpi_partner, country_code=country_code, party_id=party_id,
-                                tariff_id=tariff_id, body=_body(request))
+                                tariff_id=tariff_id, body=json_body(request))
     else:
         partner_data.delete_tariff(partner=request.ocpi_partner, country_code=country_code, party_id=party_id,
                                    tariff_id=tariff_id)
@@ -82,7 +82,7 @@ def tokens(request):
 @ocpi_view("POST")
 def authorize(request, uid):
     _from_a_cpo(request)
-    body = _body(request) if request.body else None
+    body = json_body(request) if request.body else None
     return envelope(offered_tokens.authorize(partner=request.ocpi_partner, uid=uid, type_=request.GET.get("type"),
                                              location_refs=body))
 
@@ -90,7 +90,7 @@ def authorize(request, uid):
 @ocpi_view("POST")
 def results(request, kind, uid):
     _from_a_cpo(request)
-    remote.receive_result(partner=request.ocpi_partner, kind=kind, uid=uid, body=_body(request))
+    remote.receive_result(partner=request.ocpi_partner, kind=kind, uid=uid, body=json_body(request))
     return envelope(None)
 
 
@@ -99,5 +99,5 @@ def hubclientinfo(request, country_code=None, party_id=None):
     if country_code is None:
         raise OcpiError("name the party: /hubclientinfo/<country_code>/<party_id>", http_status=404)
     hubs.put_client_info(partner=request.ocpi_partner, country_code=country_code, party_id=party_id,
-                         body=_body(request))
+                         body=json_body(request))
     return envelope(None)

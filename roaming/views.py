@@ -95,7 +95,7 @@ def _route_back(request: HttpRequest, response) -> None:
         response["OCPI-from-party-id"] = settings.OCPI_PARTY_ID
 
 
-def _body(request: HttpRequest):
+def json_body(request: HttpRequest):
     try:
         return json.loads(request.body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -126,11 +126,11 @@ def credentials_view(request):
     if request.method == "POST":
         if registered:
             raise OcpiError("already registered: use PUT to renew, DELETE to unregister", http_status=405)
-        return envelope(credentials.accept_registration(partner=partner, credentials=_body(request)))
+        return envelope(credentials.accept_registration(partner=partner, credentials=json_body(request)))
     if not registered:
         raise OcpiError("not registered: POST first", http_status=405)
     if request.method == "PUT":
-        return envelope(credentials.accept_registration(partner=partner, credentials=_body(request)))
+        return envelope(credentials.accept_registration(partner=partner, credentials=json_body(request)))
     credentials.unregister(partner=partner)
     return envelope(None)
 
@@ -205,18 +205,18 @@ def token(request, country_code, party_id, uid):
             raise OcpiError("unknown token", status_code=UNKNOWN_TOKEN, http_status=404)
         return envelope(found.data)
     if request.method == "PUT":
-        tokens.store_token(partner=partner, token=_body(request), country_code=country_code,
+        tokens.store_token(partner=partner, token=json_body(request), country_code=country_code,
                            party_id=party_id, uid=uid, type=type_)
         return envelope(None)
     if found is None:
         raise OcpiError("unknown token: PUT it first", status_code=UNKNOWN_TOKEN, http_status=404)
-    tokens.patch_token(partner_token=found, changes=_body(request))
+    tokens.patch_token(partner_token=found, changes=json_body(request))
     return envelope(None)
 
 
 @ocpi_view("POST")
 def command(request, command_type):
-    return envelope(commands.accept(partner=request.ocpi_partner, command_type=command_type, body=_body(request)))
+    return envelope(commands.accept(partner=request.ocpi_partner, command_type=command_type, body=json_body(request)))
 
 
 @ocpi_view("GET", "PUT", "DELETE")
@@ -224,6 +224,6 @@ def charging_profile(request, session_id=None):
     if session_id is None:
         raise OcpiError("name the session: /chargingprofiles/<session_id>", status_code=INVALID_PARAMETERS,
                         http_status=404)
-    body = _body(request) if request.method == "PUT" else None
+    body = json_body(request) if request.method == "PUT" else None
     return envelope(charging_profiles.accept(partner=request.ocpi_partner, method=request.method,
                                              session_id=session_id, body=body, query=request.GET))
