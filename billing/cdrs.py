@@ -193,17 +193,20 @@ def session_timeline(session: ChargingSession) -> SessionTimeline:
 
 def record_resold_cdr(*, cdr_id: str, driver_id: int, station_id_text: str, site_name: str, id_token_value: str,
                       start: datetime, end: datetime, time_zone: str, currency: str, energy_kwh: Decimal,
-                      time_h: Decimal, amount_excl_vat: Decimal, vat_rate: Decimal | None, tariff: dict,
+                      time_h: Decimal, vat_lines: dict[Decimal | None, tuple[Decimal, Decimal]], tariff: dict,
                       breakdown: dict) -> ChargeDetailRecord:
-    """A charge our driver made elsewhere (a roaming partner's charger), resold to the driver at
-    ``amount_excl_vat``: a CDR without a session of ours, invoiced like any other (same monthly
-    run, same gapless numbers, once). Idempotent on ``cdr_id``. No ``cdr_created`` signal: it
-    is not ours to push to anyone."""
+    """A charge our driver made elsewhere (a roaming partner's charger), resold to the driver:
+    a CDR without a session of ours, its amounts given per VAT rate as ``{rate: (base, vat)}``
+    (rate None: no VAT), invoiced like any other (same monthly run, same gapless numbers,
+    once). Idempotent on ``cdr_id``. No ``cdr_created`` signal: it is not ours to push."""
     existing = ChargeDetailRecord.objects.filter(cdr_id=cdr_id).first()
     if existing is not None:
         return existing
-    excl = amount_excl_vat.quantize(Decimal("0.01"), ROUND_HALF_UP)
-    vat = (excl * vat_rate / 100).quantize(Decimal("0.01"), ROUND_HALF_UP) if vat_rate is not None else Decimal("0")
+    cent = Decimal("0.01")
+    lines = {rate: (base.quantize(cent, ROUND_HALF_UP), vat.quantize(cent, ROUND_HALF_UP))
+             for rate, (base, vat) in vat_lines.items()}
+    excl = sum((base for base, _ in lines.values()), Decimal("0.00"))
+    vat = sum((vat for _, vat in lines.values()), Decimal("0.00"))
     with transaction.atomic():
         cdr = ChargeDetailRecord.objects.create(
             session=None, cdr_id=cdr_id, driver_id=driver_id, station_id_text=station_id_text[:48],
@@ -212,5 +215,6 @@ def record_resold_cdr(*, cdr_id: str, driver_id: int, station_id_text: str, site
             total_time_h=time_h.quantize(Decimal("0.0001")), total_cost_excl_vat=excl, total_vat=vat,
             total_cost_incl_vat=excl + vat, tariff=tariff, breakdown=breakdown,
         )
-        CdrVatLine.objects.create(cdr=cdr, vat_rate=vat_rate, base=excl, vat=vat)
+        CdrVatLine.objects.bulk_create(CdrVatLine(cdr=cdr, vat_rate=rate, base=base, vat=line_vat)
+                                       for rate, (base, line_vat) in lines.items())
     return cdr

@@ -255,6 +255,8 @@ if not OCPI_ROLES or not set(OCPI_ROLES) <= {"CPO", "EMSP"}:
 # and our VAT on top (empty: no VAT).
 OCPI_ROAMING_MARGIN_PERCENT = float(os.environ.get("OCPI_ROAMING_MARGIN_PERCENT", "15"))
 OCPI_ROAMING_VAT_PERCENT = os.environ.get("OCPI_ROAMING_VAT_PERCENT", "19")
+# Or our own roaming tariff (a billing tariff id), applied to the CDR's energy and time.
+OCPI_ROAMING_TARIFF_ID = os.environ.get("OCPI_ROAMING_TARIFF_ID", "")
 # The public URL partners reach us at; /ocpi/versions is appended for the credentials.
 OCPI_BASE_URL = os.environ.get("OCPI_BASE_URL", "http://127.0.0.1:8000")
 OCPI_COUNTRY_CODE = os.environ.get("OCPI_COUNTRY_CODE", "DE")

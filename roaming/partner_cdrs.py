@@ -3,8 +3,9 @@
 On arrival a CDR is stored (what we owe the CPO), checked against the tariff the partner
 published (a mismatch is flagged, not refused: the CDR is the CPO's statement; finance sees
 the flag in the settlement report and the admin), and resold to our driver: a billing CDR at
-our roaming price, the partner's cost excl. VAT plus OCPI_ROAMING_MARGIN_PERCENT, with our
-VAT (OCPI_ROAMING_VAT_PERCENT) on top. That billing CDR is invoiced by the monthly run like
+our roaming price: the partner's cost excl. VAT plus OCPI_ROAMING_MARGIN_PERCENT with our VAT
+(OCPI_ROAMING_VAT_PERCENT) on top, or, when OCPI_ROAMING_TARIFF_ID names one of our tariffs,
+that tariff applied to the CDR's energy and time. That billing CDR is invoiced by the monthly run like
 a home session (gapless numbers, once per CDR).
 """
 
@@ -15,7 +16,9 @@ from django.conf import settings
 from django.db import transaction
 
 from billing.cdrs import record_resold_cdr
+from billing.models import Tariff
 from billing.pricing import PricingError, Reading, SessionTimeline, price_session
+from billing.tariffs import tariff_to_ocpi
 from roaming.envelope import INVALID_PARAMETERS, UNKNOWN_TOKEN, OcpiError
 from roaming.models import Partner, RoamingCdr, RoamingLocation, TariffCheck
 from roaming.partner_data import as_object, check_party, decimal, moment, our_token, require, tariff_for, tariff_ids_at
@@ -120,21 +123,56 @@ def roaming_price_excl_vat(cost_excl_vat: Decimal) -> Decimal:
     return (cost_excl_vat * (100 + margin) / 100).quantize(CENT, ROUND_HALF_UP)
 
 
+def roaming_tariff() -> dict | None:
+    """Our own roaming tariff (OCPI_ROAMING_TARIFF_ID), when one is set and exists."""
+    if not settings.OCPI_ROAMING_TARIFF_ID:
+        return None
+    tariff = Tariff.objects.filter(tariff_id__iexact=settings.OCPI_ROAMING_TARIFF_ID).first()
+    if tariff is None:
+        log.error("OCPI_ROAMING_TARIFF_ID %s names no tariff: roaming CDRs are priced with the margin",
+                  settings.OCPI_ROAMING_TARIFF_ID)
+        return None
+    return tariff_to_ocpi(tariff)
+
+
+def _our_price(cdr: RoamingCdr, time_zone: str) -> tuple[dict, dict, dict]:
+    """(VAT lines {rate: (base, vat)}, the tariff, how it was priced) for our driver."""
+    tariff = roaming_tariff()
+    if tariff is not None:
+        energy_wh = cdr.total_energy_kwh * 1000
+        timeline = SessionTimeline(start=cdr.start_date_time, end=cdr.end_date_time,
+                                   readings=[Reading(cdr.start_date_time, 0), Reading(cdr.end_date_time, energy_wh)])
+        try:
+            priced = price_session(tariff=tariff, timeline=timeline, time_zone=time_zone)
+            if priced.currency == cdr.currency:
+                return dict(priced.vat_summary), tariff, {"roaming_tariff": tariff.get("id")}
+            log.error("roaming tariff in %s, CDR %s in %s: priced with the margin", priced.currency, cdr.ocpi_id,
+                      cdr.currency)
+        except PricingError as error:
+            log.error("roaming tariff cannot price CDR %s (%s): priced with the margin", cdr.ocpi_id, error)
+    rate = settings.OCPI_ROAMING_VAT_PERCENT
+    rate = None if rate in (None, "") else Decimal(str(rate))
+    base = roaming_price_excl_vat(cdr.total_cost_excl_vat)
+    vat = (base * rate / 100).quantize(CENT, ROUND_HALF_UP) if rate is not None else Decimal("0.00")
+    return ({rate: (base, vat)}, (cdr.data.get("tariffs") or [{}])[0],
+            {"margin_percent": str(settings.OCPI_ROAMING_MARGIN_PERCENT)})
+
+
 def _resell(cdr: RoamingCdr):
     location = cdr.data["cdr_location"]
-    rate = settings.OCPI_ROAMING_VAT_PERCENT
-    price = roaming_price_excl_vat(cdr.total_cost_excl_vat)
+    stored = RoamingLocation.objects.filter(partner=cdr.partner, country_code=cdr.country_code,
+                                            party_id=cdr.party_id, ocpi_id=str(location.get("id", ""))).first()
+    time_zone = str((stored.data.get("time_zone") if stored else None) or "UTC")
+    vat_lines, tariff, how = _our_price(cdr, time_zone)
     return record_resold_cdr(
         cdr_id=f"R{cdr.pk:08d}",
         driver_id=cdr.driver_id, station_id_text=str(location.get("evse_id") or location.get("id") or ""),
         site_name=f"{cdr.partner.name}: {location.get('name') or location.get('address') or ''}".strip(": "),
         id_token_value=cdr.id_token.value if cdr.id_token else "", start=cdr.start_date_time,
-        end=cdr.end_date_time, time_zone=str(location.get("time_zone") or "UTC"), currency=cdr.currency,
+        end=cdr.end_date_time, time_zone=time_zone, currency=cdr.currency,
         energy_kwh=cdr.total_energy_kwh, time_h=decimal(cdr.data["total_time"], "total_time"),
-        amount_excl_vat=price, vat_rate=None if rate in (None, "") else Decimal(str(rate)),
-        tariff=(cdr.data.get("tariffs") or [{}])[0],
+        vat_lines=vat_lines, tariff=tariff,
         breakdown={"roaming": {"partner": cdr.partner.name, "partner_cdr_id": cdr.ocpi_id,
                                "partner_cost_excl_vat": str(cdr.total_cost_excl_vat),
-                               "margin_percent": str(settings.OCPI_ROAMING_MARGIN_PERCENT),
-                               "tariff_check": cdr.tariff_check}},
+                               "tariff_check": cdr.tariff_check, **how}},
     )

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from roaming.models import PartnerStatus, RoamingLocation, RoamingSession, RoamingTariff
+from roaming.partner_cdrs import roaming_tariff
 from roaming.partner_data import availability, tariff_for, tariff_ids_at
 
 
@@ -28,19 +29,30 @@ def tariffs_for(locations) -> dict:
     return {(t.partner_id, t.country_code, t.party_id, t.ocpi_id): t for t in rows}
 
 
+def _energy_price(tariff: dict) -> Decimal | None:
+    for element in tariff.get("elements") or []:
+        for component in element.get("price_components") or []:
+            if component.get("type") == "ENERGY":
+                return Decimal(str(component["price"]))
+    return None
+
+
 def price_text(location: RoamingLocation, tariffs: dict | None = None) -> str:
-    """Our driver's price at a partner location: the partner's energy price plus our margin."""
+    """Our driver's price at a partner location: our roaming tariff's energy price when we
+    set one, else the partner's energy price plus our margin."""
+    ours = roaming_tariff()
+    if ours is not None and _energy_price(ours) is not None:
+        return f"{_energy_price(ours).quantize(Decimal('0.01'))} {ours['currency']}/kWh excl. VAT"
     margin = Decimal(str(settings.OCPI_ROAMING_MARGIN_PERCENT))
     for tariff_id in tariff_ids_at(location):
         key = (location.partner_id, location.country_code, location.party_id, tariff_id)
         tariff = tariffs.get(key) if tariffs is not None else tariff_for(location.partner, *key[1:])
         if tariff is None:
             continue
-        for element in tariff.data.get("elements") or []:
-            for component in element.get("price_components") or []:
-                if component.get("type") == "ENERGY":
-                    price = Decimal(str(component["price"])) * (100 + margin) / 100
-                    return f"{price.quantize(Decimal('0.01'))} {tariff.currency}/kWh excl. VAT"
+        energy = _energy_price(tariff.data)
+        if energy is not None:
+            price = energy * (100 + margin) / 100
+            return f"{price.quantize(Decimal('0.01'))} {tariff.currency}/kWh excl. VAT"
     return "price on request"
 
 

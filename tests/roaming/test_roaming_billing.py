@@ -112,3 +112,21 @@ def test_the_invoice_pdf_shows_the_roaming_line(cpo_partner, make_token):
 
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "Partner CPO: Gent Zuid" in text
+
+
+def test_with_our_own_roaming_tariff_the_driver_pays_that_tariff_for_the_partner_charge(cpo_partner, make_token,
+                                                                                       settings):
+    from roaming.selectors import location_summaries, partner_locations
+    from tests.billing.tariff_data import make_tariff
+
+    settings.OCPI_ROAMING_TARIFF_ID = "roam-ours"
+    make_tariff("ROAM-OURS", {"price_components": [{"type": "ENERGY", "price": 0.50, "vat": 19, "step_size": 1},
+                                                   {"type": "FLAT", "price": 1.00, "vat": 19, "step_size": 1}]})
+    token = make_token("CARD-1")
+    cpo_partner("put", f"{E}/locations/NL/CPO/LOC1", ocpi.location())
+    assert location_summaries(partner_locations())[0]["price"] == "0.50 EUR/kWh excl. VAT"
+    cpo_partner("post", f"{E}/cdrs", ocpi.cdr(kwh=20, excl=8.00))
+    billed = token.driver.cdrs.get()
+    assert (str(billed.total_cost_excl_vat), str(billed.total_vat)) == ("11.00", "2.09")  # 20 kWh x 0.50 + 1.00
+    assert billed.breakdown["roaming"]["roaming_tariff"] == "ROAM-OURS"
+    assert [(str(v.vat_rate), str(v.base)) for v in billed.vat_lines.all()] == [("19.00", "11.00")]
