@@ -66,6 +66,8 @@ def home(request):
     sessions = ChargingSession.objects.filter(driver=request.driver).select_related("station__site", "cdr")
     return render(request, "portal/home.html", {
         "active": sessions.filter(status=SessionStatus.ACTIVE).order_by("-started_at"),
+        "roaming_sessions": [s for s in roaming_selectors.roaming_session_rows(request.driver, limit=10)
+                             if s.status == "ACTIVE"],
         "recent": sessions.filter(status=SessionStatus.COMPLETED).order_by("-started_at")[:5],
     })
 

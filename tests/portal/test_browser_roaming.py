@@ -61,6 +61,9 @@ def test_a_driver_finds_a_partner_charger_starts_it_and_sees_the_roaming_session
     expect(rows.first).to_contain_text("ACTIVE")
     expect(page.get_by_role("heading", name="Your sessions")).to_be_visible()  # home sessions beside it
 
+    page.get_by_role("link", name="ChargeNet").click()  # home: charging now, at the partner
+    expect(page.locator("#roaming-sessions tbody tr").first).to_contain_text("Flanders Charge, Gent Zuid LOC1")
+    page.get_by_role("link", name="Sessions", exact=True).click()
     rows.first.get_by_role("button", name="Stop").click()
     expect(page.get_by_text("Stop requested at Flanders Charge")).to_be_visible()
     assert [r["body"]["session_id"] for r in cpo.requests_to("/commands/STOP_SESSION", "POST")] == ["S1"]
