@@ -14,7 +14,11 @@ from roaming.models import Partner, PartnerStatus, token_digest
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(32)
+    """A random token that never starts with "-" (a command line would take it for an option:
+    ``ocpi_register URL TOKEN_A``)."""
+    while (token := secrets.token_urlsafe(32)).startswith("-"):
+        pass
+    return token
 
 
 def authorization_header(partner: Partner) -> str:

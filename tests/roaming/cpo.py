@@ -26,7 +26,7 @@ class TestCpo:
     __test__ = False
     def __init__(self, *, locations=None, tariffs=None, page_size=2, roles=("CPO",)):
         self.received: list[dict] = []
-        self.token_a = secrets.token_urlsafe(12)
+        self.token_a = "a" + secrets.token_urlsafe(12)
         self.valid_tokens = {self.token_a}
         self.our_token: str | None = None  # what the CPO calls us (the eMSP) with
         self.locations = locations if locations is not None else [ocpi.location("LOC1")]

@@ -64,3 +64,13 @@ def test_the_admin_lists_the_emsp_side(client):
     for url in ("/admin/roaming/roaminglocation/", "/admin/roaming/roamingtariff/", "/admin/roaming/roamingsession/",
                 "/admin/roaming/roamingcdr/", "/admin/roaming/remotecommand/", "/admin/roaming/hubclient/"):
         assert client.get(url).status_code == 200, url
+
+
+def test_tokens_we_hand_out_never_look_like_command_line_options(monkeypatch):
+    import secrets
+
+    from roaming.auth import new_token
+
+    drawn = iter(["-looks-like-an-option", "fine-token"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(drawn))
+    assert new_token() == "fine-token"
