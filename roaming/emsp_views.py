@@ -6,7 +6,7 @@ in the partner's request log."""
 from django.urls import reverse
 
 from roaming import hubs, offered_tokens, partner_cdrs, partner_data, remote
-from roaming.envelope import CLIENT_ERROR, INVALID_PARAMETERS, UNKNOWN_LOCATION, OcpiError, envelope
+from roaming.envelope import CLIENT_ERROR, INVALID_PARAMETERS, OcpiError, envelope
 from roaming.models import RoamingCdr
 from roaming.pagination import paginate
 from roaming.views import json_body, ocpi_view
@@ -54,7 +54,7 @@ def cdrs(request, cdr_pk=None):
             reverse("ocpi-emsp-cdr", args=[cdr.pk]))})
     cdr = RoamingCdr.objects.filter(pk=cdr_pk, partner=request.ocpi_partner).first() if cdr_pk else None
     if cdr is None:
-        raise OcpiError("unknown CDR", status_code=UNKNOWN_LOCATION, http_status=404)
+        raise OcpiError("unknown CDR", status_code=INVALID_PARAMETERS, http_status=404)
     return envelope(cdr.data)
 
 
