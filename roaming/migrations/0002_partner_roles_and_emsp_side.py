@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0003_cdr_without_session_for_roaming'),
+        ('billing', '0004_cdr_without_session_for_roaming'),
         ('roaming', '0001_initial'),
         ('stations', '0007_session_partner_limit'),
     ]

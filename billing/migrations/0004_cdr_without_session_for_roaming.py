@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0002_tariff_rules'),
+        ('billing', '0003_v2x_feed_in_credit'),
         ('stations', '0007_session_partner_limit'),
     ]
 
