@@ -16,6 +16,7 @@ Decisions:
 
 import bisect
 import logging
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
@@ -238,3 +239,32 @@ def session_timeline(session: ChargingSession, *, end=None) -> SessionTimeline:
         for moment in sorted(set(times) | set(power))
     ]
     return SessionTimeline(start=start, end=end, readings=readings)
+
+
+def record_resold_cdr(*, cdr_id: str, driver_id: int, station_id_text: str, site_name: str, id_token_value: str,
+                      start: datetime, end: datetime, time_zone: str, currency: str, energy_kwh: Decimal,
+                      time_h: Decimal, vat_lines: dict[Decimal | None, tuple[Decimal, Decimal]], tariff: dict,
+                      breakdown: dict) -> ChargeDetailRecord:
+    """A charge our driver made elsewhere (a roaming partner's charger), resold to the driver:
+    a CDR without a session of ours, its amounts given per VAT rate as ``{rate: (base, vat)}``
+    (rate None: no VAT), invoiced like any other (same monthly run, same gapless numbers,
+    once). Idempotent on ``cdr_id``. No ``cdr_created`` signal: it is not ours to push."""
+    existing = ChargeDetailRecord.objects.filter(cdr_id=cdr_id).first()
+    if existing is not None:
+        return existing
+    cent = Decimal("0.01")
+    lines = {rate: (base.quantize(cent, ROUND_HALF_UP), vat.quantize(cent, ROUND_HALF_UP))
+             for rate, (base, vat) in vat_lines.items()}
+    excl = sum((base for base, _ in lines.values()), Decimal("0.00"))
+    vat = sum((vat for _, vat in lines.values()), Decimal("0.00"))
+    with transaction.atomic():
+        cdr = ChargeDetailRecord.objects.create(
+            session=None, cdr_id=cdr_id, driver_id=driver_id, station_id_text=station_id_text[:48],
+            site_name=site_name[:200], id_token_value=id_token_value, start_date_time=start, end_date_time=end,
+            time_zone=time_zone, currency=currency, total_energy_kwh=energy_kwh.quantize(Decimal("0.001")),
+            total_time_h=time_h.quantize(Decimal("0.0001")), total_cost_excl_vat=excl, total_vat=vat,
+            total_cost_incl_vat=excl + vat, tariff=tariff, breakdown=breakdown,
+        )
+        CdrVatLine.objects.bulk_create(CdrVatLine(cdr=cdr, vat_rate=rate, base=base, vat=line_vat)
+                                       for rate, (base, line_vat) in lines.items())
+    return cdr

@@ -232,7 +232,8 @@ class ImmutableError(RuntimeError):
 class ChargeDetailRecord(models.Model):
     """A priced session. Written once, never changed: corrections go through credit notes."""
 
-    session = models.OneToOneField(ChargingSession, on_delete=models.PROTECT, related_name="cdr")
+    session = models.OneToOneField(ChargingSession, on_delete=models.PROTECT, null=True, blank=True, related_name="cdr",
+                                   help_text="our session; empty for a roaming CDR (our driver at a partner CPO)")
     cdr_id = models.CharField(max_length=39, unique=True)
     driver = models.ForeignKey(Driver, on_delete=models.PROTECT, null=True, blank=True, related_name="cdrs")
     station_id_text = models.CharField(max_length=48)

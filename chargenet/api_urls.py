@@ -14,4 +14,5 @@ router.register("vehicles", pki_api.VehicleViewSet, basename="vehicle")  # Plug 
 urlpatterns = router.urls + [
     path("", include("stations.api.urls")),
     path("", include("billing.api.urls")),
+    path("", include("roaming.api_urls")),
 ]

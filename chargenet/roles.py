@@ -67,6 +67,8 @@ _FINANCE_POLICY: dict[str, frozenset[str]] = {
     "billing.tariffassignment": frozenset({VIEW}),
     "billing.drivergroup": frozenset({VIEW}),
     "billing.sessiontariff": frozenset({VIEW}),
+    # Roaming: what partner CPOs charged for our drivers, and its settlement report.
+    "roaming.roamingcdr": frozenset({VIEW}),
 }
 
 

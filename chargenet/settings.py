@@ -153,6 +153,8 @@ CELERY_BEAT_SCHEDULE = {
     "firmware-campaigns": {"task": "stations.advance_firmware_campaigns", "schedule": 60.0},
     # Roaming: retry what partners did not take yet (each push is also tried at once).
     "roaming-outbox": {"task": "roaming.deliver_all", "schedule": 60.0},
+    # Roaming (eMSP): CPO partners' locations and tariffs, pulled whole in case a push was lost.
+    "roaming-pull-locations": {"task": "roaming.pull_all", "schedule": crontab(minute=15)},
 }
 
 # --- Auth, API ------------------------------------------------------------------
@@ -268,7 +270,18 @@ OCPP_STATION_CACHE_TTL = float(os.environ.get("OCPP_STATION_CACHE_TTL", "10"))
 OCPP_HANDSHAKE_CONCURRENCY = int(os.environ.get("OCPP_HANDSHAKE_CONCURRENCY", "100"))
 OCPP_HANDSHAKE_WAIT = float(os.environ.get("OCPP_HANDSHAKE_WAIT", "20"))
 
-# --- Roaming (OCPI 2.2.1, CPO) ---------------------------------------------------
+# --- Roaming (OCPI 2.2.1, CPO and eMSP) ------------------------------------------
+# Our roles towards partners: CPO (partners' drivers charge here), EMSP (our drivers
+# charge at partners), or both (comma-separated). Decides the endpoints we advertise.
+OCPI_ROLES = [r.strip().upper() for r in os.environ.get("OCPI_ROLES", "CPO,EMSP").split(",") if r.strip()]
+if not OCPI_ROLES or not set(OCPI_ROLES) <= {"CPO", "EMSP"}:
+    raise ImproperlyConfigured(f"OCPI_ROLES must name CPO, EMSP or both (comma-separated), not {OCPI_ROLES}")
+# Our drivers pay for a roaming charge: the partner's cost excl. VAT plus this margin,
+# and our VAT on top (empty: no VAT).
+OCPI_ROAMING_MARGIN_PERCENT = float(os.environ.get("OCPI_ROAMING_MARGIN_PERCENT", "15"))
+OCPI_ROAMING_VAT_PERCENT = os.environ.get("OCPI_ROAMING_VAT_PERCENT", "19")
+# Or our own roaming tariff (a billing tariff id), applied to the CDR's energy and time.
+OCPI_ROAMING_TARIFF_ID = os.environ.get("OCPI_ROAMING_TARIFF_ID", "")
 # The public URL partners reach us at; /ocpi/versions is appended for the credentials.
 OCPI_BASE_URL = os.environ.get("OCPI_BASE_URL", "http://127.0.0.1:8000")
 OCPI_COUNTRY_CODE = os.environ.get("OCPI_COUNTRY_CODE", "DE")

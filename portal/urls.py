@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from portal import views
+from portal import roaming_views, views
 
 app_name = "portal"
 
@@ -36,6 +36,9 @@ urlpatterns = [
     path("sessions/<int:pk>/stop/", views.session_stop, name="session_stop"),
     path("start/", views.start, name="start"),
     path("start/price.json", views.station_price, name="station_price"),
+    path("partner-chargers/", roaming_views.partner_chargers, name="partner_chargers"),
+    path("partner-chargers/<int:pk>/start/", roaming_views.partner_start, name="partner_start"),
+    path("partner-sessions/<int:pk>/stop/", roaming_views.partner_stop, name="partner_stop"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/block/", views.token_block, name="token_block"),
     path("vehicles/", views.vehicles, name="vehicles"),

@@ -17,10 +17,11 @@ from billing.invoice_selectors import invoices_visible_to
 from billing.prices import session_cost
 from billing.pdf import pdf_filename, render_invoice_pdf
 from chargenet import roles
-from portal import charts, live, selectors, services
 from pki.models import Vehicle
 from pki.services.vehicles import VehicleError, register_vehicle
+from portal import charts, live, selectors, services
 from portal.forms import SessionFilterForm, SignupForm, StartForm, TokenForm, VehicleForm
+from roaming import selectors as roaming_selectors
 from stations.models import ChargingSession, IdToken, IdTokenStatus, SessionStatus
 
 
@@ -67,6 +68,8 @@ def home(request):
     sessions = ChargingSession.objects.filter(driver=request.driver).select_related("station__site", "cdr")
     return render(request, "portal/home.html", {
         "active": sessions.filter(status=SessionStatus.ACTIVE).order_by("-started_at"),
+        "roaming_sessions": [s for s in roaming_selectors.roaming_session_rows(request.driver, limit=10)
+                             if s.status == "ACTIVE"],
         "recent": sessions.filter(status=SessionStatus.COMPLETED).order_by("-started_at")[:5],
     })
 
@@ -79,7 +82,10 @@ def session_list(request):
     page = Paginator(sessions, 25).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "portal/session_list.html", {"form": form, "page": page, "query": query.urlencode()})
+    return render(request, "portal/session_list.html", {
+        "form": form, "page": page, "query": query.urlencode(),
+        "roaming_sessions": roaming_selectors.roaming_session_rows(request.driver),
+    })
 
 
 def _own_session(request, pk) -> ChargingSession:

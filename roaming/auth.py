@@ -14,7 +14,11 @@ from roaming.models import Partner, PartnerStatus, token_digest
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(32)
+    """A random token that never starts with "-" (a command line would take it for an option:
+    ``ocpi_register URL TOKEN_A``)."""
+    while (token := secrets.token_urlsafe(32)).startswith("-"):
+        pass
+    return token
 
 
 def authorization_header(partner: Partner) -> str:
@@ -50,8 +54,10 @@ def partner_for(header: str | None) -> tuple[Partner, str] | None:
     return None
 
 
-def request_headers(partner: Partner, *, correlation_id: str | None = None) -> dict[str, str]:
-    """What every request to a partner carries: token, request ids, hub routing headers."""
+def request_headers(partner: Partner, *, correlation_id: str | None = None,
+                    to_party: tuple[str, str] | None = None) -> dict[str, str]:
+    """What every request to a partner carries: token, request ids, hub routing headers
+    (to a hub: the party behind it the request is for, when known)."""
     from django.conf import settings
 
     headers = {
@@ -61,7 +67,7 @@ def request_headers(partner: Partner, *, correlation_id: str | None = None) -> d
         "OCPI-from-country-code": settings.OCPI_COUNTRY_CODE,
         "OCPI-from-party-id": settings.OCPI_PARTY_ID,
     }
-    if partner.country_code and partner.party_id:
-        headers["OCPI-to-country-code"] = partner.country_code
-        headers["OCPI-to-party-id"] = partner.party_id
+    to_party = to_party or (partner.country_code, partner.party_id)
+    if all(to_party):
+        headers["OCPI-to-country-code"], headers["OCPI-to-party-id"] = to_party
     return headers

@@ -15,7 +15,7 @@ import logging
 
 from django.db import transaction
 
-from roaming import push
+from roaming import jobs, push
 from roaming.envelope import INVALID_PARAMETERS, OcpiError
 from roaming.models import Partner
 from stations.commands.service import CommandError, send_command
@@ -68,8 +68,6 @@ def _profile(value) -> dict:
 
 def accept(*, partner: Partner, method: str, session_id: str, body, query) -> dict:
     """Check the request and queue it; the ChargingProfileResponse to answer with."""
-    from roaming.tasks import run_charging_profile
-
     if method == "PUT":
         if not isinstance(body, dict):
             raise OcpiError("the body must be a SetChargingProfile object", status_code=INVALID_PARAMETERS)
@@ -84,8 +82,8 @@ def accept(*, partner: Partner, method: str, session_id: str, body, query) -> di
     if session is None or session.evse_id is None:
         return {"result": "UNKNOWN_SESSION", "timeout": 0}
     duration = int(query.get("duration", 0) or 0)
-    transaction.on_commit(lambda: run_charging_profile.delay(
-        partner.pk, session.pk, method, profile, response_url, duration
+    transaction.on_commit(lambda: jobs.enqueue(
+        "run_charging_profile", partner.pk, session.pk, method, profile, response_url, duration
     ))
     return {"result": "ACCEPTED", "timeout": TIMEOUT_S}
 

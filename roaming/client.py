@@ -22,11 +22,43 @@ class PartnerError(Exception):
         self.http_status, self.ocpi_status = http_status, ocpi_status
 
 
+MAX_PAGES = 1000
+
+
 def call(partner: Partner, method: str, url: str, *, payload=None, timeout: float | None = None,
-         correlation_id: str | None = None) -> dict:
-    """The envelope the partner answered with (its ``data`` under "data")."""
+         correlation_id: str | None = None, to_party: tuple[str, str] | None = None) -> dict:
+    """The envelope the partner answered with (its ``data`` under "data"). ``to_party``:
+    (country code, party id) of the party behind a hub the request is for."""
+    return _request(partner, method, url, payload=payload, timeout=timeout, correlation_id=correlation_id,
+                    to_party=to_party)[0]
+
+
+def pages(partner: Partner, url: str, *, to_party: tuple[str, str] | None = None):
+    """Every object of a paginated list (GET), following ``Link: <...>; rel="next"``."""
+    for _ in range(MAX_PAGES):
+        envelope, headers = _request(partner, "GET", url, to_party=to_party)
+        data = envelope.get("data")
+        if not isinstance(data, list):
+            raise PartnerError("a list was expected in data", ocpi_status=envelope.get("status_code"))
+        yield from data
+        url = _next_link(headers.get("link", ""))
+        if not url:
+            return
+    raise PartnerError(f"more than {MAX_PAGES} pages: stopped")
+
+
+def _next_link(header: str) -> str | None:
+    for part in header.split(","):
+        target, _, params = part.partition(";")
+        if 'rel="next"' in params.replace(" ", "") or "rel=next" in params.replace(" ", ""):
+            return target.strip().strip("<>")
+    return None
+
+
+def _request(partner: Partner, method: str, url: str, *, payload=None, timeout: float | None = None,
+             correlation_id: str | None = None, to_party: tuple[str, str] | None = None) -> tuple[dict, httpx.Headers]:
     body = dumps(payload) if payload is not None else None
-    headers = request_headers(partner, correlation_id=correlation_id)
+    headers = request_headers(partner, correlation_id=correlation_id, to_party=to_party)
     if body is not None:
         headers["Content-Type"] = "application/json"
     started = time.monotonic()
@@ -51,7 +83,7 @@ def call(partner: Partner, method: str, url: str, *, payload=None, timeout: floa
             message = envelope.get("status_message", "") if isinstance(envelope, dict) else ""
             raise PartnerError(f"HTTP {response.status_code}, OCPI {status}: {message}".strip(),
                                http_status=response.status_code, ocpi_status=log.ocpi_status)
-        return envelope
+        return envelope, response.headers
     except PartnerError as error:
         log.error = str(error)[:500]
         raise

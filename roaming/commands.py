@@ -6,7 +6,7 @@ import logging
 
 from django.db import transaction
 
-from roaming import mapping, push, tokens
+from roaming import jobs, mapping, push, tokens
 from roaming.envelope import INVALID_PARAMETERS, UNKNOWN_LOCATION, OcpiError
 from roaming.models import Partner, PartnerReservation
 from stations.commands.service import CommandError, StationNotFound, send_command
@@ -18,7 +18,7 @@ TIMEOUT_S = 60  # CommandResponse.timeout: how long the partner should wait for 
 COMMAND_TYPES = {"START_SESSION", "STOP_SESSION", "RESERVE_NOW", "CANCEL_RESERVATION", "UNLOCK_CONNECTOR"}
 
 
-def _required(body: dict, *names: str) -> None:
+def require(body: dict, *names: str) -> None:
     missing = [name for name in names if body.get(name) in (None, "")]
     if missing:
         raise OcpiError(f"missing {', '.join(missing)}", status_code=INVALID_PARAMETERS)
@@ -47,11 +47,11 @@ def plan(command_type: str, body: dict, partner: Partner | None = None) -> tuple
         raise OcpiError(f"unknown command {command_type}", status_code=INVALID_PARAMETERS, http_status=404)
     if not isinstance(body, dict):
         raise OcpiError("the body must be an object", status_code=INVALID_PARAMETERS)
-    _required(body, "response_url")
+    require(body, "response_url")
     if command_type == "START_SESSION":
-        _required(body, "token", "location_id")
+        require(body, "token", "location_id")
         token = body["token"] if isinstance(body["token"], dict) else {}
-        _required(token, "uid")
+        require(token, "uid")
         evse = _evse(body)
         station = evse.station if evse else _station_of_location(body["location_id"])
         params = {"id_token": token["uid"], "id_token_type": "Central"}
@@ -59,7 +59,7 @@ def plan(command_type: str, body: dict, partner: Partner | None = None) -> tuple
             params["evse_id"] = evse.evse_id
         return station.station_id, "start_session", params
     if command_type == "STOP_SESSION":
-        _required(body, "session_id")
+        require(body, "session_id")
         session = ChargingSession.objects.filter(pk=int(body["session_id"]) if str(body["session_id"]).isdigit()
                                                  else None, status=SessionStatus.ACTIVE).select_related("station")\
             .first()
@@ -67,15 +67,15 @@ def plan(command_type: str, body: dict, partner: Partner | None = None) -> tuple
             raise OcpiError("unknown session", status_code=INVALID_PARAMETERS, http_status=404)
         return session.station.station_id, "stop_session", {"transaction_id": session.transaction_id}
     if command_type == "RESERVE_NOW":
-        _required(body, "token", "location_id", "expiry_date", "reservation_id")
+        require(body, "token", "location_id", "expiry_date", "reservation_id")
         token = body["token"] if isinstance(body["token"], dict) else {}
-        _required(token, "uid")
+        require(token, "uid")
         evse = _evse(body)
         station = evse.station if evse else _station_of_location(body["location_id"])
         return station.station_id, "reserve_now", {"id_token": token["uid"], "evse_id": evse.evse_id if evse else 0,
                                                    "expires_at": body["expiry_date"]}
     if command_type == "CANCEL_RESERVATION":
-        _required(body, "reservation_id")
+        require(body, "reservation_id")
         from stations.models import Reservation
 
         reservation = Reservation.objects.filter(
@@ -84,7 +84,7 @@ def plan(command_type: str, body: dict, partner: Partner | None = None) -> tuple
         if reservation is None:
             raise OcpiError("unknown reservation", status_code=INVALID_PARAMETERS, http_status=404)
         return reservation.station.station_id, "cancel_reservation", {"reservation_id": reservation.pk}
-    _required(body, "location_id", "evse_uid", "connector_id")
+    require(body, "location_id", "evse_uid", "connector_id")
     evse = _evse(body)
     return evse.station.station_id, "unlock_connector", {"evse_id": evse.evse_id,
                                                          "connector_id": int(body["connector_id"])}
@@ -93,14 +93,12 @@ def plan(command_type: str, body: dict, partner: Partner | None = None) -> tuple
 def accept(*, partner: Partner, command_type: str, body: dict) -> dict:
     """Check the command and queue it; the CommandResponse to answer with."""
     station_id, command, params = plan(command_type, body, partner)
-    from roaming.tasks import run_command
-
     if command in ("start_session", "reserve_now"):
         _remember_token(partner, body)
     response_url = body["response_url"]
     reservation_id = str(body.get("reservation_id") or "") if command == "reserve_now" else ""
-    transaction.on_commit(lambda: run_command.delay(partner.pk, station_id, command, params, response_url,
-                                                    reservation_id))
+    transaction.on_commit(lambda: jobs.enqueue("run_command", partner.pk, station_id, command, params, response_url,
+                                                 reservation_id))
     return {"result": "ACCEPTED", "timeout": TIMEOUT_S}
 
 

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
-from roaming import client
+from roaming import client, jobs
 from roaming.auth import new_token
 from roaming.envelope import (
     NO_MATCHING_ENDPOINTS,
@@ -33,18 +33,40 @@ from roaming.models import Partner, PartnerRole, PartnerStatus, token_digest
 log = logging.getLogger(__name__)
 
 VERSION = "2.2.1"
-# Modules we offer, with our role in each.
-OUR_ENDPOINTS = [
-    ("credentials", "SENDER"),
-    ("credentials", "RECEIVER"),
-    ("locations", "SENDER"),
-    ("sessions", "SENDER"),
-    ("cdrs", "SENDER"),
-    ("tariffs", "SENDER"),
-    ("tokens", "RECEIVER"),
-    ("commands", "RECEIVER"),
-    ("chargingprofiles", "RECEIVER"),
+# Modules we offer per role of ours (settings.OCPI_ROLES): (identifier, interface role, URL name).
+COMMON_ENDPOINTS = [
+    ("credentials", "SENDER", "ocpi-credentials"),
+    ("credentials", "RECEIVER", "ocpi-credentials"),
+    ("hubclientinfo", "RECEIVER", "ocpi-hubclientinfo"),
 ]
+CPO_ENDPOINTS = [
+    ("locations", "SENDER", "ocpi-locations"),
+    ("sessions", "SENDER", "ocpi-sessions"),
+    ("cdrs", "SENDER", "ocpi-cdrs"),
+    ("tariffs", "SENDER", "ocpi-tariffs"),
+    ("tokens", "RECEIVER", "ocpi-tokens"),
+    ("commands", "RECEIVER", "ocpi-commands"),
+    ("chargingprofiles", "RECEIVER", "ocpi-chargingprofiles"),
+]
+EMSP_ENDPOINTS = [
+    ("locations", "RECEIVER", "ocpi-emsp-locations"),
+    ("sessions", "RECEIVER", "ocpi-emsp-sessions"),
+    ("cdrs", "RECEIVER", "ocpi-emsp-cdrs"),
+    ("tariffs", "RECEIVER", "ocpi-emsp-tariffs"),
+    ("tokens", "SENDER", "ocpi-emsp-tokens"),
+    ("commands", "SENDER", "ocpi-emsp-commands"),
+    ("chargingprofiles", "SENDER", "ocpi-emsp-chargingprofiles"),
+]
+
+
+def our_roles() -> list[str]:
+    return [role for role in ("CPO", "EMSP") if role in settings.OCPI_ROLES]
+
+
+def our_endpoints() -> list[tuple[str, str, str]]:
+    roles = our_roles()
+    return (COMMON_ENDPOINTS + (CPO_ENDPOINTS if "CPO" in roles else [])
+            + (EMSP_ENDPOINTS if "EMSP" in roles else []))
 
 
 def base_url() -> str:
@@ -59,8 +81,8 @@ def version_details() -> dict:
     return {
         "version": VERSION,
         "endpoints": [
-            {"identifier": identifier, "role": role, "url": base_url() + reverse(f"ocpi-{identifier}")}
-            for identifier, role in OUR_ENDPOINTS
+            {"identifier": identifier, "role": role, "url": base_url() + reverse(name)}
+            for identifier, role, name in our_endpoints()
         ],
     }
 
@@ -70,11 +92,11 @@ def our_credentials(token: str) -> dict:
         "token": token,
         "url": versions_url(),
         "roles": [{
-            "role": "CPO",
+            "role": role,
             "party_id": settings.OCPI_PARTY_ID,
             "country_code": settings.OCPI_COUNTRY_CODE,
             "business_details": {"name": settings.OCPI_BUSINESS_NAME},
-        }],
+        } for role in our_roles()],
     }
 
 
@@ -110,6 +132,17 @@ def _discover(partner: Partner) -> None:
     partner.version, partner.endpoints = VERSION, endpoints
 
 
+def role_of(roles: list) -> str | None:
+    """The partner's role to us from its credentials roles: a hub is a hub; CPO and eMSP
+    together are both."""
+    named = {r.get("role") for r in roles if isinstance(r, dict)}
+    if "HUB" in named:
+        return PartnerRole.HUB
+    if {"CPO", "EMSP"} <= named:
+        return PartnerRole.CPO_EMSP
+    return next((role for role in ("CPO", "EMSP", "NSP", "OTHER") if role in named), None)
+
+
 def _take_roles(partner: Partner, credentials: dict) -> None:
     roles = credentials.get("roles") or []
     partner.roles = roles
@@ -117,8 +150,9 @@ def _take_roles(partner: Partner, credentials: dict) -> None:
     if first is not None:
         partner.country_code = str(first.get("country_code", ""))[:2]
         partner.party_id = str(first.get("party_id", ""))[:3]
-        if first.get("role") in PartnerRole.values:
-            partner.role = first["role"]
+    role = role_of(roles)
+    if role is not None:
+        partner.role = role
 
 
 def _check_credentials(data) -> dict:
@@ -144,7 +178,15 @@ def accept_registration(*, partner: Partner, credentials: dict) -> dict:
         partner.status = PartnerStatus.REGISTERED
         partner.save()
     log.info("partner %s registered (%s*%s)", partner.name, partner.country_code, partner.party_id)
+    # No pull here: the partner does not know token C until we answer. Beat's hourly pull (or
+    # the admin's "pull now") fetches its locations.
     return our_credentials(token_c)
+
+
+def _pull_soon(partner: Partner) -> None:
+    """A CPO partner's locations and tariffs, pulled once we registered with it."""
+    if "EMSP" in our_roles() and partner.endpoint("locations", "SENDER"):
+        transaction.on_commit(lambda: jobs.enqueue("pull_partner", partner.pk))
 
 
 def unregister(*, partner: Partner) -> None:
@@ -209,4 +251,5 @@ def _post_credentials(partner: Partner, token_b: str, method: str) -> Partner:
             partner.versions_url = answer["url"]
         partner.status = PartnerStatus.REGISTERED
         partner.save()
+    _pull_soon(partner)
     return partner

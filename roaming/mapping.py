@@ -321,5 +321,6 @@ def cdr_to_ocpi(cdr: ChargeDetailRecord) -> dict[str, Any]:
 
 def tariff_ocpi(tariff: Tariff) -> dict[str, Any]:
     """Billing stores tariffs as OCPI Tariff objects: what it holds is what partners get (a
-    dynamic tariff with its market prices from now on)."""
-    return published_tariff(tariff)
+    dynamic tariff with its market prices from now on), published under our party (the CPO
+    that owns them)."""
+    return {**published_tariff(tariff), "country_code": cc(), "party_id": party()}

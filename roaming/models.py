@@ -1,4 +1,5 @@
-"""Roaming partners (OCPI 2.2.1, ChargeNet as CPO), what we owe them, what we exchanged.
+"""Roaming partners (OCPI 2.2.1, ChargeNet as CPO and as eMSP), what we owe them, what we
+exchanged, and what CPO partners told us (their locations, tariffs, our drivers' sessions and CDRs).
 
 Tokens: the token a partner calls us with is stored as a SHA-256 digest only (tokens are
 long random strings, so a fast digest is enough; a leaked database does not let anyone
@@ -17,8 +18,12 @@ def token_digest(token: str) -> str:
 
 
 class PartnerRole(models.TextChoices):
-    EMSP = "EMSP"
-    HUB = "HUB"
+    """What the partner is to us. CPO_EMSP: both (our drivers charge there, theirs here)."""
+
+    CPO = "CPO", "CPO (its chargers, our drivers)"
+    EMSP = "EMSP", "eMSP (our chargers, its drivers)"
+    CPO_EMSP = "CPO_EMSP", "CPO and eMSP"
+    HUB = "HUB", "hub (many parties through one connection)"
     NSP = "NSP"
     OTHER = "OTHER"
 
@@ -32,7 +37,7 @@ class PartnerStatus(models.TextChoices):
 
 class Partner(models.Model):
     name = models.CharField(max_length=100, unique=True)
-    role = models.CharField(max_length=5, choices=PartnerRole.choices, default=PartnerRole.EMSP)
+    role = models.CharField(max_length=8, choices=PartnerRole.choices, default=PartnerRole.EMSP)
     country_code = models.CharField(max_length=2, blank=True)
     party_id = models.CharField(max_length=3, blank=True)
     status = models.CharField(max_length=12, choices=PartnerStatus.choices, default=PartnerStatus.PENDING)
@@ -61,6 +66,20 @@ class Partner(models.Model):
     def __str__(self) -> str:
         party = f" ({self.country_code}*{self.party_id})" if self.party_id else ""
         return f"{self.name}{party}"
+
+    @property
+    def is_hub(self) -> bool:
+        return self.role == PartnerRole.HUB
+
+    @property
+    def is_cpo(self) -> bool:
+        """Its chargers are open to our drivers (a hub reaches CPOs too)."""
+        return self.role in (PartnerRole.CPO, PartnerRole.CPO_EMSP, PartnerRole.HUB)
+
+    @property
+    def is_emsp(self) -> bool:
+        """Its drivers charge at our chargers (a hub reaches eMSPs too)."""
+        return self.role in (PartnerRole.EMSP, PartnerRole.CPO_EMSP, PartnerRole.HUB)
 
     def endpoint(self, identifier: str, role: str | None = None) -> str | None:
         for item in self.endpoints or []:
@@ -109,6 +128,9 @@ class OutboxEntry(models.Model):
     path = models.CharField(max_length=255, blank=True, help_text="appended to the module's endpoint URL")
     url = models.URLField(max_length=500, blank=True, help_text="absolute URL (e.g. a response_url) instead")
     object_key = models.CharField(max_length=80, blank=True, help_text="e.g. session:12, evse:3")
+    to_country_code = models.CharField(max_length=2, blank=True,
+                                       help_text="through a hub: the party the push is for (OCPI-to-* headers)")
+    to_party_id = models.CharField(max_length=3, blank=True)
     payload = models.JSONField()
     status = models.CharField(max_length=8, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
@@ -165,3 +187,158 @@ class PartnerReservation(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["partner", "ocpi_id"], name="partner_reservation_unique")]
+
+
+# --- ChargeNet as eMSP: what CPO partners tell us --------------------------------------------
+
+
+class PartyObject(models.Model):
+    """An OCPI object a partner (or a party behind a hub) owns: keyed by country code, party id
+    and its id, kept whole as last received (``data``) with the fields we query beside it."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE)
+    country_code = models.CharField(max_length=2)
+    party_id = models.CharField(max_length=3)
+    ocpi_id = models.CharField(max_length=39)
+    data = models.JSONField()
+    last_updated = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+
+class RoamingLocation(PartyObject):
+    """A partner CPO's Location (with its EVSEs and connectors inside ``data``)."""
+
+    name = models.CharField(max_length=255, blank=True)
+    city = models.CharField(max_length=45, blank=True)
+    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    roaming_allowed = models.BooleanField(
+        default=True, help_text="our drivers may charge here (real-time authorization answers NOT_ALLOWED if off)"
+    )
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["partner", "country_code", "party_id", "ocpi_id"],
+                                               name="roaming_location_unique")]
+
+    def __str__(self) -> str:
+        return self.name or self.ocpi_id
+
+
+class RoamingTariff(PartyObject):
+    """A partner CPO's published Tariff: what its CDRs are checked against."""
+
+    currency = models.CharField(max_length=3)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["partner", "country_code", "party_id", "ocpi_id"],
+                                               name="roaming_tariff_unique")]
+
+    def __str__(self) -> str:
+        return self.ocpi_id
+
+
+class RoamingSession(PartyObject):
+    """A session of one of our drivers at a partner CPO's charger."""
+
+    id_token = models.ForeignKey(IdToken, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="roaming_sessions")
+    driver = models.ForeignKey("stations.Driver", on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="roaming_sessions")
+    status = models.CharField(max_length=12)
+    start_date_time = models.DateTimeField()
+    end_date_time = models.DateTimeField(null=True, blank=True)
+    kwh = models.DecimalField(max_digits=12, decimal_places=3, default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    total_cost_incl_vat = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    location_id = models.CharField(max_length=36, blank=True)
+    evse_uid = models.CharField(max_length=36, blank=True)
+
+    class Meta:
+        ordering = ["-start_date_time", "-id"]
+        constraints = [models.UniqueConstraint(fields=["partner", "country_code", "party_id", "ocpi_id"],
+                                               name="roaming_session_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.country_code}*{self.party_id} session {self.ocpi_id}"
+
+
+class TariffCheck(models.TextChoices):
+    MATCH = "match", "matches the published tariff"
+    MISMATCH = "mismatch", "differs from the published tariff"
+    UNKNOWN = "unknown", "no published tariff to check against"
+
+
+class RoamingCdr(PartyObject):
+    """A CDR a partner CPO sent us for one of our drivers: what we owe it, and (once billed)
+    the invoice line we charge our driver at our roaming price."""
+
+    id_token = models.ForeignKey(IdToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="roaming_cdrs")
+    driver = models.ForeignKey("stations.Driver", on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="roaming_cdrs")
+    session_ocpi_id = models.CharField(max_length=36, blank=True)
+    start_date_time = models.DateTimeField()
+    end_date_time = models.DateTimeField()
+    currency = models.CharField(max_length=3)
+    total_energy_kwh = models.DecimalField(max_digits=12, decimal_places=3)
+    total_cost_excl_vat = models.DecimalField(max_digits=12, decimal_places=2)
+    total_cost_incl_vat = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    tariff_check = models.CharField(max_length=8, choices=TariffCheck.choices, default=TariffCheck.UNKNOWN)
+    expected_cost_excl_vat = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
+                                                 help_text="the CDR priced with the tariff the partner published")
+    billed_cdr = models.OneToOneField("billing.ChargeDetailRecord", on_delete=models.PROTECT, null=True,
+                                      blank=True, related_name="roaming_source",
+                                      help_text="our CDR for the driver, at our roaming price: what gets invoiced")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-end_date_time", "-id"]
+        constraints = [models.UniqueConstraint(fields=["partner", "country_code", "party_id", "ocpi_id"],
+                                               name="roaming_cdr_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.country_code}*{self.party_id} CDR {self.ocpi_id}"
+
+
+class RemoteCommand(models.Model):
+    """A command we sent to a partner CPO for one of our drivers (START_SESSION, STOP_SESSION)
+    or a charging profile we set; the partner answers at once and later POSTs the result to
+    our response_url, which names ``uid``."""
+
+    uid = models.CharField(max_length=36, unique=True)
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="remote_commands")
+    module = models.CharField(max_length=20, default="commands")
+    command = models.CharField(max_length=20)
+    driver = models.ForeignKey("stations.Driver", on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="remote_commands")
+    request = models.JSONField()
+    response = models.CharField(max_length=20, blank=True, help_text="CommandResponse.result")
+    result = models.CharField(max_length=24, blank=True, help_text="CommandResult.result, when it came")
+    result_data = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.command} at {self.partner}: {self.result or self.response or 'sent'}"
+
+
+class HubClient(models.Model):
+    """A party reachable through a hub (OCPI hubclientinfo ClientInfo)."""
+
+    hub = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="hub_clients")
+    country_code = models.CharField(max_length=2)
+    party_id = models.CharField(max_length=3)
+    role = models.CharField(max_length=6)
+    status = models.CharField(max_length=9, help_text="CONNECTED, OFFLINE, PLANNED, SUSPENDED")
+    last_updated = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["hub", "country_code", "party_id"], name="hub_client_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.country_code}*{self.party_id} ({self.role}, {self.status})"

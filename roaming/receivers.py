@@ -12,9 +12,9 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from billing.signals import cdr_created
-from roaming import push
+from roaming import offered_tokens, partners, push
 from roaming.models import Partner
-from stations.models import ChargingStation, Connector, Site
+from stations.models import ChargingStation, Connector, IdToken, Site
 from stations.signals import (
     connector_status_changed,
     meter_values_recorded,
@@ -81,14 +81,14 @@ def cdr_created_(sender, cdr_pk, **kwargs) -> None:
 @receiver(post_save, sender=Partner, dispatch_uid="roaming.partner_saved")
 @receiver(post_delete, sender=Partner, dispatch_uid="roaming.partner_deleted")
 def partner_changed(sender, **kwargs) -> None:
-    push.forget_partners()
+    partners.forget_partners()
 
 
 # --- whole Locations: new or changed sites, stations and connectors ---------------------------
 
 
 def _push_location_after_commit(site_pk: int | None) -> None:
-    if site_pk is not None and push.receivers_of("locations"):
+    if site_pk is not None and partners.receivers_of("locations"):
         transaction.on_commit(lambda: _safely("location push", push.push_location, site_pk=site_pk))
 
 
@@ -108,6 +108,24 @@ def station_saved(sender, instance, created, update_fields=None, **kwargs) -> No
 @receiver(post_save, sender=Connector, dispatch_uid="roaming.connector_created")
 def connector_created(sender, instance, created, **kwargs) -> None:
     """An EVSE is published with its first connector (its first StatusNotification)."""
-    if created and push.receivers_of("locations"):
+    if created and partners.receivers_of("locations"):
         _push_location_after_commit(ChargingStation.objects.filter(evses=instance.evse_id)
                                     .values_list("site_id", flat=True).first())
+
+
+# --- ChargeNet as eMSP: our drivers' tokens, pushed to CPO partners when they change ---------
+
+
+@receiver(post_save, sender=IdToken, dispatch_uid="roaming.token_saved")
+def token_saved(sender, instance, **kwargs) -> None:
+    """A driver's token created, blocked or changed: CPO partners hear it (partners' own
+    tokens have no driver and are left alone)."""
+    if instance.driver_id is not None and partners.receivers_of("tokens"):
+        token_pk = instance.pk
+        transaction.on_commit(lambda: _safely("token push", _push_token, token_pk=token_pk))
+
+
+def _push_token(*, token_pk: int) -> None:
+    token = IdToken.objects.filter(pk=token_pk).select_related("roaming").first()
+    if token is not None:
+        offered_tokens.push_token(token=token)

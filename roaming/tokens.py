@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 from roaming import client
 from roaming.envelope import INVALID_PARAMETERS, OcpiError
 from roaming.models import Partner, PartnerRole, PartnerStatus, PartnerToken
+from roaming.partners import registered_partners
 from stations.models import IdToken, IdTokenStatus, IdTokenType
 from stations.services.authorization import Authorization
 
@@ -121,8 +122,6 @@ def _ocpi_type(ocpp_type: str | None) -> str:
 
 def authorize_remotely(*, value: str, type: str | None, token: IdToken | None) -> Authorization | None:
     """The external authorizer: None leaves the local answer standing."""
-    from roaming.push import registered_partners
-
     if not registered_partners():
         return None  # no roaming partners: nothing to ask, nothing to look up
     if token is not None:

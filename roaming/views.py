@@ -50,6 +50,7 @@ def ocpi_view(*methods: str, pending_ok: bool = False):
                 if partner.status != PartnerStatus.REGISTERED and not pending_ok:
                     raise OcpiError("register first (credentials)", status_code=CLIENT_ERROR, http_status=401)
                 request.ocpi_partner, request.ocpi_token = partner, token
+                _check_addressee(request)
                 response = view(request, *args, **kwargs)
             except OcpiError as error:
                 response = error_envelope(error)
@@ -76,6 +77,15 @@ def ocpi_view(*methods: str, pending_ok: bool = False):
     return wrap
 
 
+def _check_addressee(request: HttpRequest) -> None:
+    """A request routed (by a hub) to another party is not ours to take."""
+    to = (request.headers.get("OCPI-to-country-code", ""), request.headers.get("OCPI-to-party-id", ""))
+    ours = (settings.OCPI_COUNTRY_CODE, settings.OCPI_PARTY_ID)
+    if all(to) and (to[0].upper(), to[1].upper()) != (ours[0].upper(), ours[1].upper()):
+        raise OcpiError(f"addressed to {to[0]}*{to[1]}, but we are {ours[0]}*{ours[1]}",
+                        status_code=INVALID_PARAMETERS)
+
+
 def _route_back(request: HttpRequest, response) -> None:
     """Through a hub: the answer goes back to the party the request came from."""
     sender = (request.headers.get("OCPI-from-country-code"), request.headers.get("OCPI-from-party-id"))
@@ -85,7 +95,7 @@ def _route_back(request: HttpRequest, response) -> None:
         response["OCPI-from-party-id"] = settings.OCPI_PARTY_ID
 
 
-def _body(request: HttpRequest):
+def json_body(request: HttpRequest):
     try:
         return json.loads(request.body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
@@ -116,11 +126,11 @@ def credentials_view(request):
     if request.method == "POST":
         if registered:
             raise OcpiError("already registered: use PUT to renew, DELETE to unregister", http_status=405)
-        return envelope(credentials.accept_registration(partner=partner, credentials=_body(request)))
+        return envelope(credentials.accept_registration(partner=partner, credentials=json_body(request)))
     if not registered:
         raise OcpiError("not registered: POST first", http_status=405)
     if request.method == "PUT":
-        return envelope(credentials.accept_registration(partner=partner, credentials=_body(request)))
+        return envelope(credentials.accept_registration(partner=partner, credentials=json_body(request)))
     credentials.unregister(partner=partner)
     return envelope(None)
 
@@ -195,18 +205,18 @@ def token(request, country_code, party_id, uid):
             raise OcpiError("unknown token", status_code=UNKNOWN_TOKEN, http_status=404)
         return envelope(found.data)
     if request.method == "PUT":
-        tokens.store_token(partner=partner, token=_body(request), country_code=country_code,
+        tokens.store_token(partner=partner, token=json_body(request), country_code=country_code,
                            party_id=party_id, uid=uid, type=type_)
         return envelope(None)
     if found is None:
         raise OcpiError("unknown token: PUT it first", status_code=UNKNOWN_TOKEN, http_status=404)
-    tokens.patch_token(partner_token=found, changes=_body(request))
+    tokens.patch_token(partner_token=found, changes=json_body(request))
     return envelope(None)
 
 
 @ocpi_view("POST")
 def command(request, command_type):
-    return envelope(commands.accept(partner=request.ocpi_partner, command_type=command_type, body=_body(request)))
+    return envelope(commands.accept(partner=request.ocpi_partner, command_type=command_type, body=json_body(request)))
 
 
 @ocpi_view("GET", "PUT", "DELETE")
@@ -214,6 +224,6 @@ def charging_profile(request, session_id=None):
     if session_id is None:
         raise OcpiError("name the session: /chargingprofiles/<session_id>", status_code=INVALID_PARAMETERS,
                         http_status=404)
-    body = _body(request) if request.method == "PUT" else None
+    body = json_body(request) if request.method == "PUT" else None
     return envelope(charging_profiles.accept(partner=request.ocpi_partner, method=request.method,
                                              session_id=session_id, body=body, query=request.GET))

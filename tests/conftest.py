@@ -193,7 +193,7 @@ def _fresh_process_caches():
     database to the next."""
     from gateway import station_cache
     from portal import live
-    from roaming import push
+    from roaming import partners
     from roaming import receivers as roaming_receivers
     from stations.smart_charging import dispatch, receivers
 
@@ -202,7 +202,7 @@ def _fresh_process_caches():
         dispatch._last_request.clear()
         live._stations.clear()
         live._forget_watched()
-        push.forget_partners()
+        partners.forget_partners()
         roaming_receivers._last_update.clear()
         station_cache.forget()
 

@@ -48,7 +48,7 @@ class TestEmsp:
         return f"{self.base}/versions"
 
     def issue_token(self) -> str:
-        token = secrets.token_urlsafe(16)
+        token = "t" + secrets.token_urlsafe(16)  # never "-...": ocpi_register would read an option
         self.valid_tokens.add(token)
         return token
 

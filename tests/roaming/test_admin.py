@@ -38,3 +38,39 @@ def test_the_admin_shows_partners_with_their_outbox_and_log(client):
     for url in ("/admin/roaming/partner/", "/admin/roaming/outboxentry/", "/admin/roaming/requestlog/",
                 "/admin/roaming/partnertoken/"):
         assert client.get(url).status_code == 200, url
+
+
+def test_finance_finds_the_settlement_report_on_the_roaming_cdr_list(client):
+    from django.contrib.auth.models import Group
+
+    from billing.invoice_selectors import FINANCE_GROUP
+
+    finance = User.objects.create_user("finance", is_staff=True)
+    finance.groups.add(Group.objects.get_or_create(name=FINANCE_GROUP)[0])
+    client.force_login(finance)
+    page = client.get("/admin/roaming/roamingcdr/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "/admin/roaming/roamingcdr/settlement/?period=" in html
+    link = html.split('href="/admin/roaming/roamingcdr/settlement/?period=')[1].split('"')[0]
+    report = client.get(f"/admin/roaming/roamingcdr/settlement/?period={link}")
+    assert report.status_code == 200 and report["Content-Type"].startswith("text/csv")
+    assert b"".join(report.streaming_content).decode().startswith("row,partner,party,direction,cdr_id")
+    assert client.get("/admin/roaming/partner/").status_code in (302, 403)  # partners stay operators' business
+
+
+def test_the_admin_lists_the_emsp_side(client):
+    client.force_login(User.objects.create_superuser("ops", "ops@example.com", "x"))
+    for url in ("/admin/roaming/roaminglocation/", "/admin/roaming/roamingtariff/", "/admin/roaming/roamingsession/",
+                "/admin/roaming/roamingcdr/", "/admin/roaming/remotecommand/", "/admin/roaming/hubclient/"):
+        assert client.get(url).status_code == 200, url
+
+
+def test_tokens_we_hand_out_never_look_like_command_line_options(monkeypatch):
+    import secrets
+
+    from roaming.auth import new_token
+
+    drawn = iter(["-looks-like-an-option", "fine-token"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(drawn))
+    assert new_token() == "fine-token"

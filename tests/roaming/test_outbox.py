@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from roaming import push
+from roaming import outbox, partners, push
 from roaming.models import OutboxEntry, OutboxStatus
 from roaming.tasks import deliver_all
 from stations.models import ChargingStation, Connector, Evse, Site
@@ -69,13 +69,13 @@ def test_an_entry_the_partner_refuses_fails_after_five_tries_and_the_rest_goes_o
     emsp.valid_tokens.add(partner.outgoing_token)
     status(station, "Available")
     assert OutboxEntry.objects.filter(status=OutboxStatus.SENT).count() == 1
-    assert push.requeue(OutboxEntry.objects.all()) == 1
+    assert outbox.requeue(OutboxEntry.objects.all()) == 1
     deliver_all()
     assert not OutboxEntry.objects.exclude(status=OutboxStatus.SENT).exists()
 
 
 def test_backoff_doubles_up_to_an_hour():
-    assert [push.backoff_s(n) for n in (1, 2, 3, 8, 20)] == [30, 60, 120, 3600, 3600]
+    assert [outbox.backoff_s(n) for n in (1, 2, 3, 8, 20)] == [30, 60, 120, 3600, 3600]
 
 
 def test_meter_values_look_at_a_session_at_most_once_per_update_interval(settings, station):
@@ -85,7 +85,7 @@ def test_meter_values_look_at_a_session_at_most_once_per_update_interval(setting
     from roaming.receivers import session_updated
 
     settings.OCPI_SESSION_UPDATE_INTERVAL_S = 60
-    push.forget_partners()  # a fresh process: the first look costs queries
+    partners.forget_partners()  # a fresh process: the first look costs queries
     with CaptureQueriesContext(connection) as first:
         session_updated(None, session_pks=[987654])
     with CaptureQueriesContext(connection) as again:
