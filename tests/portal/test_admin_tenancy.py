@@ -162,6 +162,7 @@ def test_site_owner_sets_the_load_limit_of_their_site_only(network):
     form = {
         "voltage_v": 230, "optimise_for": "", "curve": "[]", "min_interval_s": 300, "dead_band_w": 700,
         "meter_rebalance_interval_s": 60, "profile_validity_s": 900, "enabled": "on", "max_current_a": 63,
+        "max_export_power_w": 0,
         "periods-TOTAL_FORMS": 0, "periods-INITIAL_FORMS": 0,
     }
     refused = owner.post(add, {**form, "site": network.site_b.pk})
