@@ -1,14 +1,14 @@
 import json
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path
 
+from chargenet import roles
 from stations import models
-from stations.commands.catalog import COMMANDS, parse_key_values
+from stations.commands.forms import COMMON_COMMANDS, CommandForm
 from stations.commands.service import CommandError, send_command
 from stations.firmware import admin as firmware_admin
 from stations.services.registry import RegistrationError, register_station
@@ -32,18 +32,6 @@ class SiteAdmin(admin.ModelAdmin):
     list_display = ["name", "organization", "city", "country", "time_zone"]
     list_filter = ["organization", "country"]
     search_fields = ["name", "city", "address"]
-
-
-class CommandForm(forms.Form):
-    # Callable: commands registered by other modules at app start are listed too.
-    command = forms.ChoiceField(
-        choices=lambda: [(name, f"{name} ({spec.description})") for name, spec in COMMANDS.items()]
-    )
-    params = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "placeholder": "evse_id=1\nid_token=04A2B3"}),
-        help_text="One key=value per line, e.g. evse_id=1 and id_token=04A2B3 for start_session.",
-    )
 
 
 def _describe(station_id: str, result) -> tuple[str, int]:
@@ -123,31 +111,47 @@ class ChargingStationAdmin(admin.ModelAdmin):
         ] + super().get_urls()
 
     def command_view(self, request, object_id):
+        """A page of its own for one command (never a form nested in the change form, which
+        browsers drop): typed fields, then the station's answer shown on the same page."""
         station = self.get_object(request, object_id)
-        if station is None or not self.has_change_permission(request, station) or request.method != "POST":
+        if station is None or not self.has_change_permission(request, station):
             raise PermissionDenied
-        form = CommandForm(request.POST)
-        if form.is_valid():
-            try:
-                params = parse_key_values([line for line in form.cleaned_data["params"].splitlines() if line.strip()])
-                result = send_command(station_id=station.station_id, command=form.cleaned_data["command"],
-                                      params=params, requested_by=request.user, source="admin")
-                self.message_user(request, *_describe(station.station_id, result))
-                if result.response is not None:
-                    self.message_user(request, f"Answer: {json.dumps(result.response)[:1000]}", messages.INFO)
-            except CommandError as error:
-                details = f" {json.dumps(error.details)}" if error.details else ""
-                self.message_user(request, f"{error}{details}", messages.ERROR)
-        else:
-            self.message_user(request, f"Invalid command form: {form.errors.as_text()}", messages.ERROR)
-        return redirect("admin:stations_chargingstation_change", station.pk)
+        evses = sorted(station.evses.values_list("evse_id", flat=True)) or [1]
+        tokens = list(roles.scope(request.user, models.IdToken.objects.order_by("value")).values_list(
+            "value", flat=True)[:100])
+        chosen = request.POST.get("command") if request.method == "POST" else request.GET.get("command")
+        form = CommandForm(request.POST or None, command=chosen, evses=evses, tokens=tokens)
+        result = error = None
+        if request.method == "POST":
+            if form.is_valid():
+                try:
+                    result = send_command(station_id=station.station_id, command=form.cleaned_data["command"],
+                                          params=form.parameters(), requested_by=request.user, source="admin")
+                    self.message_user(request, *_describe(station.station_id, result))
+                except CommandError as exc:
+                    details = f" {json.dumps(exc.details)}" if exc.details else ""
+                    error = f"{exc}{details}"
+                    self.message_user(request, error, messages.ERROR)
+            else:
+                error = f"Invalid command form: {form.errors.as_text()}"
+                self.message_user(request, error, messages.ERROR)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts, "original": station, "station": station, "title": f"Send a command to {station}",
+            "form": form, "chosen": chosen, "common_commands": COMMON_COMMANDS, "tokens": tokens,
+            "result": result, "answer": json.dumps(result.response, indent=2) if result and result.response else "",
+            "error": error, "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/stations/chargingstation/command.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         station = self.get_object(request, object_id)
         extra_context = extra_context or {}
         if station is not None:
             extra_context.update(
-                command_form=CommandForm(),
+                common_commands=COMMON_COMMANDS,
+                station_zone=station.site.time_zone if station.site_id and station.site.time_zone else "UTC",
+                may_command=self.has_change_permission(request, station),
                 active_sessions=station.sessions.filter(status=models.SessionStatus.ACTIVE).select_related(
                     "evse", "connector"),
                 recent_commands=station.commands.select_related("requested_by")[:10],
