@@ -150,6 +150,11 @@ CELERY_BEAT_SCHEDULE = {
     "roaming-outbox": {"task": "roaming.deliver_all", "schedule": 60.0},
 }
 
+# Embedded mode (no REDIS_URL): the server runs this schedule itself (chargenet/periodic.py);
+# one process per database does. CHARGENET_PERIODIC_INTERVAL_S shortens the every-minute jobs.
+CHARGENET_PERIODIC_JOBS = _env_flag("CHARGENET_PERIODIC_JOBS", not REDIS_URL)
+CHARGENET_PERIODIC_INTERVAL_S = float(os.environ.get("CHARGENET_PERIODIC_INTERVAL_S") or 0) or None
+
 # --- Auth, API ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

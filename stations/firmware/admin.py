@@ -4,6 +4,7 @@ pause/resume/cancel, diagnostics files to download, and one-click diagnostics on
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import FileResponse, Http404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -136,6 +137,14 @@ class MemberInline(admin.TabularInline):
         return super().get_queryset(request).select_related("station")
 
 
+def tick_now(campaign_id: int) -> None:
+    """Advance a campaign that was just started or resumed, as the API does, instead of
+    leaving it to the next periodic tick; after the admin's transaction has committed."""
+    from stations.tasks import advance_firmware_campaign
+
+    transaction.on_commit(lambda: advance_firmware_campaign.delay(campaign_id))
+
+
 def _campaign_action(what: str, label: str):
     def run(modeladmin, request, queryset):
         for campaign in queryset:
@@ -144,6 +153,8 @@ def _campaign_action(what: str, label: str):
             except rollout.CampaignError as error:
                 modeladmin.message_user(request, f"{campaign}: {error}", messages.WARNING)
             else:
+                if what in ("start", "resume"):
+                    tick_now(campaign.pk)
                 modeladmin.message_user(request, f"{campaign}: {what} done", messages.SUCCESS)
 
     run.__name__ = f"{what}_campaigns"
@@ -213,6 +224,8 @@ class FirmwareCampaignAdmin(admin.ModelAdmin):
             **form.targets(),
         )
         obj.pk = created.pk
+        if data.get("start_now"):
+            tick_now(created.pk)
 
     def save_related(self, request, form, formsets, change):
         pass  # the members are the service's to write

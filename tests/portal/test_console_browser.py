@@ -8,12 +8,30 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from stations.firmware.models import FirmwareCampaign
 from stations.models import CommandLog
+from stations.simulator import sim_firmware
 from tests.conftest import PASSWORD
 from tests.portal.browser import SimulatedCharger
 from tests.portal.test_browser import admin_login
 
 pytestmark = [pytest.mark.live, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def live_server_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One daphne for the module, in embedded mode with its periodic jobs on (every second
+    here instead of every minute), as under `make run`."""
+    from tests.live.conftest import Daphne, child_env, free_port
+
+    port = free_port()
+    with django_db_blocker.unblock():
+        env = child_env(CHARGENET_PERIODIC_JOBS="true", CHARGENET_PERIODIC_INTERVAL_S="1",
+                        CHARGENET_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                        MEDIA_ROOT=str(tmp_path_factory.mktemp("media")))
+    server = Daphne(port, env, tmp_path_factory.mktemp("daphne") / "daphne.log")
+    yield server
+    server.stop()
 
 
 def test_owner_resets_a_station_from_its_page_and_sees_the_answer(network, live_server_process, open_page):
@@ -33,3 +51,40 @@ def test_owner_resets_a_station_from_its_page_and_sees_the_answer(network, live_
     assert (log.command, log.outcome, log.requested_by.username) == ("reset", "accepted", "owner-a")
     assert log.ocpp_request == {"type": "Soft"}
     assert "changed successfully" not in page.content()
+
+
+def test_operator_creates_a_campaign_in_the_admin_and_it_completes(network, live_server_process, open_page):
+    """Nothing but the server runs the campaign's ticks (no Celery beat, no test hand)."""
+    server = live_server_process
+    page = open_page()
+    admin_login(page, server, "ops", "pw-ops")
+    with SimulatedCharger(server.ws, "CP-A", PASSWORD) as charger:
+        page.goto(f"{server.http}/admin/stations/firmwareimage/add/")
+        page.get_by_label("Version").fill("2.5.0")
+        page.get_by_label("Vendor").fill("ChargeNet")
+        page.get_by_label("Station models").fill("Simulator")
+        page.get_by_label("File").set_input_files(
+            files=[{"name": "fw.bin", "mimeType": "application/octet-stream", "buffer": sim_firmware("2.5.0")}])
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(page.locator(".messagelist")).to_contain_text("was added successfully")
+
+        page.goto(f"{server.http}/admin/stations/firmwarecampaign/add/")
+        page.get_by_label("Name").fill("demo rollout")
+        firmware = page.get_by_label("Firmware")
+        firmware.select_option(value=firmware.locator("option", has_text="2.5.0").get_attribute("value"))
+        page.get_by_label("Stations").fill("CP-A")
+        page.get_by_label("Canary percent").fill("100")
+        page.get_by_label("Start now").check()
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(page.locator(".messagelist")).to_contain_text("was added successfully")
+
+        campaign = FirmwareCampaign.objects.get(name="demo rollout")
+        page.goto(f"{server.http}/admin/stations/firmwarecampaign/{campaign.pk}/change/")
+        for _ in range(60):
+            if "Completed" in page.locator(".field-status").inner_text():
+                break
+            page.wait_for_timeout(1000)
+            page.reload()
+        expect(page.locator(".field-status")).to_contain_text("Completed")
+        expect(page.locator(".field-progress")).to_contain_text("installed 1")
+        assert charger.station.firmware_version == "2.5.0"
