@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from here, not a CDN
     "stations",
     "billing",
     "pki",
@@ -183,6 +184,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Charging network management: stations, sessions, tariffs, invoices.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ loads Swagger UI from our own static files: nothing from outside the server.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "ChargingProfileKindEnum": "stations.smart_charging.models.ChargingProfileKind",
         "FirmwareCampaignStatusEnum": "stations.firmware.models.CampaignStatus",

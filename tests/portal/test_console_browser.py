@@ -88,3 +88,19 @@ def test_operator_creates_a_campaign_in_the_admin_and_it_completes(network, live
         expect(page.locator(".field-status")).to_contain_text("Completed")
         expect(page.locator(".field-progress")).to_contain_text("installed 1")
         assert charger.station.firmware_version == "2.5.0"
+
+
+def test_landing_page_leads_to_api_docs_served_without_internet(live_server_process, open_page):
+    server = live_server_process
+    page = open_page()
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{server.http}/")
+    expect(page.get_by_role("link", name="Driver portal")).to_have_attribute("href", "/portal/")
+    expect(page.get_by_role("link", name="Operator console")).to_have_attribute("href", "/admin/")
+    page.get_by_role("link", name="API documentation").click()
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("ChargeNet API")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+    outside = [url for url in requested if not url.startswith(server.http) and not url.startswith("data:")]
+    assert outside == []
+    assert any("/static/drf_spectacular_sidecar/swagger-ui-dist/" in url for url in requested)
