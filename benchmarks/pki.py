@@ -47,7 +47,7 @@ def main() -> None:
     from pki.models import CaRole, CertificateAuthority
     from pki.services import ocsp as ocsp_service
     from pki.services.ca import ca_x509, chain_of
-    from pki.services.contracts import issue_contract_certificate
+    from pki.services.contract_certificates import issue_contract_certificate
     from pki.services.pnc import authorize_id_token
     from pki.services.signing import receive_signing_request
     from stations.services.registry import register_station

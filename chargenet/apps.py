@@ -1,3 +1,4 @@
+from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig
 
 
@@ -5,3 +6,10 @@ class ChargeNetAdminConfig(AdminConfig):
     """The admin with ChargeNet's role-scoped site (``chargenet.admin_site``)."""
 
     default_site = "chargenet.admin_site.ChargeNetAdminSite"
+
+
+class ChargeNetConfig(AppConfig):
+    """The project itself, above every app: commands that span them all (``seed_demo``)."""
+
+    name = "chargenet"
+    verbose_name = "ChargeNet"

@@ -13,7 +13,7 @@ from chargenet.periodic import with_periodic_jobs  # noqa: E402
 from pki.iso15118 import exi  # noqa: E402
 
 from portal.routing import websocket_urlpatterns as portal_websocket_urlpatterns  # noqa: E402
-from stations.routing import websocket_urlpatterns  # noqa: E402
+from gateway.routing import websocket_urlpatterns  # noqa: E402
 
 # Embedded mode: what Celery beat would run, this process runs (chargenet/periodic.py).
 application = with_periodic_jobs(ProtocolTypeRouter(

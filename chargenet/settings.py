@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "pki",
     "roaming",
     "portal",
+    "gateway",
+    "chargenet.apps.ChargeNetConfig",
 ]
 
 MIDDLEWARE = [

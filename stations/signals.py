@@ -20,6 +20,8 @@ connector_status_changed = Signal()  # kwargs: station_pk, evse_id, connector_id
 station_presence_changed = Signal()  # kwargs: station_pk, online
 station_booted = Signal()  # kwargs: station_pk, registration_status (after a BootNotification)
 meter_values_recorded = Signal()  # kwargs: station_pk, session_pks (sessions whose registers moved)
+# Sent inside the transaction that logs a command's answer (a receiver's writes share its fate).
+command_answered = Signal()  # kwargs: station, command, params, response, accepted
 
 
 def announce_on_commit(signal: Signal, **kwargs) -> None:

@@ -1,11 +1,13 @@
 """Billing's API representations besides the OCPI Tariff itself (`billing.tariffs.TariffSerializer`):
 tariff assignments, CDRs, and the ``tariff`` field that stations and sites carry."""
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.models import CdrVatLine, ChargeDetailRecord, DriverGroup, Tariff
 from billing.selectors import find_tariff, public_tariff_ids
+from billing.tariffs import TariffAssignmentError, assign_tariff
 from stations.models import ChargingStation, Evse, Site
 from stations.selectors import evses_visible_to, sites_visible_to, stations_visible_to
 
@@ -70,6 +72,39 @@ class PlaceListSerializer(serializers.ListSerializer):
         for place in places:
             place._public_tariff_id = tariff_ids.get(place.pk)
         return super().to_representation(places)
+
+
+class TariffedPlaceMixin(serializers.ModelSerializer):
+    """Adds the ``tariff`` field to a station or site serializer of the stations app: the
+    place is saved first, then billing assigns the tariff in the same transaction."""
+
+    tariff = AssignedTariffField()
+
+    @transaction.atomic
+    def create(self, validated):
+        wanted = {"tariff": validated.pop("tariff")} if "tariff" in validated else {}
+        place = super().create(validated)
+        self._apply_tariff(place, wanted)
+        return place
+
+    @transaction.atomic
+    def update(self, place, validated):
+        wanted = {"tariff": validated.pop("tariff")} if "tariff" in validated else {}
+        place = super().update(place, validated)
+        self._apply_tariff(place, wanted)
+        return place
+
+    @staticmethod
+    def _apply_tariff(place, wanted: dict) -> None:
+        """Set the place's public tariff when the request named one (billing decides if it may)."""
+        if "tariff" not in wanted:
+            return
+        tariff = wanted["tariff"]
+        try:
+            assign_tariff(tariff=tariff, place=place)
+        except TariffAssignmentError as error:
+            raise serializers.ValidationError({"tariff": [str(error)]})
+        place._public_tariff_id = tariff.tariff_id if tariff is not None else None
 
 
 class TariffAssignmentSerializer(serializers.Serializer):

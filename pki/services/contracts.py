@@ -1,4 +1,4 @@
-"""Contract certificates: issuing our own (MO sub-CA) and the provider behind Get15118EVCertificate.
+"""The provider behind Get15118EVCertificate (issuing our own contracts: ``pki.services.contract_certificates``).
 
 An EV asks for a contract certificate in an EXI-encoded CertificateInstallationReq /
 CertificateUpdateReq, which the station passes on in Get15118EVCertificate. Public networks
@@ -17,20 +17,13 @@ import logging
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils.module_loading import import_string
 
-from pki.models import CaRole, Certificate, CertificateKind
-from pki.services.ca import issue_leaf, issuing_ca
-from stations.models import IdTokenType
-from stations.services.registry import register_id_token
 
 logger = logging.getLogger(__name__)
 
-EMAID_MAX_LENGTH = 36  # OCPP idToken length; ISO 15118 eMAIDs are 14 to 18 characters
 
 
 @dataclass(frozen=True)
@@ -114,22 +107,3 @@ def get_ev_certificate(
         return provider().get_ev_certificate(request)
     except Exception as error:  # a broken provider must not break the station's connection
         return EvCertificateAnswer(status="Failed", reason=f"provider error: {type(error).__name__}: {error}")
-
-
-@transaction.atomic
-def issue_contract_certificate(
-    *, emaid: str, public_key, driver_email: str | None = None, validity_days: int | None = None
-) -> Certificate:
-    """A contract certificate from our MO sub-CA 2 (CN = eMAID) and the eMAID as an id token."""
-    if not emaid or len(emaid) > EMAID_MAX_LENGTH or not emaid.replace("-", "").replace("*", "").isalnum():
-        raise ValueError(f"not an eMAID: {emaid!r}")
-    certificate = issue_leaf(
-        ca=issuing_ca(CaRole.MO_SUB_CA_2),
-        kind=CertificateKind.CONTRACT,
-        public_key=public_key,
-        common_name=emaid,
-        validity=timedelta(days=validity_days) if validity_days else None,
-        emaid=emaid,
-    )
-    register_id_token(value=emaid, type=IdTokenType.EMAID, driver_email=driver_email)
-    return certificate

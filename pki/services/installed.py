@@ -12,7 +12,8 @@ ALL_TYPES = ["V2GRootCertificate", "MORootCertificate", "CSMSRootCertificate", "
 
 
 @transaction.atomic
-def apply_certificate_answer(*, station, command: str, params: dict, response: dict, accepted: bool) -> None:
+def apply_certificate_answer(*, station, command: str, params: dict, response: dict, accepted: bool, **_) -> None:
+    """Receiver of ``stations.signals.command_answered``: what a station says it holds."""
     if command == "get_installed_certificate_ids":
         _sync(station=station, params=params, response=response)
     elif command == "delete_certificate" and accepted:

@@ -34,7 +34,7 @@ from pki.iso15118 import exi, security
 from pki.models import CaRole, Certificate, CertificateKind, Vehicle
 from pki.services.ca import CaError, chain_of, issue_leaf, issuing_ca
 from pki.services.certificates import common_name, fingerprint
-from pki.services.contracts import issue_contract_certificate
+from pki.services.contract_certificates import issue_contract_certificate
 from pki.services.validation import ChainInvalid, verify_chain
 from stations.models import IdToken, IdTokenStatus
 

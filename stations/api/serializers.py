@@ -3,8 +3,6 @@ from django.db import transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.api.serializers import AssignedTariffField, PlaceListSerializer
-from billing.tariffs import TariffAssignmentError, assign_tariff
 from stations.models import (
     ChargingSession,
     ChargingStation,
@@ -24,41 +22,13 @@ from stations.selectors import sites_visible_to
 from stations.services.registry import RegistrationError, register_station, validate_station_id
 
 
-def _apply_tariff(place, validated) -> None:
-    """Set the place's public tariff when the request named one (billing decides if it may)."""
-    if "tariff" not in validated:
-        return
-    tariff = validated["tariff"]
-    try:
-        assign_tariff(tariff=tariff, place=place)
-    except TariffAssignmentError as error:
-        raise serializers.ValidationError({"tariff": [str(error)]})
-    place._public_tariff_id = tariff.tariff_id if tariff is not None else None
-
-
 class SiteSerializer(serializers.ModelSerializer):
     organization = serializers.CharField(source="organization.name", read_only=True, default=None)
-    tariff = AssignedTariffField()
 
     class Meta:
         model = Site
         fields = ["id", "name", "organization", "address", "postal_code", "city", "country", "time_zone",
-                  "latitude", "longitude", "tariff"]
-        list_serializer_class = PlaceListSerializer
-
-    @transaction.atomic
-    def create(self, validated):
-        wanted = {"tariff": validated.pop("tariff")} if "tariff" in validated else {}
-        site = super().create(validated)
-        _apply_tariff(site, wanted)
-        return site
-
-    @transaction.atomic
-    def update(self, site, validated):
-        wanted = {"tariff": validated.pop("tariff")} if "tariff" in validated else {}
-        site = super().update(site, validated)
-        _apply_tariff(site, wanted)
-        return site
+                  "latitude", "longitude"]
 
     def validate_time_zone(self, value):
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -95,16 +65,14 @@ class StationSerializer(serializers.ModelSerializer):
         write_only=True, required=False, min_length=16, max_length=40,
         help_text="HTTP Basic password (16-40 characters). Omit on create to have one generated.",
     )
-    tariff = AssignedTariffField()
 
     class Meta:
         model = ChargingStation
-        list_serializer_class = PlaceListSerializer
         fields = [
             "station_id", "site", "site_name", "online", "last_seen", "connected_at", "registration_status",
             "security_profile", "vendor", "model", "serial_number", "firmware_version", "ocpp_version",
             "status", "last_boot_at", "firmware_status", "diagnostics_status", "local_list_version", "evses",
-            "password", "tariff",
+            "password",
         ]
         read_only_fields = [
             "online", "last_seen", "connected_at", "vendor", "model", "serial_number", "firmware_version",
@@ -133,7 +101,6 @@ class StationSerializer(serializers.ModelSerializer):
     @transaction.atomic
     def create(self, validated):
         password = validated.pop("password", None)
-        wanted = {"tariff": validated.pop("tariff")} if "tariff" in validated else {}
         profile = validated.get("security_profile", 1)
         try:
             registered = register_station(
@@ -147,7 +114,6 @@ class StationSerializer(serializers.ModelSerializer):
         if "registration_status" in validated:
             station.registration_status = validated["registration_status"]
             station.save(update_fields=["registration_status"])
-        _apply_tariff(station, wanted)
         # The generated password is shown once, in this response.
         station.generated_password = registered.password if password is None else None
         return station
@@ -155,14 +121,11 @@ class StationSerializer(serializers.ModelSerializer):
     @transaction.atomic
     def update(self, station, validated):
         password = validated.pop("password", None)
-        wanted = {"tariff": validated.pop("tariff")} if "tariff" in validated else {}
         if password is not None:
             register_station(station_id=station.station_id, password=password,
                              security_profile=validated.get("security_profile", station.security_profile))
             station.refresh_from_db()
-        station = super().update(station, validated)
-        _apply_tariff(station, wanted)
-        return station
+        return super().update(station, validated)
 
     def to_representation(self, station):
         data = super().to_representation(station)

@@ -1,3 +1,5 @@
+"""The stations app's API routes (sites and stations themselves are composed in chargenet.api)."""
+
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
@@ -5,8 +7,6 @@ from stations.api import views
 from stations.smart_charging import api as smart_charging
 
 router = DefaultRouter()
-router.register("sites", views.SiteViewSet, basename="site")
-router.register("stations", views.StationViewSet, basename="station")
 router.register("evses", views.EvseViewSet, basename="evse")
 router.register("drivers", views.DriverViewSet, basename="driver")
 router.register("id-tokens", views.IdTokenViewSet, basename="id-token")
@@ -43,10 +43,3 @@ firmware_router.register("firmware", firmware_api.FirmwareViewSet, basename="fir
 firmware_router.register("firmware-campaigns", firmware_api.CampaignViewSet, basename="firmware-campaign")
 firmware_router.register("diagnostics", firmware_api.DiagnosticsViewSet, basename="diagnostics")
 urlpatterns += firmware_router.urls
-
-# Plug & Charge vehicles (pki/api.py).
-from pki import api as pki_api  # noqa: E402
-
-pki_router = DefaultRouter()
-pki_router.register("vehicles", pki_api.VehicleViewSet, basename="vehicle")
-urlpatterns += pki_router.urls

@@ -111,13 +111,13 @@ class StationViewSet(viewsets.ModelViewSet):
         except ProtectedError:
             raise ValidationError({"detail": "the station has charging sessions; it cannot be deleted"})
 
-    @extend_schema(request=None, responses=StationSerializer)
+    @extend_schema(request=None)  # answers with the viewset's station representation
     @action(detail=True, methods=["post"])
     def approve(self, request, station_id=None):
         """Accept a station that auto-registration holds as Pending (told at its next boot)."""
         return self._set_registration(RegistrationStatus.ACCEPTED)
 
-    @extend_schema(request=None, responses=StationSerializer)
+    @extend_schema(request=None)  # answers with the viewset's station representation
     @action(detail=True, methods=["post"])
     def reject(self, request, station_id=None):
         return self._set_registration(RegistrationStatus.REJECTED)

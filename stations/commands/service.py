@@ -41,6 +41,7 @@ from stations.models import (
     ReservationStatus,
 )
 from stations.services.reports import upsert_variable
+from stations.signals import command_answered
 
 ACK_TIMEOUT_S = 3.0
 ACCEPTING_STATUSES = {"Accepted", "Unlocked", "Scheduled", "RebootRequired", "AcceptedCanceled"}
@@ -219,11 +220,9 @@ def _apply_answer(prepared: _Prepared, *, outcome: str, response: dict) -> None:
         _store_16_configuration(station, [{"key": params["key"], "value": params["value"]}], partial=True)
     elif prepared.action == "GetVariables":
         _store_201_variables(station, response.get("getVariableResult", []))
-    elif command in ("get_installed_certificate_ids", "delete_certificate"):
-        from pki.services.installed import apply_certificate_answer
-
-        apply_certificate_answer(station=station, command=command, params=params, response=response,
-                                 accepted=accepted)
+    # Other apps keep their records of the station in step (pki: installed certificates).
+    command_answered.send(sender=CommandLog, station=station, command=command, params=params,
+                          response=response, accepted=accepted)
 
 
 def _store_16_configuration(station: ChargingStation, keys: list[dict], partial: bool = False) -> None:

@@ -31,9 +31,18 @@ def request_rebalance(*, site_pk: int, delay_s: float = 0.0, reason: str = "", m
 
         rebalance_site.apply_async(args=[site_pk], countdown=delay_s or None)
         return True
-    from stations.smart_charging.load_manager import rebalance_site_async
+    return background.run(lambda: _rebalance_eagerly(site_pk), delay_s=delay_s, name=f"rebalance {site_pk}")
 
-    return background.run(lambda: rebalance_site_async(site_pk), delay_s=delay_s, name=f"rebalance {site_pk}")
+
+async def _rebalance_eagerly(site_pk: int):
+    """One re-balance on this process's loop; stations that did not take their profile are
+    tried again a little later."""
+    from stations.smart_charging.load_manager import RETRY_AFTER_FAILURE_S, rebalance_site_async
+
+    outcome = await rebalance_site_async(site_pk)
+    if outcome.failures:
+        background.run(lambda: _rebalance_eagerly(site_pk), delay_s=RETRY_AFTER_FAILURE_S, name=f"retry {site_pk}")
+    return outcome
 
 
 def request_fallback(*, site_pk: int, station_pk: int | None = None, delay_s: float = 0.0) -> None:

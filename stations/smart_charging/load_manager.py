@@ -444,10 +444,7 @@ async def rebalance_site_async(site_pk: int) -> RebalanceOutcome:
     except BaseException:
         await run(_drop_lease, site_pk=site_pk)
         raise
-    if failures:
-        from stations.smart_charging.dispatch import request_rebalance
-
-        await run(request_rebalance, site_pk=site_pk, delay_s=RETRY_AFTER_FAILURE_S, reason="retry")
+    # The caller (dispatch, the Celery task) tries again after RETRY_AFTER_FAILURE_S when failures > 0.
     return RebalanceOutcome(
         site_pk=site_pk, ran=True, sessions=sessions, profiles_sent=sent, failures=failures, next_change=next_change
     )

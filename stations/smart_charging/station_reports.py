@@ -15,7 +15,7 @@ from stations.models import (
     SessionStatus,
     SiteLoadLimit,
 )
-from stations.ocpp.base import parse_timestamp
+from stations.timestamps import parse_timestamp
 from stations.smart_charging.dispatch import request_rebalance
 
 NOMINAL_VOLTAGE_V = 230.0

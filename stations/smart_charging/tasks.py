@@ -14,9 +14,11 @@ SAMPLE_RETENTION = timedelta(days=90)
 
 @shared_task(ignore_result=True)
 def rebalance_site(site_pk: int) -> dict:
-    from stations.smart_charging.load_manager import rebalance_site_async
+    from stations.smart_charging.load_manager import RETRY_AFTER_FAILURE_S, rebalance_site_async
 
     outcome = async_to_sync(rebalance_site_async)(site_pk)
+    if outcome.failures:  # stations that did not take their profile: try again a little later
+        rebalance_site.apply_async(args=[site_pk], countdown=RETRY_AFTER_FAILURE_S)
     return {"site": site_pk, "ran": outcome.ran, "sent": outcome.profiles_sent, "failures": outcome.failures}
 
 

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from pki.models import CaRole, SigningRequest, SigningRequestStatus
 from pki.services.ca import ca_x509
-from pki.services.contracts import issue_contract_certificate
+from pki.services.contract_certificates import issue_contract_certificate
 from pki.services.validation import verify_chain
 from stations.models import StationEvent
 from tests.conftest import adb

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pki.models import CaRole
 from pki.services.ca import ca_private_key, ca_x509, chain_of
 from pki.services.certificates import hash_data
-from pki.services.contracts import issue_contract_certificate
+from pki.services.contract_certificates import issue_contract_certificate
 from pki.services.revocation import revoke_certificate
 from stations.models import ChargingSession, IdToken, IdTokenStatus
 from tests.conftest import adb

@@ -11,7 +11,7 @@ import logging
 
 from django.conf import settings
 
-from stations.ocpp.dbpool import db
+from gateway.dbpool import db
 from stations.services.meter_batch import MeterWrite, write_batch
 
 logger = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from stations.models import ChargingSession, ChargingStation, MeterSample
-from stations.ocpp import batcher as batcher_module
-from stations.ocpp.presence import renew_leases
+from gateway import batcher as batcher_module
+from gateway.presence import renew_leases
 from stations.services import meter_batch
 from tests.conftest import PASSWORD, adb, ocpp_connection
 
@@ -36,7 +36,7 @@ async def test_a_running_server_expires_a_station_no_process_holds(make_station,
     await ChargingStation.objects.filter(pk=ghost.pk).aupdate(
         is_online=True, last_seen=timezone.now() - timedelta(minutes=5)
     )
-    from stations.ocpp import presence as presence_module
+    from gateway import presence as presence_module
 
     presence_module._presences.clear()
     async with ocpp_connection("CP-1", PASSWORD) as (connected, client):

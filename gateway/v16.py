@@ -12,8 +12,8 @@ from ocpp.v16.enums import Action, DataTransferStatus
 from pki import protocol as pki_protocol
 from stations.firmware import diagnostics, rollout
 from stations.models import StationEvent
-from stations.ocpp.base import FrameRouter, StationSession, db, now_iso, parse_timestamp
-from stations.ocpp.batcher import meter_batcher
+from gateway.frames import FrameRouter, StationSession, db, now_iso, parse_timestamp
+from gateway.batcher import meter_batcher
 from stations.services import boot, reports, sessions
 from stations.services.authorization import Authorization, authorize
 from stations.services.meter_batch import MeterWrite

@@ -15,7 +15,8 @@ from ocpp.exceptions import FormatViolationError, GenericError, OCPPError, Secur
 from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator
 
 from stations.models import RegistrationStatus
-from stations.ocpp.dbpool import db  # noqa: F401  (handlers import it from here)
+from stations.timestamps import parse_timestamp  # noqa: F401  (handlers import it from here)
+from gateway.dbpool import db  # noqa: F401  (handlers import it from here)
 
 logger = logging.getLogger(__name__)
 
@@ -32,17 +33,6 @@ _SCHEMA_FAILURE_CODES = {
 ALLOWED_BEFORE_ACCEPTED = {"BootNotification", "Heartbeat"}
 # A Rejected station must stay silent until it boots again (1.6 §4.2, 2.0.1 B03).
 ALLOWED_WHILE_REJECTED = {"BootNotification"}
-
-
-def parse_timestamp(value: str) -> datetime:
-    """An aware UTC datetime from an OCPP timestamp; naive ones are taken as UTC."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise FormatViolationError(details={"cause": f"not an RFC 3339 timestamp: {value!r}"}) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def now_iso() -> str:

@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from stations.consumers import OcppConsumer
+from gateway.consumer import OcppConsumer
 
 websocket_urlpatterns = [
     # Station ids may be percent-encoded; the consumer decodes them.

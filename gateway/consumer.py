@@ -1,5 +1,5 @@
 """The OCPP-J WebSocket endpoint. It only moves frames: who may connect, which version
-is spoken, and handing frames to the version's handler (stations.ocpp.v16 / v201)."""
+is spoken, and handing frames to the version's handler (gateway.v16 / v201)."""
 
 import asyncio
 import logging
@@ -14,11 +14,12 @@ from ocpp.messages import CallError
 from pki.services.transport import transport_of
 from stations import background
 from stations.groups import station_group
-from stations.ocpp.base import StationSession
-from stations.ocpp.dbpool import db_handshake
-from stations.ocpp.presence import presence
-from stations.ocpp.v16 import StationHandler16
-from stations.ocpp.v201 import StationHandler201
+from gateway.frames import StationSession
+from gateway.dbpool import db_handshake
+from gateway.presence import presence
+from gateway.v16 import StationHandler16
+from gateway.v201 import StationHandler201
+from gateway import handshake
 from stations.services import connections
 
 logger = logging.getLogger(__name__)
@@ -94,10 +95,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
 
         authorization = self._header(b"authorization")
-        result = await db_handshake(connections.authenticate_station)(
+        result = await db_handshake(handshake.authenticate_station)(
             station_id=station_id, authorization=authorization, transport=transport_of(self.scope)
         )
-        if isinstance(result, connections.ConnectionRefused):
+        if isinstance(result, handshake.ConnectionRefused):
             logger.warning("%s: connection refused: %s", station_id, result.reason)
             await self.close()  # daphne answers the handshake with 403
             return

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from stations.models import ChargingStation
-from stations.ocpp.dbpool import db
+from gateway.dbpool import db
 from stations.signals import announce_on_commit, station_presence_changed
 
 logger = logging.getLogger(__name__)
