@@ -8,7 +8,10 @@ model permissions; drivers are kept out. An object outside the user's scope is a
 whether its URL is guessed or linked.
 """
 
+from contextvars import ContextVar
+
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.options import InlineModelAdmin
 from django.core.exceptions import ValidationError
@@ -76,6 +79,17 @@ class TenantScopedAdmin(admin.ModelAdmin):
             field.queryset = roles.scope(request.user, field.queryset)
         return field
 
+    def render_change_form(self, request, context, *args, **kwargs):
+        """Rendered here, while the request is known to the read-only fields' links (see
+        ``guard_readonly_links``); Django would render it after the view returned."""
+        response = super().render_change_form(request, context, *args, **kwargs)
+        token = _rendering_for.set(request)
+        try:
+            response.render()
+        finally:
+            _rendering_for.reset(token)
+        return response
+
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # Django redirects to the index with a message; a guessed URL gets a plain 404.
         raise Http404
@@ -113,6 +127,34 @@ class TenantScopedInline(InlineModelAdmin):
         if field is not None and roles.governed(request.user):
             field.queryset = roles.scope(request.user, field.queryset)
         return field
+
+
+_rendering_for: ContextVar = ContextVar("chargenet_admin_rendering_for", default=None)
+
+
+def guard_readonly_links() -> None:
+    """A read-only relation on a change page links to the related object's page only when
+    the viewer may open it; otherwise it is plain text (finance sees a CDR's driver and
+    session by name, not as links that answer 403). Django builds those links in
+    ``AdminReadonlyField.get_admin_url`` without asking anyone's permission."""
+    original = helpers.AdminReadonlyField.get_admin_url
+    if getattr(original, "guarded", False):
+        return
+
+    def get_admin_url(self, remote_field, remote_obj):
+        request = _rendering_for.get()
+        if request is not None and not may_open(request, self.model_admin.admin_site, remote_obj):
+            return str(remote_obj)
+        return original(self, remote_field, remote_obj)
+
+    get_admin_url.guarded = True
+    helpers.AdminReadonlyField.get_admin_url = get_admin_url
+
+
+def may_open(request, site: admin.AdminSite, obj) -> bool:
+    """May this request's user open ``obj``'s admin page?"""
+    model_admin = site._registry.get(type(obj))
+    return model_admin is not None and model_admin.has_view_permission(request, obj)
 
 
 def _related_only(model, item):

@@ -4,8 +4,10 @@ once were broken (a command form nested in the change form, links a role may not
 API docs from a CDN)."""
 
 import re
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from playwright.sync_api import expect
 
 from stations.firmware.models import FirmwareCampaign
@@ -104,3 +106,20 @@ def test_landing_page_leads_to_api_docs_served_without_internet(live_server_proc
     outside = [url for url in requested if not url.startswith(server.http) and not url.startswith("data:")]
     assert outside == []
     assert any("/static/drf_spectacular_sidecar/swagger-ui-dist/" in url for url in requested)
+
+
+def test_finance_sees_what_it_may_not_open_as_text_not_links(live_server_process, open_page):
+    from billing.models import ChargeDetailRecord
+
+    call_command("seed_demo", stdout=StringIO())
+    cdr = ChargeDetailRecord.objects.select_related("driver").first()
+    server = live_server_process
+    page = open_page()
+    admin_login(page, server, "finance", "finance")
+    page.goto(f"{server.http}/admin/billing/chargedetailrecord/{cdr.pk}/change/")
+    driver = page.locator(".field-driver .readonly")
+    expect(driver).to_have_text(str(cdr.driver))
+    expect(driver.locator("a")).to_have_count(0)
+    expect(page.locator(".field-session .readonly a")).to_have_count(0)
+    for href in page.locator("a[href^='/admin/']").evaluate_all("links => links.map(a => a.getAttribute('href'))"):
+        assert page.request.get(f"{server.http}{href}").status != 403, href
