@@ -11,6 +11,8 @@ class SignupForm(forms.Form):
     password1 = forms.CharField(label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
     password2 = forms.CharField(label="Password again",
                                 widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    # Filled in by the page from the browser's own zone (Intl API); UTC without JavaScript.
+    time_zone = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput(attrs={"data-browser-zone": ""}))
 
     def clean(self):
         cleaned = super().clean()
@@ -54,3 +56,15 @@ class VehicleForm(forms.Form):
                            help_text="The car's provisioning certificate ID: 14 to 18 letters and digits, "
                                      "in the car's Plug & Charge menu or papers.")
     name = forms.CharField(label="Name", max_length=100, required=False)
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    from zoneinfo import available_timezones
+
+    return [(name, name.replace("_", " ")) for name in sorted(available_timezones()) if "/" in name or name == "UTC"]
+
+
+class ProfileForm(forms.Form):
+    name = forms.CharField(max_length=200, required=False, label="Your name")
+    time_zone = forms.ChoiceField(choices=time_zone_choices, label="Time zone",
+                                  help_text="The portal shows every time in this zone.")

@@ -18,7 +18,13 @@ class PortalError(ValueError):
 
 
 # --- signup and verification ------------------------------------------------------------
-def sign_up(*, email: str, name: str, password: str, build_absolute_uri) -> None:
+def valid_time_zone(name: str) -> bool:
+    from zoneinfo import available_timezones
+
+    return name in available_timezones()
+
+
+def sign_up(*, email: str, name: str, password: str, build_absolute_uri, time_zone: str = "UTC") -> None:
     """An inactive account and a verification mail; the account opens when the link is followed.
 
     A Driver already registered under this address (e.g. by an operator's ``add_token``) and
@@ -35,6 +41,8 @@ def sign_up(*, email: str, name: str, password: str, build_absolute_uri) -> None
         driver, _ = Driver.objects.get_or_create(email=email, defaults={"name": name})
         if name and not driver.name:
             driver.name = name
+        if valid_time_zone(time_zone):
+            driver.time_zone = time_zone
         driver.save()
         link = build_absolute_uri(reverse("portal:verify", args=[
             urlsafe_base64_encode(force_bytes(user.pk)), default_token_generator.make_token(user)]))
@@ -127,3 +135,12 @@ def remote_stop(*, user, driver: Driver, session_pk: int) -> CommandResult:
                             params={"transaction_id": session.transaction_id}, requested_by=user, source="portal")
     except (CommandError, StationNotFound) as error:
         raise PortalError(str(error))
+
+
+def update_profile(*, driver: Driver, name: str, time_zone: str) -> Driver:
+    """The driver's name and the zone the portal shows their times in."""
+    if not valid_time_zone(time_zone):
+        raise PortalError(f"{time_zone!r} is not a time zone; pick one from the list.")
+    driver.name, driver.time_zone = name.strip(), time_zone
+    driver.save(update_fields=["name", "time_zone"])
+    return driver

@@ -39,6 +39,7 @@ urlpatterns = [
     path("tokens/<int:pk>/block/", views.token_block, name="token_block"),
     path("vehicles/", views.vehicles, name="vehicles"),
     path("vehicles/<int:pk>/remove/", views.vehicle_remove, name="vehicle_remove"),
+    path("profile/", views.profile, name="profile"),
     path("invoices/", views.invoices, name="invoices"),
     path("invoices/<int:pk>/pdf/", views.invoice_pdf, name="invoice_pdf"),
 ]

@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from billing.invoice_selectors import invoices_visible_to
@@ -18,7 +19,7 @@ from chargenet import roles
 from portal import charts, live, selectors, services
 from pki.models import Vehicle
 from pki.services.vehicles import VehicleError, register_vehicle
-from portal.forms import SessionFilterForm, SignupForm, StartForm, TokenForm, VehicleForm
+from portal.forms import ProfileForm, SessionFilterForm, SignupForm, StartForm, TokenForm, VehicleForm
 from stations.models import ChargingSession, IdToken, IdTokenStatus, SessionStatus
 
 
@@ -33,7 +34,12 @@ def driver_required(view):
         if driver is None:
             raise PermissionDenied("This account has no driver profile; the admin is at /admin/.")
         request.driver = driver
-        return view(request, *args, **kwargs)
+        # Times on the driver's pages are in the driver's zone (CSV and API stay UTC).
+        timezone.activate(driver.time_zone or "UTC")
+        try:
+            return view(request, *args, **kwargs)
+        finally:
+            timezone.deactivate()
 
     return wrapped
 
@@ -43,7 +49,8 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         try:
             services.sign_up(email=form.cleaned_data["email"], name=form.cleaned_data["name"],
-                             password=form.cleaned_data["password1"], build_absolute_uri=request.build_absolute_uri)
+                             password=form.cleaned_data["password1"], build_absolute_uri=request.build_absolute_uri,
+                             time_zone=form.cleaned_data.get("time_zone") or "UTC")
         except services.PortalError as error:
             form.add_error("email", str(error))
         else:
@@ -231,3 +238,19 @@ def invoice_pdf(request, pk):
     response = HttpResponse(render_invoice_pdf(invoice), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{pdf_filename(invoice)}"'
     return response
+
+
+@driver_required
+def profile(request):
+    driver = request.driver
+    form = ProfileForm(request.POST or None, initial={"name": driver.name, "time_zone": driver.time_zone})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_profile(driver=driver, name=form.cleaned_data["name"],
+                                    time_zone=form.cleaned_data["time_zone"])
+        except services.PortalError as error:
+            form.add_error("time_zone", str(error))
+        else:
+            messages.success(request, f"Saved. Times are shown in {driver.time_zone}.")
+            return redirect("portal:profile")
+    return render(request, "portal/profile.html", {"form": form})

@@ -176,6 +176,8 @@ class Driver(models.Model):
     )
     email = models.EmailField(unique=True)
     name = models.CharField(max_length=200, blank=True)
+    # The portal shows times in it: set at signup from the browser, changed on the profile page.
+    time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Berlin")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

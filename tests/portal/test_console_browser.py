@@ -123,3 +123,44 @@ def test_finance_sees_what_it_may_not_open_as_text_not_links(live_server_process
     expect(page.locator(".field-session .readonly a")).to_have_count(0)
     for href in page.locator("a[href^='/admin/']").evaluate_all("links => links.map(a => a.getAttribute('href'))"):
         assert page.request.get(f"{server.http}{href}").status != 403, href
+
+
+def test_driver_zone_comes_from_the_browser_at_signup_and_names_the_times(network, live_server_process, chromium):
+    from stations.models import Driver
+
+    server = live_server_process
+    context = chromium.new_context(timezone_id="America/New_York")
+    try:
+        page = context.new_page()
+        page.goto(f"{server.http}/portal/signup/")
+        page.get_by_label("Email address").fill("nyc@example.com")
+        page.get_by_label("Password", exact=True).fill("a-long-pass-phrase-42")
+        page.get_by_label("Password again").fill("a-long-pass-phrase-42")
+        page.get_by_role("button", name="Sign up").click()
+        expect(page.get_by_text("nyc@example.com")).to_be_visible()
+    finally:
+        context.close()
+    assert Driver.objects.get(email="nyc@example.com").time_zone == "America/New_York"
+
+    page = open_driver_page(chromium, server, "driver-a")
+    page.goto(f"{server.http}/portal/sessions/{network.session_a.pk}/")
+    expect(page.locator("#time-zone")).to_have_text("UTC")
+    expect(page.get_by_text("Started 2026-11-02 10:00")).to_be_visible()
+    page.get_by_role("link", name="Profile").click()
+    expect(page.get_by_role("link", name="Profile")).to_have_attribute("aria-current", "page")
+    page.get_by_label("Time zone").select_option("Europe/Berlin")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#time-zone")).to_have_text("Europe/Berlin")
+    page.goto(f"{server.http}/portal/sessions/{network.session_a.pk}/")
+    expect(page.get_by_text("Started 2026-11-02 11:00")).to_be_visible()  # 10:00 UTC is 11:00 in Berlin
+    page.context.close()
+
+
+def open_driver_page(chromium, server, username):
+    from tests.portal.browser import TIMEOUT_MS
+    from tests.portal.test_browser import portal_login
+
+    page = chromium.new_context().new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    portal_login(page, server, username, f"pw-{username}")
+    return page
