@@ -35,9 +35,16 @@ class SessionFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "any"), *SessionStatus.choices], label="Status")
 
 
+def _plain(code: str) -> str:
+    from portal.templatetags.portal_extras import plain
+
+    return plain(code)
+
+
 class TokenForm(forms.Form):
     value = forms.CharField(max_length=36, label="Card number", help_text="as printed on the card, e.g. 04A2B3C4D5E6F7")
-    type = forms.ChoiceField(choices=[(t.value, t.label) for t in DRIVER_TOKEN_TYPES], label="Card type")
+    type = forms.ChoiceField(choices=lambda: [(t.value, _plain(t.value)) for t in DRIVER_TOKEN_TYPES],
+                             label="Card type")
 
 
 class StartForm(forms.Form):
@@ -48,7 +55,9 @@ class StartForm(forms.Form):
 
     def __init__(self, *args, tokens=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["token"].choices = [(t.pk, f"{t.value} ({t.type})") for t in tokens]
+        from portal.templatetags.portal_extras import plain
+
+        self.fields["token"].choices = [(t.pk, f"{t.value} ({plain(t.type)})") for t in tokens]
 
 
 class VehicleForm(forms.Form):

@@ -104,6 +104,20 @@ def block_token(*, driver: Driver, token_pk: int) -> IdToken:
     return token
 
 
+def unblock_token(*, driver: Driver, token_pk: int) -> IdToken:
+    """A card the driver blocked (and found again) charges again. Only ``Blocked`` cards: an
+    expired or invalidated card stays as the operator left it."""
+    with transaction.atomic():
+        token = IdToken.objects.select_for_update().filter(pk=token_pk, driver=driver).first()
+        if token is None:
+            raise IdToken.DoesNotExist
+        if token.status != IdTokenStatus.BLOCKED:
+            raise PortalError(f"Card {token.value} is not blocked.")
+        token.status = IdTokenStatus.ACCEPTED
+        token.save(update_fields=["status"])
+    return token
+
+
 # --- remote start and stop ------------------------------------------------------------
 def remote_start(*, user, driver: Driver, station_id: str, evse_id: int | None, token_pk: int) -> CommandResult:
     token = IdToken.objects.filter(pk=token_pk, driver=driver).first()
@@ -111,7 +125,9 @@ def remote_start(*, user, driver: Driver, station_id: str, evse_id: int | None, 
         raise PortalError("Choose one of your cards.")
     if token.status != IdTokenStatus.ACCEPTED:
         raise PortalError(f"Card {token.value} is {token.status.lower()}; choose another.")
-    station = ChargingStation.objects.filter(station_id=station_id.strip(), registration_status="Accepted").first()
+    # Ids are typed from a charger's label: "demo-01" finds DEMO-01.
+    station = ChargingStation.objects.filter(station_id__iexact=station_id.strip(),
+                                             registration_status="Accepted").first()
     if station is None:
         raise PortalError("No station with this id; check the id printed on the charger.")
     params = {"id_token": token.value, "id_token_type": token.type}

@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -20,7 +21,7 @@ from portal import charts, live, selectors, services
 from pki.models import Vehicle
 from pki.services.vehicles import VehicleError, register_vehicle
 from portal.forms import ProfileForm, SessionFilterForm, SignupForm, StartForm, TokenForm, VehicleForm
-from stations.models import ChargingSession, IdToken, IdTokenStatus, SessionStatus
+from stations.models import ChargingSession, CommandLog, IdToken, IdTokenStatus, SessionStatus
 
 
 def driver_required(view):
@@ -162,7 +163,8 @@ def start(request):
         else:
             _report(request, result, "Start requested")
             if result.outcome == "accepted":
-                return redirect("portal:home")
+                # Land on the live session as soon as the station has opened it.
+                return redirect(f"{reverse('portal:session_starting')}?command={result.log_id}")
     return render(request, "portal/start.html", {"form": form, "has_tokens": tokens.exists()})
 
 
@@ -181,6 +183,38 @@ def tokens(request):
     return render(request, "portal/tokens.html", {
         "form": form, "tokens": IdToken.objects.filter(driver=request.driver).order_by("value"),
     })
+
+
+@driver_required
+def session_starting(request):
+    """Between an accepted remote start and the station's StartTransaction: waits (the page
+    reloads itself), then opens the session the start led to."""
+    log = CommandLog.objects.filter(pk=request.GET.get("command") or 0, requested_by=request.user,
+                                    command="start_session").select_related("station").first()
+    if log is None:
+        raise Http404("No such start.")
+    session = ChargingSession.objects.filter(
+        driver=request.driver, station=log.station, created_at__gte=log.requested_at,
+        id_token_value=log.params.get("id_token", ""),
+    ).order_by("-created_at").first()
+    if session is not None:
+        return redirect("portal:session", pk=session.pk)
+    waited_s = (timezone.now() - log.requested_at).total_seconds()
+    return render(request, "portal/session_starting.html", {"log": log, "given_up": waited_s > 120})
+
+
+@driver_required
+@require_POST
+def token_unblock(request, pk):
+    try:
+        token = services.unblock_token(driver=request.driver, token_pk=pk)
+    except IdToken.DoesNotExist:
+        raise Http404("No such card.")
+    except services.PortalError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Card {token.value} works again.")
+    return redirect("portal:tokens")
 
 
 @driver_required

@@ -15,7 +15,7 @@ from stations.models import CommandLog
 from stations.simulator import sim_firmware
 from tests.conftest import PASSWORD
 from tests.portal.browser import SimulatedCharger
-from tests.portal.test_browser import admin_login
+from tests.portal.test_browser import admin_login, portal_login
 
 pytestmark = [pytest.mark.live, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -164,3 +164,60 @@ def open_driver_page(chromium, server, username):
     page.set_default_timeout(TIMEOUT_MS)
     portal_login(page, server, username, f"pw-{username}")
     return page
+
+
+def test_driver_starts_watches_and_stops_with_confirmation(network, live_server_process, open_page):
+    from stations.simulator import Timing
+
+    server = live_server_process
+    page = open_page()
+    portal_login(page, server, "driver-a", "pw-driver-a")
+    timing = Timing(pause_s=3600, session_s=3600, meter_interval_s=1, reconnect_max_s=2)
+    with SimulatedCharger(server.ws, "CP-A", PASSWORD, timing=timing):
+        nav = page.get_by_role("navigation", name="Main")
+        nav.get_by_role("link", name="Start charging").click()
+        expect(nav.get_by_role("link", name="Start charging")).to_have_attribute("aria-current", "page")
+        page.get_by_label("Station").fill("cp-a")  # as typed from the label: any case
+        expect(page.get_by_label("Charge with card")).to_contain_text("TOKEN-A (RFID card)")
+        page.get_by_role("button", name="Start").click()
+        expect(page).to_have_url(re.compile(r"/portal/sessions/\d+/$"))  # the live session itself
+        expect(page.locator("#session-status")).to_have_text("Active")
+        energy = page.locator("#energy-kwh")
+        expect(energy).not_to_have_text("0.00")  # meter values arrive live
+        expect(page.locator("#power-kw")).to_have_text("11.0")
+
+        questions = []
+        page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+        page.get_by_role("button", name="Stop charging").click()
+        expect(page.locator("#session-status")).to_have_text("Active")  # dismissed: nothing sent
+        assert questions and "Stop charging now?" in questions[0]
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Stop charging").click()
+        expect(page.get_by_text("Stop requested: the station accepted.")).to_be_visible()
+        for _ in range(30):
+            if page.locator("#session-status").inner_text() == "Completed":
+                break
+            page.wait_for_timeout(500)
+            page.reload()
+        expect(page.locator("#session-status")).to_have_text("Completed")
+        expect(page.locator("#power-kw")).to_have_text("-")  # an ended session draws nothing
+    assert CommandLog.objects.filter(command="stop_session", requested_by=network.driver_a).count() == 1
+
+
+def test_driver_blocks_a_card_after_confirming_and_unblocks_it(network, live_server_process, open_page):
+    server = live_server_process
+    page = open_page()
+    portal_login(page, server, "driver-a", "pw-driver-a")
+    page.goto(f"{server.http}/portal/tokens/")
+    row = page.locator("tbody tr", has_text="TOKEN-A")
+    expect(row).to_contain_text("RFID card")
+    expect(row).to_contain_text("Active")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Block card TOKEN-A").click()
+    expect(row).to_contain_text("Active")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Block card TOKEN-A").click()
+    expect(row).to_contain_text("Blocked")
+    page.get_by_role("button", name="Unblock card TOKEN-A").click()
+    expect(page.get_by_text("Card TOKEN-A works again.")).to_be_visible()
+    expect(row).to_contain_text("Active")
