@@ -221,3 +221,24 @@ def test_driver_blocks_a_card_after_confirming_and_unblocks_it(network, live_ser
     page.get_by_role("button", name="Unblock card TOKEN-A").click()
     expect(page.get_by_text("Card TOKEN-A works again.")).to_be_visible()
     expect(row).to_contain_text("Active")
+
+
+CONTRAST = """element => {
+  const rgb = c => c.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
+  const lum = c => { const [r, g, b] = rgb(c).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+                     return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  let back = element, bg = "rgba(0, 0, 0, 0)";
+  while (back && (bg === "rgba(0, 0, 0, 0)" || bg === "transparent")) { bg = getComputedStyle(back).backgroundColor; back = back.parentElement; }
+  const [a, b] = [lum(getComputedStyle(element).color), lum(bg)].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
+}"""
+
+
+def test_dashboard_brand_is_readable(network, live_server_process, open_page):
+    server = live_server_process
+    page = open_page()
+    admin_login(page, server, "owner-a", "pw-owner-a")
+    page.goto(f"{server.http}/admin/dashboard/")
+    brand = page.locator("#site-name a")
+    expect(brand).to_be_visible()
+    assert brand.evaluate(CONTRAST) >= 4.5
