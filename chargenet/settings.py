@@ -175,8 +175,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "chargenet.api_errors.exception_handler",  # 404s name no model class
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "chargenet.api_errors.ChoiceFriendlyFilterBackend",  # ?status=active as well as Active
         "rest_framework.filters.OrderingFilter",
     ],
 }
