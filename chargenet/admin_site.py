@@ -178,6 +178,42 @@ class RoleAuthenticationForm(AdminAuthenticationForm):
                                   params={"username": self.username_field.verbose_name})
 
 
+# The admin's navigation by task, not by Django app: model label -> section. A model not
+# listed here stays in a last "Other" section (so nothing disappears when one is added).
+TASK_SECTIONS = {
+    "Network": ["stations.organization", "stations.site", "stations.chargingstation", "stations.evse",
+                "stations.connector", "stations.connectorstatuschange", "stations.stationevent",
+                "stations.devicemodelvariable", "stations.commandlog", "stations.siteloadlimit",
+                "stations.chargingprofile"],
+    "Sessions": ["stations.chargingsession", "stations.reservation", "stations.idtoken", "stations.driver"],
+    "Billing": ["billing.invoice", "billing.chargedetailrecord", "billing.tariff", "billing.tariffassignment",
+                "billing.drivergroup", "billing.sessiontariff"],
+    "Firmware": ["stations.firmwarecampaign", "stations.firmwareimage", "stations.diagnosticsrequest"],
+    "Certificates": ["pki.certificateauthority", "pki.certificate", "pki.signingrequest",
+                     "pki.installedcertificate", "pki.vehicle"],
+    "Roaming": ["roaming.partner", "roaming.partnertoken", "roaming.outboxentry", "roaming.requestlog"],
+    "Users": ["auth.user", "auth.group", "authtoken.tokenproxy"],
+}
+
+
+def group_by_task(app_list: list[dict]) -> list[dict]:
+    """Django's app list (already filtered by permission) regrouped into TASK_SECTIONS."""
+    by_label = {}
+    for app in app_list:
+        for model in app["models"]:
+            by_label[f"{app['app_label']}.{model['object_name'].lower()}"] = model
+    if "authtoken.tokenproxy" in by_label:  # DRF's "Tokens" beside the drivers' tokens
+        by_label["authtoken.tokenproxy"] = {**by_label["authtoken.tokenproxy"], "name": "API tokens"}
+    sections = []
+    for name, labels in [*TASK_SECTIONS.items(), ("Other", sorted(set(by_label) - {
+            label for labels in TASK_SECTIONS.values() for label in labels}))]:
+        models = [by_label[label] for label in labels if label in by_label]
+        if models:
+            sections.append({"name": name, "app_label": name.lower(), "app_url": "", "has_module_perms": True,
+                             "models": models})
+    return sections
+
+
 class ChargeNetAdminSite(admin.AdminSite):
     site_header = "ChargeNet"
     site_title = "ChargeNet admin"
@@ -199,6 +235,15 @@ class ChargeNetAdminSite(admin.AdminSite):
         # "View site" leads to the dashboard (there is no public site at /).
         context["site_url"] = "/admin/dashboard/" if context["may_use_dashboard"] else None
         return context
+
+    def get_app_list(self, request, app_label=None):
+        app_list = super().get_app_list(request, app_label)
+        return app_list if app_label else group_by_task(app_list)
+
+    def index(self, request, extra_context=None):
+        from chargenet.overview import overview_for
+
+        return super().index(request, {**(extra_context or {}), "overview": overview_for(request, self)})
 
     def get_urls(self):
         from portal import dashboard

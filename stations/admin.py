@@ -61,13 +61,33 @@ def _command_action(command: str, params: dict, description: str):
     return admin.action(description=description)(run)
 
 
+class HealthFilter(admin.SimpleListFilter):
+    """Faulted (the station or a connector), offline, online: the console overview links here."""
+
+    title = "health"
+    parameter_name = "health"
+
+    def lookups(self, request, model_admin):
+        return [("faulted", "Faulted"), ("offline", "Offline"), ("online", "Online")]
+
+    def queryset(self, request, queryset):
+        faulted = Q(status=models.ConnectorStatus.FAULTED) | Q(evses__connectors__status=models.ConnectorStatus.FAULTED)
+        if self.value() == "faulted":
+            return queryset.filter(pk__in=models.ChargingStation.objects.filter(faulted).values("pk"))
+        if self.value() == "offline":
+            return queryset.filter(is_online=False)
+        if self.value() == "online":
+            return queryset.filter(is_online=True)
+        return queryset
+
+
 @admin.register(models.ChargingStation)
 class ChargingStationAdmin(admin.ModelAdmin):
     list_display = [
         "station_id", "site", "is_online", "connector_states", "active_sessions", "last_seen",
         "registration_status", "vendor", "model", "firmware_version", "ocpp_version",
     ]
-    list_filter = ["is_online", "registration_status", "ocpp_version", "vendor", "site"]
+    list_filter = [HealthFilter, "is_online", "registration_status", "ocpp_version", "vendor", "site"]
     search_fields = ["station_id", "serial_number", "vendor", "model"]
     readonly_fields = [
         "vendor", "model", "serial_number", "firmware_version", "iccid", "imsi", "ocpp_version", "status",

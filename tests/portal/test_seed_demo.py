@@ -54,3 +54,19 @@ def test_demo_has_last_month_invoiced_for_finance_and_drivers():
     driver_invoice = invoices.get(driver__user__username="driver")
     page = logged_in("driver", "driver").get("/portal/invoices/")
     assert driver_invoice.number in page.text
+
+
+def test_the_readmes_command_examples_use_cards_and_stations_of_the_demo():
+    import re
+    from pathlib import Path
+
+    from stations.models import ChargingStation
+
+    call_command("seed_demo")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Remote operations"):readme.index("## Smart charging")]
+    cards = re.findall(r'"id_token": "([^"]+)"', section)
+    stations = set(re.findall(r"\b(DEMO-\d\d)\b", section))
+    assert cards and stations
+    assert set(cards) <= set(IdToken.objects.values_list("value", flat=True))
+    assert stations <= set(ChargingStation.objects.values_list("station_id", flat=True))
