@@ -5,6 +5,7 @@ API docs from a CDN)."""
 
 import re
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -242,3 +243,27 @@ def test_dashboard_brand_is_readable(network, live_server_process, open_page):
     brand = page.locator("#site-name a")
     expect(brand).to_be_visible()
     assert brand.evaluate(CONTRAST) >= 4.5
+
+
+def test_finance_exports_last_month(live_server_process, open_page):
+    from billing.invoicing import previous_period
+    from billing.models import Invoice
+
+    call_command("seed_demo", stdout=StringIO())
+    period = previous_period()
+    server = live_server_process
+    page = open_page()
+    admin_login(page, server, "finance", "finance")
+    page.get_by_role("link", name="Invoices").first.click()
+    page.get_by_role("link", name="Export month…").click()
+    expect(page.get_by_label("Month")).to_have_value(period)  # last month, ready to go
+    page.get_by_label("Export").select_option("lines")
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download CSV").click()
+    download = download_info.value
+    assert download.suggested_filename == f"invoice-lines-{period}.csv"
+    rows = Path(download.path()).read_text().splitlines()
+    assert rows[0].startswith("invoice_number,kind,issued_at,period")
+    numbers = {row.split(",")[0] for row in rows[1:]}
+    assert numbers == set(Invoice.objects.filter(period=period).values_list("number", flat=True))
+    assert len(rows) - 1 == 12  # every seeded session of last month, one line each
