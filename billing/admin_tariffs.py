@@ -5,11 +5,18 @@ checked exactly as the API checks it (`billing.tariffs.TariffSerializer`: OCPI s
 then `billing.pricing.validate_tariff`). CDRs and tariff snapshots are read-only.
 """
 
+import json
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import JsonResponse
+from django.urls import path
 
 from billing.models import CdrVatLine, ChargeDetailRecord, DriverGroup, SessionTariff, Tariff, TariffAssignment
+from billing.tariff_preview import PreviewError, PreviewSession, preview_cost
 from billing.tariffs import TariffAssignmentError, TariffSerializer, check_tariff_fits_place, set_default_tariff
 
 _OCPI_FIELDS = {  # OCPI name -> model field
@@ -58,6 +65,7 @@ class TariffForm(forms.ModelForm):
             for name, rows in [("elements", 16), ("tariff_alt_text", 3), ("min_price", 2), ("max_price", 2),
                                ("energy_mix", 4)]
         }
+        help_texts = {"elements": "Edited with the structured editor above; the JSON stays the truth (OCPI 2.2.1)."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -121,6 +129,41 @@ class TariffAdmin(admin.ModelAdmin):
     readonly_fields = ["last_updated"]
     inlines = [TariffAssignmentInline]
     actions = ["make_default"]
+    change_form_template = "admin/billing/tariff/change_form.html"
+
+    def get_urls(self):
+        return [
+            path("preview/", self.admin_site.admin_view(self.preview_view), name="billing_tariff_preview"),
+        ] + super().get_urls()
+
+    @staticmethod
+    def _preview_session(data: dict) -> PreviewSession:
+        try:
+            return PreviewSession(
+                start_local=datetime.fromisoformat(str(data.get("start") or "2026-01-05T18:00")).replace(tzinfo=None),
+                time_zone=str(data.get("time_zone") or "UTC"),
+                energy_kwh=Decimal(str(data.get("energy_kwh") or 0)),
+                charging_minutes=int(data.get("charging_minutes") or 0),
+                parking_minutes=int(data.get("parking_minutes") or 0),
+            )
+        except (ValueError, InvalidOperation) as error:
+            raise PreviewError(f"check the session: {error}") from error
+
+    def preview_view(self, request):
+        """POST {tariff: {currency, elements, min_price?, max_price?}, session: {...}}: the
+        breakdown, or {"error": ...} with 400. Nothing is saved."""
+        if request.method != "POST":
+            return JsonResponse({"error": "POST a tariff and a session"}, status=405)
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            body = json.loads(request.body or b"{}")
+            tariff = body.get("tariff") or {}
+            tariff = {key: tariff.get(key) for key in ("currency", "elements", "min_price", "max_price") if
+                      tariff.get(key) not in (None, "")}
+            return JsonResponse(preview_cost(tariff=tariff, session=self._preview_session(body.get("session") or {})))
+        except (ValueError, AttributeError, PreviewError) as error:
+            return JsonResponse({"error": str(error)}, status=400)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

@@ -267,3 +267,28 @@ def test_finance_exports_last_month(live_server_process, open_page):
     numbers = {row.split(",")[0] for row in rows[1:]}
     assert numbers == set(Invoice.objects.filter(period=period).values_list("number", flat=True))
     assert len(rows) - 1 == 12  # every seeded session of last month, one line each
+
+
+def test_operator_edits_a_tariff_in_the_structured_editor_with_a_cost_preview(live_server_process, open_page):
+    from billing.models import Tariff
+
+    call_command("seed_demo", stdout=StringIO())
+    tariff = Tariff.objects.get(tariff_id="BERLIN-PEAK")
+    server = live_server_process
+    page = open_page()
+    admin_login(page, server, "admin", "admin")
+    page.goto(f"{server.http}/admin/billing/tariff/{tariff.pk}/change/")
+    peak = page.locator('fieldset[data-element="0"]')
+    expect(peak.get_by_role("checkbox", name="mon")).to_be_checked()
+    expect(peak.locator('input[type="time"]').first).to_have_value("17:00")
+    page.locator("#preview-start").fill("2026-01-05T18:00")  # a Monday, in the peak
+    page.locator("#preview-kwh").fill("20")
+    page.locator("#preview-charging").fill("60")
+    expect(page.locator("#preview-total")).to_have_text("11.66 EUR incl. VAT")  # 20 kWh x 0.49 + 19 %
+    peak.get_by_label("Price excl. VAT").fill("0.59")
+    expect(page.locator("#preview-total")).to_have_text("14.04 EUR incl. VAT")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    tariff.refresh_from_db()
+    assert tariff.elements[0]["price_components"][0]["price"] == 0.59
+    assert tariff.elements[0]["restrictions"]["start_time"] == "17:00"
