@@ -89,6 +89,7 @@
           restrictions.appendChild(el("label", {}, [document.createTextNode(pair[1]),
             numberInput(r[pair[0]], function (v) { setR(pair[0], v); }, {min: "0"})]));
         });
+        var days = el("div", {"class": "restrictions"});
         DAYS.forEach(function (day) {
           var box = el("input", {type: "checkbox"});
           box.checked = (r.day_of_week || []).indexOf(day) >= 0;
@@ -97,10 +98,11 @@
             if (box.checked) { days.push(day); }
             setR("day_of_week", DAYS.filter(function (d) { return days.indexOf(d) >= 0; }));
           });
-          restrictions.appendChild(el("label", {}, [box, document.createTextNode(day.slice(0, 3).toLowerCase())]));
+          days.appendChild(el("label", {}, [box, document.createTextNode(day.slice(0, 3).toLowerCase())]));
         });
         fieldset.appendChild(el("p", {text: "Applies when (empty: always):"}));
         fieldset.appendChild(restrictions);
+        fieldset.appendChild(days);
         var removeElement = el("button", {type: "button", text: "Remove element"});
         removeElement.addEventListener("click", function () { elements.splice(index, 1); save(); render(); });
         fieldset.appendChild(removeElement);
@@ -131,11 +133,11 @@
         var lines = document.querySelector("#preview-lines tbody");
         lines.innerHTML = "";
         if (answer.error) {
-          error.hidden = false; error.textContent = answer.error;
+          error.style.display = ""; error.textContent = answer.error;
           document.getElementById("preview-total").textContent = "—";
           return;
         }
-        error.hidden = true;
+        error.style.display = "none";
         document.getElementById("preview-total").textContent = answer.total_incl_vat + " " + answer.currency + " incl. VAT";
         (answer.lines || []).forEach(function (line) {
           lines.appendChild(el("tr", {}, [

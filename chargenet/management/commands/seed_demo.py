@@ -61,7 +61,7 @@ class Command(BaseCommand):
                 register_station(station_id=station_id, generate_password=True, site=sites[(number - 1) % len(sites)])
 
         for email, name, tokens in DRIVERS:
-            driver, _ = Driver.objects.get_or_create(email=email, defaults={"name": name})
+            driver, _ = Driver.objects.get_or_create(email=email, defaults={"name": name, "time_zone": "Europe/Berlin"})
             if driver.user is None:
                 driver.user = User.objects.filter(username=email).first() or User.objects.create_user(
                     email, email, "driver"
@@ -98,7 +98,8 @@ class Command(BaseCommand):
         if stations < 1:
             return
         member = fleet_members("DEMO-", stations)[0]
-        driver, _ = Driver.objects.get_or_create(email=member.driver_email, defaults={"name": "Demo Driver"})
+        driver, _ = Driver.objects.get_or_create(email=member.driver_email,
+                                                 defaults={"name": "Demo Driver", "time_zone": "Europe/Berlin"})
         register_id_token(value=member.id_token, driver_email=member.driver_email)
         if driver.user is None:
             user = User.objects.filter(username="driver").first() or User.objects.create_user(
