@@ -3,6 +3,7 @@ import json
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
+from django.http import JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
@@ -12,6 +13,7 @@ from stations.commands.forms import COMMON_COMMANDS, CommandForm
 from stations.commands.service import CommandError, send_command
 from stations.firmware import admin as firmware_admin
 from stations.services.registry import RegistrationError, register_station
+from stations.selectors import station_live_state
 from stations.services.traffic import recent_frames
 
 
@@ -128,7 +130,16 @@ class ChargingStationAdmin(admin.ModelAdmin):
         return [
             path("<path:object_id>/command/", self.admin_site.admin_view(self.command_view),
                  name="stations_chargingstation_command"),
+            path("<path:object_id>/state.json", self.admin_site.admin_view(self.state_view),
+                 name="stations_chargingstation_state"),
         ] + super().get_urls()
+
+    def state_view(self, request, object_id):
+        """The station page's live part, polled every few seconds."""
+        station = self.get_object(request, object_id)
+        if station is None or not self.has_view_permission(request, station):
+            raise PermissionDenied
+        return JsonResponse(station_live_state(station))
 
     def command_view(self, request, object_id):
         """A page of its own for one command (never a form nested in the change form, which

@@ -15,7 +15,7 @@ from stations.firmware.models import FirmwareCampaign
 from stations.models import CommandLog
 from stations.simulator import sim_firmware
 from tests.conftest import PASSWORD
-from tests.portal.browser import SimulatedCharger
+from tests.portal.browser import SimulatedCharger, Station
 from tests.portal.test_browser import admin_login, portal_login
 
 pytestmark = [pytest.mark.live, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -292,3 +292,28 @@ def test_operator_edits_a_tariff_in_the_structured_editor_with_a_cost_preview(li
     tariff.refresh_from_db()
     assert tariff.elements[0]["price_components"][0]["price"] == 0.59
     assert tariff.elements[0]["restrictions"]["start_time"] == "17:00"
+
+
+def test_station_page_follows_the_station_live(network, live_server_process, open_page):
+    from stations.models import Connector, Evse
+
+    Connector.objects.create(evse=Evse.objects.get(station=network.station_a, evse_id=1), connector_id=1,
+                             status="Available")
+    server = live_server_process
+    page = open_page()
+    admin_login(page, server, "owner-a", "pw-owner-a")
+    page.goto(f"{server.http}/admin/stations/chargingstation/{network.station_a.pk}/change/")
+    expect(page.locator("#connection-state")).to_have_text("Offline")
+    expect(page.locator("#live-mode")).to_have_text("live")
+    with Station(server.ws, "CP-A", PASSWORD) as station:
+        station.call("BootNotification", {"chargePointVendor": "Test", "chargePointModel": "Browser"})
+        expect(page.locator("#connection-state")).to_have_text("Online")  # no reload
+        station.call("StatusNotification", {"connectorId": 1, "errorCode": "GroundFailure", "status": "Faulted"})
+        expect(page.locator('[data-connector="1/1"] td').nth(2)).to_have_text("Faulted")
+        started = station.call("StartTransaction", {"connectorId": 1, "idTag": "TOKEN-A", "meterStart": 0,
+                                                    "timestamp": "2026-11-27T10:00:00Z"})
+        station.call("MeterValues", {"connectorId": 1, "transactionId": started["transactionId"], "meterValue": [
+            {"timestamp": "2026-11-27T10:01:00Z", "sampledValue": [
+                {"value": "1500", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                {"value": "7400", "measurand": "Power.Active.Import", "unit": "W"}]}]})
+        expect(page.locator("#charging-now")).to_contain_text("1.50 kWh · 7.4 kW")
