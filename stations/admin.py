@@ -1,4 +1,5 @@
 import json
+from datetime import datetime
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -34,6 +35,33 @@ class SiteAdmin(admin.ModelAdmin):
     list_display = ["name", "organization", "city", "country", "time_zone"]
     list_filter = ["organization", "country"]
     search_fields = ["name", "city", "address"]
+
+
+def readable_frames(frames: list[dict] | None) -> list[dict] | None:
+    """The connection's last frames for people: a datetime (shown in the site's zone), and
+    what each is: the action of a CALL, the status of an answer, the code of an error."""
+    if frames is None:
+        return None
+    readable = []
+    for frame in frames:
+        kind, summary = "", ""
+        try:
+            message = json.loads(frame["frame"])
+            kind = {2: "call", 3: "answer", 4: "error"}.get(message[0], "")
+            if message[0] == 2:
+                summary = message[2]
+            elif message[0] == 3 and isinstance(message[2], dict):
+                summary = str(message[2].get("status", "") or message[2].get("idTagInfo", {}).get("status", ""))
+            elif message[0] == 4:
+                summary = f"{message[2]}: {message[3]}"
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+            kind = "unreadable"
+        try:
+            at = datetime.fromisoformat(str(frame["at"]).replace("Z", "+00:00"))
+        except ValueError:
+            at = frame["at"]
+        readable.append({**frame, "at": at, "kind": kind, "summary": summary})
+    return readable
 
 
 def _describe(station_id: str, result) -> tuple[str, int]:
@@ -187,7 +215,7 @@ class ChargingStationAdmin(admin.ModelAdmin):
                     "evse", "connector"),
                 recent_commands=station.commands.select_related("requested_by")[:10],
                 recent_events=station.events.all()[:10],
-                recent_frames=recent_frames(station.station_id) if station.is_online else None,
+                recent_frames=readable_frames(recent_frames(station.station_id)) if station.is_online else None,
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
