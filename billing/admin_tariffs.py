@@ -58,7 +58,7 @@ class TariffForm(forms.ModelForm):
         fields = [
             "tariff_id", "organization", "network_default", "country_code", "party_id", "currency", "type",
             "tariff_alt_text", "tariff_alt_url", "min_price", "max_price", "elements", "energy_mix",
-            "start_date_time", "end_date_time",
+            "start_date_time", "end_date_time", "feed_in_price",
         ]
         widgets = {
             name: forms.Textarea(attrs={"rows": rows, "cols": 100, "style": "font-family: monospace"})

@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
 
+from billing import feed_in
 from billing.models import CdrVatLine, ChargeDetailRecord, SessionTariff
 from billing.pricing import PricingError, Reading, SessionTimeline, price_session
 from billing.signals import cdr_created
@@ -77,6 +78,10 @@ def _create_cdr(session_id: int) -> ChargeDetailRecord | None:
     except PricingError as error:
         logger.error("session %s cannot be priced with tariff %s: %s", session_id, tariff.get("id"), error)
         return None
+    breakdown = feed_in.with_credit(breakdown, feed_in.credit_line(
+        exported_wh=session.energy_exported_wh, price_per_kwh=_feed_in_price_of(session),
+        currency=breakdown.currency,
+    ))
 
     site = session.station.site
     cdr = ChargeDetailRecord.objects.create(
@@ -91,6 +96,7 @@ def _create_cdr(session_id: int) -> ChargeDetailRecord | None:
         time_zone=time_zone,
         currency=breakdown.currency,
         total_energy_kwh=breakdown.total_energy_kwh.quantize(Decimal("0.001"), ROUND_HALF_UP),
+        total_energy_exported_kwh=(Decimal(session.energy_exported_wh) / 1000).quantize(Decimal("0.001")),
         total_time_h=breakdown.total_time_h.quantize(Decimal("0.0001"), ROUND_HALF_UP),
         total_parking_time_h=breakdown.total_parking_time_h.quantize(Decimal("0.0001"), ROUND_HALF_UP),
         total_cost_excl_vat=breakdown.total_excl_vat,
@@ -104,6 +110,17 @@ def _create_cdr(session_id: int) -> ChargeDetailRecord | None:
     )
     announce_on_commit(cdr_created, cdr_pk=cdr.pk)
     return cdr
+
+
+def _feed_in_price_of(session: ChargingSession) -> Decimal | None:
+    """The feed-in price snapshotted at session start (else the resolved tariff's now)."""
+    if not session.energy_exported_wh:
+        return None
+    snapshot = SessionTariff.objects.filter(session=session).select_related("tariff").first()
+    if snapshot is not None:
+        return snapshot.feed_in_price
+    tariff = resolve_tariff(session)
+    return tariff.feed_in_price if tariff is not None else None
 
 
 def _tariff_of(session: ChargingSession) -> tuple[dict | None, str]:
@@ -120,7 +137,8 @@ def _tariff_of(session: ChargingSession) -> tuple[dict | None, str]:
         tariff = group_tariff_of(session)
         if tariff is not None:
             snapshot.tariff, snapshot.snapshot, snapshot.driver_known = tariff, tariff_to_ocpi(tariff), True
-            snapshot.save(update_fields=["tariff", "snapshot", "driver_known"])
+            snapshot.feed_in_price = tariff.feed_in_price
+            snapshot.save(update_fields=["tariff", "snapshot", "driver_known", "feed_in_price"])
     return snapshot.snapshot, snapshot.time_zone
 
 

@@ -8,6 +8,7 @@ priced breakdown. Invoices gather a customer's CDRs of a month under a gapless n
 
 from decimal import Decimal
 
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -41,6 +42,10 @@ class Tariff(models.Model):
     start_date_time = models.DateTimeField(null=True, blank=True)
     end_date_time = models.DateTimeField(null=True, blank=True)
     is_default = models.BooleanField(default=False, help_text="used where nothing more specific applies")
+    feed_in_price = models.DecimalField(
+        max_digits=10, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(Decimal("0"))],
+        help_text="V2X: credit per kWh a car feeds back (no VAT); empty: export is not credited",
+    )
     last_updated = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -130,6 +135,8 @@ class SessionTariff(models.Model):
     session = models.OneToOneField(ChargingSession, on_delete=models.CASCADE, related_name="tariff_snapshot")
     tariff = models.ForeignKey(Tariff, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     snapshot = models.JSONField()
+    feed_in_price = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True,
+                                        help_text="the tariff's feed-in price at session start")
     time_zone = models.CharField(max_length=64, default="UTC")
     driver_known = models.BooleanField(
         default=True, help_text="the driver was identified when the tariff was resolved (2.0.1 may identify later)"
@@ -158,6 +165,9 @@ class ChargeDetailRecord(models.Model):
     time_zone = models.CharField(max_length=64, default="UTC")
     currency = models.CharField(max_length=3)
     total_energy_kwh = models.DecimalField(max_digits=12, decimal_places=3)
+    total_energy_exported_kwh = models.DecimalField(
+        max_digits=12, decimal_places=3, default=Decimal("0"), help_text="V2X: energy the car fed back"
+    )
     total_time_h = models.DecimalField(max_digits=10, decimal_places=4)
     total_parking_time_h = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
     total_cost_excl_vat = models.DecimalField(max_digits=12, decimal_places=2)

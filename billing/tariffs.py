@@ -474,6 +474,7 @@ def snapshot_session_tariff(*, session: ChargingSession) -> SessionTariff | None
         session=session,
         tariff=tariff,
         snapshot=tariff_to_ocpi(tariff),
+        feed_in_price=tariff.feed_in_price,
         time_zone=site.time_zone if site is not None and site.time_zone else "UTC",
         driver_known=session.driver_id is not None,
     )

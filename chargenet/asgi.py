@@ -13,13 +13,13 @@ from chargenet.periodic import with_periodic_jobs  # noqa: E402
 from pki.iso15118 import exi  # noqa: E402
 
 from portal.routing import websocket_urlpatterns as portal_websocket_urlpatterns  # noqa: E402
-from gateway.routing import websocket_urlpatterns  # noqa: E402
+from gateway.routing import refuse_websocket, websocket_urlpatterns  # noqa: E402
 
 # Embedded mode: what Celery beat would run, this process runs (chargenet/periodic.py).
 application = with_periodic_jobs(ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter([*websocket_urlpatterns, *portal_websocket_urlpatterns]),
+        "websocket": URLRouter([*websocket_urlpatterns, *portal_websocket_urlpatterns, refuse_websocket]),
     }
 ))
 

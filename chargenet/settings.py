@@ -70,6 +70,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "chargenet.hostile_input.RefuseNulMiddleware",
     "chargenet.static.StaticFilesMiddleware",  # WhiteNoise
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -172,7 +173,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "chargenet.hostile_input.LimitOffsetPagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "chargenet.hostile_input.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "chargenet.api_errors.exception_handler",  # 404s name no model class
@@ -243,6 +249,9 @@ CHARGENET_AUTO_REGISTER = _env_flag("CHARGENET_AUTO_REGISTER", False)
 OCPP_HEARTBEAT_INTERVAL = int(os.environ.get("OCPP_HEARTBEAT_INTERVAL", "300"))
 # How long a CSMS-initiated command waits for the station's answer (seconds).
 OCPP_COMMAND_TIMEOUT = float(os.environ.get("OCPP_COMMAND_TIMEOUT", "30"))
+# Largest OCPP-J frame a station may send (bytes of UTF-8); larger ones get a CALLERROR
+# (1.6 FormationViolation, 2.0.1 RpcFrameworkError) and the connection stays open.
+OCPP_MAX_FRAME_BYTES = int(os.environ.get("OCPP_MAX_FRAME_BYTES", str(1024 * 1024)))
 # Threads the OCPP layer runs database calls on (SQLite: one writer at a time).
 _SQLITE = DATABASES["default"]["ENGINE"].endswith("sqlite3")
 OCPP_DB_THREADS = int(os.environ.get("OCPP_DB_THREADS", "1" if _SQLITE else "4"))

@@ -1,5 +1,5 @@
 """The OCPP-J WebSocket endpoint. It only moves frames: who may connect, which version
-is spoken, and handing frames to the version's handler (gateway.v16 / v201)."""
+is spoken, and handing frames to the version's handler (gateway.v16 / v201 / v21)."""
 
 import asyncio
 import logging
@@ -19,15 +19,25 @@ from gateway.dbpool import db_handshake
 from gateway.presence import presence
 from gateway.v16 import StationHandler16
 from gateway.v201 import StationHandler201
+from gateway.v21 import StationHandler21
 from gateway import handshake
 from stations.services import connections
 
 logger = logging.getLogger(__name__)
 
 # Best first: the server picks the first of these that the station offers.
-SUBPROTOCOLS = {"ocpp2.0.1": ("2.0.1", StationHandler201), "ocpp1.6": ("1.6", StationHandler16)}
+SUBPROTOCOLS = {
+    "ocpp2.1": ("2.1", StationHandler21),
+    "ocpp2.0.1": ("2.0.1", StationHandler201),
+    "ocpp1.6": ("1.6", StationHandler16),
+}
 
+# daphne (autobahn) can send only close codes 1000 and 3000-4999: closing with 1002 or 1011
+# raises inside the application and leaves an open socket nobody serves. The 4xxx codes
+# below mirror the RFC 6455 ones they stand for.
 CLOSE_REPLACED = 4000  # another connection of the same station took over
+CLOSE_NO_SUBPROTOCOL = 4002  # the station offered no OCPP version we speak (cf. 1002)
+CLOSE_INTERNAL_ERROR = 4011  # the connection's handler failed (cf. 1011)
 RECENT_FRAMES = 30
 RECENT_FRAME_CHARS = 2000
 
@@ -91,7 +101,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             # OCPP-J: complete the handshake without Sec-WebSocket-Protocol, then close.
             logger.info("%s: no supported OCPP subprotocol in %s", station_id, self.scope.get("subprotocols"))
             await self.accept()
-            await self.close(code=1002)
+            await self.close(code=CLOSE_NO_SUBPROTOCOL)
             return
 
         authorization = self._header(b"authorization")
@@ -136,7 +146,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             raise
         except Exception:
             logger.exception("%s: handler loop failed; closing", self.station.station_id)
-            await self.close(code=1011)
+            await self.close(code=CLOSE_INTERNAL_ERROR)
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.handler is None:

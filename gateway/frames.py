@@ -6,16 +6,20 @@ connection kept, so frames are checked here first. Error codes are also translat
 the version's own vocabulary (1.6 says FormationViolation where 2.0.1 says FormatViolation).
 """
 
-import json
+import asyncio
 import logging
+import re
 import uuid
 from datetime import UTC, datetime
 
+import orjson
+from django.conf import settings
 from ocpp.exceptions import FormatViolationError, GenericError, OCPPError, SecurityError
 from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator
 
 from stations.models import RegistrationStatus
 from stations.timestamps import parse_timestamp  # noqa: F401  (handlers import it from here)
+from gateway.formats import first_invalid_date_time
 from gateway.dbpool import db  # noqa: F401  (handlers import it from here)
 
 logger = logging.getLogger(__name__)
@@ -28,6 +32,12 @@ _SCHEMA_FAILURE_CODES = {
     "minimum": "PropertyConstraintViolation",
     "maximum": "PropertyConstraintViolation",
 }
+
+# Containers (arrays, objects) a frame may nest, counting the frame's own array. The deepest
+# OCPP 1.6 / 2.0.1 message nests about 8; the rest is left for free-form DataTransfer data.
+# Deeper frames get a CALLERROR: code downstream (the package's case conversion, jsonschema)
+# recurses through payloads.
+MAX_NESTING_DEPTH = 64
 
 # Actions a station may send before it is Accepted (while Pending).
 ALLOWED_BEFORE_ACCEPTED = {"BootNotification", "Heartbeat"}
@@ -63,15 +73,48 @@ class FrameRouter:
     current_payload: dict | None = None
 
     async def route_message(self, raw_msg):
-        try:
-            frame = json.loads(raw_msg)
-        except (TypeError, ValueError):
-            await self._send_frame_error("-1", self.frame_error_code, "Message is not valid JSON")
+        """Route one inbound frame. Nothing a station sends may end the connection's loop:
+        what is not an OCPP-J message gets the version's CALLERROR, and an unexpected
+        failure while routing a CALL answers InternalError."""
+        frame = await self._parse_frame(raw_msg)
+        if frame is None:
             return
+        try:
+            await self._route_frame(frame, raw_msg)
+        except Exception:
+            logger.exception("%s: routing a frame failed", self.station.station_id)
+            if frame[0] == MessageType.Call:
+                await self._send_frame_error(_unique_id_of(frame), "InternalError", "The CSMS failed to process this message")
+
+    async def _parse_frame(self, raw_msg: str) -> list | None:
+        """The frame as a list, or None after answering why it is no OCPP-J frame."""
+        limit = settings.OCPP_MAX_FRAME_BYTES
+        # A str of n characters is n to 4n bytes in UTF-8: encode only when it may matter.
+        if len(raw_msg) > limit // 4 and len(raw_msg.encode("utf-8", "surrogatepass")) > limit:
+            await self._send_frame_error(_sniff_unique_id(raw_msg), self.frame_error_code,
+                                         f"Frame exceeds {limit} bytes")
+            return None
+        try:
+            frame = orjson.loads(raw_msg)
+        except orjson.JSONDecodeError as error:
+            # orjson refuses nesting beyond 1024 levels as invalid JSON, without recursion.
+            deep = "depth limit" in str(error)
+            await self._send_frame_error(
+                _sniff_unique_id(raw_msg) if deep else "-1", self.frame_error_code,
+                f"Frame nests deeper than {MAX_NESTING_DEPTH} levels" if deep else "Message is not valid JSON",
+            )
+            return None
         if not isinstance(frame, list) or not frame:
             await self._send_frame_error("-1", self.frame_error_code, "Message is not a JSON array")
-            return
-        unique_id = frame[1] if len(frame) > 1 and isinstance(frame[1], str) and frame[1] else "-1"
+            return None
+        if _nests_deeper_than(raw_msg, frame, MAX_NESTING_DEPTH):
+            await self._send_frame_error(_unique_id_of(frame), self.frame_error_code,
+                                         f"Frame nests deeper than {MAX_NESTING_DEPTH} levels")
+            return None
+        return frame
+
+    async def _route_frame(self, frame: list, raw_msg: str) -> None:
+        unique_id = _unique_id_of(frame)
         message_type = frame[0]
         if message_type == MessageType.Call:
             if len(frame) != 4 or not isinstance(frame[2], str) or not isinstance(frame[3], dict) or unique_id == "-1":
@@ -84,17 +127,33 @@ class FrameRouter:
             if len(frame) != 3 or not isinstance(frame[2], dict):
                 logger.warning("%s: malformed CALLRESULT ignored: %.200s", self.station.station_id, raw_msg)
                 return
-            self._response_queue.put_nowait(CallResult(unique_id, frame[2]))
+            self._deliver_response(CallResult(unique_id, frame[2]))
         elif message_type == MessageType.CallError:
             if len(frame) < 4:
                 logger.warning("%s: malformed CALLERROR ignored: %.200s", self.station.station_id, raw_msg)
                 return
             details = frame[4] if len(frame) > 4 and isinstance(frame[4], dict) else {}
-            self._response_queue.put_nowait(CallError(unique_id, str(frame[2]), str(frame[3]), details))
-        else:
+            self._deliver_response(CallError(unique_id, str(frame[2]), str(frame[3]), details))
+        elif not await self._route_other(message_type, frame, raw_msg):
             await self._send_frame_error(
                 unique_id, self.message_type_error_code, f"Unknown message type id {message_type!r}"
             )
+
+    async def _route_other(self, message_type, frame: list, raw_msg: str) -> bool:
+        """A message type beyond CALL, CALLRESULT and CALLERROR: True if this version
+        knows it (and handled it), False to refuse it."""
+        return False
+
+    def _deliver_response(self, response: CallResult | CallError) -> None:
+        """OCPP-J: an answer whose id matches no pending CALL is ignored. Only the answer to
+        the one CALL in flight is queued, so the queue never grows with strangers' answers."""
+        if response.unique_id == getattr(self, "_pending_call_id", None):
+            self._response_queue.put_nowait(response)
+            return
+        if not getattr(self, "_warned_unknown_answer", False):
+            self._warned_unknown_answer = True
+            logger.warning("%s: ignoring answers to unknown message ids (first: %.100s; logged once "
+                           "per connection)", self.station.station_id, response.unique_id)
 
     async def _route_call(self, msg: Call) -> None:
         status = self.station.registration_status
@@ -104,6 +163,13 @@ class FrameRouter:
                 description=f"Station is {self.station.registration_status}; send BootNotification first"
             ))
             return
+        if msg.action in self.route_map:
+            invalid = first_invalid_date_time(self._ocpp_version, msg.action, msg.payload)
+            if invalid is not None:
+                where, value = invalid
+                await self._send_error(msg, FormatViolationError(
+                    description=f"{where}: {str(value)[:60]!r} is not a 'date-time' (RFC 3339)"))
+                return
         self.current_payload = msg.payload
         try:
             await self._handle_call(msg)
@@ -141,24 +207,78 @@ class FrameRouter:
         """
         call = Call(unique_id=str(uuid.uuid4()), action=action, payload=payload)
         async with self._call_lock:
-            await self._send(call.to_json())
+            await self._send(dumps([MessageType.Call, call.unique_id, action, payload]))
             return await self._get_specific_response(call.unique_id, self._response_timeout)
 
+    async def _get_specific_response(self, unique_id, timeout):
+        """The answer to the CALL in flight (the package's version recurses once per stray
+        answer). Only that answer is queued (``_deliver_response``); a duplicate of an
+        earlier answer is skipped here."""
+        self._pending_call_id = unique_id
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    response = await self._response_queue.get()
+                    if response.unique_id == unique_id:
+                        return response
+        finally:
+            self._pending_call_id = None
+
     async def _send(self, message: str) -> None:
-        # The package builds CALLERRORs for handler failures itself: speak this version's codes.
-        if message.startswith("[4") and self.error_code_map:
-            frame = json.loads(message)
+        if message.startswith("[2"):
+            # Outbound CALL (also the package's ``call()``): its answer is awaited from now on,
+            # before the station can possibly answer.
+            self._pending_call_id = orjson.loads(message)[1]
+        elif message.startswith("[4") and self.error_code_map:
+            # The package builds CALLERRORs for handler failures itself: speak this version's codes.
+            frame = orjson.loads(message)
             if frame[2] in self.error_code_map:
                 frame[2] = self.error_code_map[frame[2]]
-                message = json.dumps(frame)
+                message = dumps(frame)
         await self._connection.send(message)
 
     async def _send_error(self, msg: Call, error: OCPPError) -> None:
         code = self.error_code_map.get(error.code, error.code)
         cause = error.details.get("cause") if isinstance(error.details, dict) else None
         details = {"cause": str(cause)[:500]} if cause else {}
-        await self._send(json.dumps([MessageType.CallError, msg.unique_id, code, error.description[:255], details]))
+        await self._send(dumps([MessageType.CallError, msg.unique_id, code, error.description[:255], details]))
 
     async def _send_frame_error(self, unique_id: str, code: str, description: str) -> None:
         logger.info("%s: refused frame: %s", self.station.station_id, description)
-        await self._send(json.dumps([MessageType.CallError, unique_id, code, description, {}]))
+        code = self.error_code_map.get(code, code)
+        await self._send(dumps([MessageType.CallError, unique_id, code, description, {}]))
+
+
+def dumps(value) -> str:
+    """JSON text of a frame we build ourselves (orjson: compact, UTF-8, no NaN)."""
+    return orjson.dumps(value).decode()
+
+
+_UNIQUE_ID = re.compile(r'\s*\[\s*2\s*,\s*"([^"\\]{1,36})"')
+
+
+def _unique_id_of(frame: list) -> str:
+    return frame[1] if len(frame) > 1 and isinstance(frame[1], str) and frame[1] else "-1"
+
+
+def _sniff_unique_id(raw_msg: str) -> str:
+    """The message id of a CALL too large or deep to parse, read from its first bytes, so
+    the station can match the CALLERROR to its request; "-1" if there is none."""
+    match = _UNIQUE_ID.match(raw_msg[:64])
+    return match.group(1) if match else "-1"
+
+
+def _nests_deeper_than(raw_msg: str, frame: list, limit: int) -> bool:
+    """Whether a parsed frame nests containers deeper than ``limit``. Counting brackets
+    (C speed) rules out almost every frame; only frames with more brackets than the limit
+    are walked, iteratively (recursive code downstream must never see such a frame)."""
+    if raw_msg.count("[") + raw_msg.count("{") <= limit:
+        return False
+    stack = [(frame, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (list, dict)))
+    return False

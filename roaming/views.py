@@ -88,7 +88,7 @@ def _route_back(request: HttpRequest, response) -> None:
 def _body(request: HttpRequest):
     try:
         return json.loads(request.body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise OcpiError("the body is not JSON", status_code=INVALID_PARAMETERS)
 
 

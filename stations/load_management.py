@@ -827,3 +827,272 @@ def _schedule(
         planned_energy_wh=energy_wh,
         shortfall_wh=max(0.0, remaining_wh),
     )
+
+
+# --- V2X: charging and discharging schedules ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class V2xDemand:
+    """A car plugged in at a site that has bidirectional (V2X) chargers, as the planner sees it.
+
+    ``energy_request_wh`` is the net energy it still needs by ``departure`` (what it draws
+    less what it gives back). ``may_discharge`` is the permission: the car asked for a
+    bidirectional mode (ISO 15118-20 BPT), its driver allowed discharge, and its station
+    speaks OCPP 2.1; without it ``max_discharge_w`` is ignored and the car only ever charges.
+    ``floor_wh`` is the least net energy it may hold at any moment, counted from now (≤ 0:
+    e.g. the energy above its minimum state of charge); ``ceiling_wh`` the most (a full
+    battery), None for no bound. Phases as in ``SessionDemand``."""
+
+    session_id: str
+    max_charge_w: float
+    departure: datetime
+    energy_request_wh: float = 0.0
+    max_discharge_w: float = 0.0
+    may_discharge: bool = False
+    floor_wh: float = 0.0
+    ceiling_wh: float | None = None
+    phases: int = 3
+    phase: int = 1
+    arrival: int = 0
+    plugged_in: datetime | None = None  # a day-ahead plan may know cars still to come
+
+    def __post_init__(self):
+        if self.phases not in (1, 3) or self.phase not in (1, 2, 3):
+            raise ValueError(f"{self.session_id}: phases must be 1 or 3, phase 1-3")
+        if self.max_charge_w < 0 or self.max_discharge_w < 0 or self.energy_request_wh < 0:
+            raise ValueError(f"{self.session_id}: powers and the request must not be negative")
+        if self.floor_wh > 0:
+            raise ValueError(f"{self.session_id}: floor_wh counts from now and must be ≤ 0")
+
+    @property
+    def discharge_w(self) -> float:
+        return self.max_discharge_w if self.may_discharge else 0.0
+
+
+@dataclass(frozen=True)
+class V2xPlan:
+    """Power per car and slot (W, negative = discharge) from ``start``, and what the site
+    then draws (``grid_w``, negative = export). ``overload_w`` is import above the site
+    limit that no plan could avoid: the site's other load alone exceeds it and the cars
+    could not cover all of it. ``energy_wh`` is each car's net energy by its departure and
+    ``shortfall_wh`` what is missing to its request."""
+
+    start: datetime
+    slots: tuple[tuple[datetime, datetime], ...]
+    power_w: Mapping[str, tuple[float, ...]]
+    grid_w: tuple[float, ...]
+    overload_w: tuple[float, ...]
+    energy_wh: Mapping[str, float]
+    shortfall_wh: Mapping[str, float]
+
+    def power_at(self, session_id: str, when: datetime) -> float:
+        """The planned power of a car at ``when`` (0 outside the plan)."""
+        for (begin, end), watts in zip(self.slots, self.power_w.get(session_id, ()), strict=False):
+            if begin <= when < end:
+                return watts
+        return 0.0
+
+    def exported_wh(self) -> float:
+        """Energy the site fed into the grid."""
+        return sum(
+            -watts * (end - begin).total_seconds() / 3600
+            for watts, (begin, end) in zip(self.grid_w, self.slots, strict=True)
+            if watts < 0
+        )
+
+
+_EPS = 1e-6
+
+
+class _V2xState:
+    """The plan while it is built: powers, and the site's total and per-phase flow."""
+
+    def __init__(self, cars, slots, base_w, import_w, phase_cap, export_w):
+        self.cars, self.slots = cars, slots
+        self.base, self.import_cap, self.phase_cap, self.export_cap = base_w, import_w, phase_cap, export_w
+        n = len(slots)
+        self.power = {car.session_id: [0.0] * n for car in cars}
+        # seconds of each slot before the car's departure: its energy there is power x this
+        self.seconds = {
+            car.session_id: [
+                max(0.0, (min(end, car.departure) - max(begin, car.plugged_in or begin)).total_seconds())
+                for begin, end in slots
+            ]
+            for car in cars
+        }
+        self.total = list(base_w)  # W
+        self.phase = [[b, b, b] for b in base_w]  # thirds of a W on L1-L3 (base load is balanced)
+
+    def weights(self, car: V2xDemand) -> tuple[int, int, int]:
+        return _weights(car.phases, car.phase)[1:]
+
+    def up_room(self, car: V2xDemand, j: int) -> float:
+        """How much more the car may draw in slot j (W)."""
+        room = min(car.max_charge_w - self.power[car.session_id][j], self.import_cap[j] - self.total[j])
+        for k, w in enumerate(self.weights(car)):
+            if w:
+                room = min(room, (self.phase_cap[j] - self.phase[j][k]) / w)
+        return max(0.0, room)
+
+    def down_room(self, car: V2xDemand, j: int) -> float:
+        """How much less the car may draw in slot j (W): down to its discharge limit, never
+        exporting beyond the export limit nor beyond a phase's limit the other way."""
+        room = min(self.power[car.session_id][j] + car.discharge_w, self.total[j] + self.export_cap)
+        for k, w in enumerate(self.weights(car)):
+            if w:
+                room = min(room, (self.phase[j][k] + self.phase_cap[j]) / w)
+        return max(0.0, room)
+
+    def add(self, car: V2xDemand, j: int, watts: float) -> None:
+        self.power[car.session_id][j] += watts
+        self.total[j] += watts
+        for k, w in enumerate(self.weights(car)):
+            self.phase[j][k] += w * watts
+
+    def held_wh(self, car: V2xDemand) -> list[float]:
+        """Net energy the car holds at the end of each slot, from now."""
+        held, total = [], 0.0
+        for watts, seconds in zip(self.power[car.session_id], self.seconds[car.session_id], strict=True):
+            total += watts * seconds / 3600
+            held.append(total)
+        return held
+
+    def move(self, car: V2xDemand, a: int, b: int, wanted_wh: float) -> float:
+        """Take energy from slot a and give it back in slot b (the car's energy by departure
+        stays the same); returns the Wh moved, limited by both slots and by the car's floor
+        and ceiling in between."""
+        sa, sb = self.seconds[car.session_id][a], self.seconds[car.session_id][b]
+        if sa <= 0 or sb <= 0 or a == b:
+            return 0.0
+        amount = min(wanted_wh, self.down_room(car, a) * sa / 3600, self.up_room(car, b) * sb / 3600)
+        held = self.held_wh(car)
+        if b > a:  # less first, more later: the car holds less in between
+            amount = min(amount, min(held[a:b]) - car.floor_wh)
+        elif car.ceiling_wh is not None:  # more first: the car holds more in between
+            amount = min(amount, car.ceiling_wh - max(held[b:a]))
+        if amount <= _EPS:
+            return 0.0
+        self.add(car, a, -amount * 3600 / sa)
+        self.add(car, b, amount * 3600 / sb)
+        return amount
+
+    def excess(self, j: int, car: V2xDemand | None = None) -> tuple[float, int]:
+        """The largest excess over the import limits in slot j that ``car`` can relieve (any,
+        without a car), in W of that car's power, and its weight on that constraint."""
+        worst, weight = self.total[j] - self.import_cap[j], 1
+        weights = self.weights(car) if car is not None else (1, 1, 1)
+        for k, w in enumerate(weights):
+            if w and (self.phase[j][k] - self.phase_cap[j]) / w > worst:
+                worst, weight = (self.phase[j][k] - self.phase_cap[j]) / w, w
+        return worst, weight
+
+
+def plan_v2x(
+    site_limit: SiteLimit,
+    cars: Iterable[V2xDemand],
+    *,
+    start: datetime,
+    export_limit_w: float = 0.0,
+    site_load: Curve = (),
+    price: Curve = (),
+    min_spread: float = 0.0,
+    slot: timedelta = timedelta(minutes=15),
+) -> V2xPlan:
+    """Charge and discharge the cars at a site with bidirectional chargers.
+
+    ``site_load`` is the rest of the site's consumption (W, balanced over the phases, a step
+    curve; none: 0); ``price`` a price per kWh (step curve; none: no price optimisation).
+
+    1. Charging, as without V2X: each car (earliest departure first) takes the cheapest slots
+       before its departure (the earliest, without a price) at up to its maximum and what the
+       import limits leave, until its request is planned. What this gives each car is what it
+       leaves with: every later step moves a car's energy in time, never takes it away.
+    2. Peak shaving: where the site's other load alone exceeds an import limit (total or a
+       phase), cars that may discharge feed the site, latest departure first, and win the
+       energy back in the cheapest slots before they leave where the limits have room.
+    3. Prices: a car that may discharge gives energy in expensive slots and takes it back in
+       cheap ones while the price differs by more than ``min_spread``.
+
+    Every step keeps the import limits, the export limit (``export_limit_w``, total; each phase's
+    current limit holds both ways), each car's maximum charge and discharge, and its floor
+    and ceiling at every slot. Cars without permission never discharge. A greedy plan, not an
+    optimal one."""
+    if slot <= timedelta(0):
+        raise ValueError("slot must be positive")
+    if export_limit_w < 0:
+        raise ValueError("export_limit_w must not be negative")
+    cars = sorted(cars, key=lambda c: (c.departure, c.arrival, c.session_id))
+    if len({c.session_id for c in cars}) != len(cars):
+        raise ValueError("session ids must be unique")
+    horizon = max((c.departure for c in cars), default=start)
+    slots: list[tuple[datetime, datetime]] = []
+    begin = start
+    while begin < horizon:
+        slots.append((begin, min(begin + slot, horizon)))
+        begin += slot
+    load_points, price_points = list(site_load), list(price)
+    base = [max(0.0, _curve_value(load_points, b)) if load_points else 0.0 for b, _ in slots]
+    prices = [_curve_value(price_points, b) if price_points else 0.0 for b, _ in slots]
+    limits = [site_limit.lowest(b, e).capacity() for b, e in slots]
+    state = _V2xState(
+        cars, slots, base,
+        import_w=[float(c[TOTAL]) for c in limits],
+        phase_cap=[float(c[L1]) for c in limits],
+        export_w=float(export_limit_w),
+    )
+    cheapest = sorted(range(len(slots)), key=lambda j: (prices[j], j))
+
+    # 1. charging only
+    for car in cars:
+        remaining = car.energy_request_wh
+        for j in cheapest:
+            seconds = state.seconds[car.session_id][j]
+            if remaining <= _EPS or seconds <= 0:
+                continue
+            watts = min(state.up_room(car, j), remaining * 3600 / seconds)
+            if car.ceiling_wh is not None:
+                watts = min(watts, max(0.0, (car.ceiling_wh - max(state.held_wh(car)[j:])) * 3600 / seconds))
+            if watts > _EPS:
+                state.add(car, j, watts)
+                remaining -= watts * seconds / 3600
+
+    # 2. peak shaving
+    givers = sorted((c for c in cars if c.discharge_w > 0), key=lambda c: (c.departure, c.session_id), reverse=True)
+    for j in range(len(slots)):
+        for car in givers * 2:  # a second round: a car may help on the total after another fixed a phase
+            if state.excess(j)[0] <= _EPS:
+                break
+            over, _ = state.excess(j, car)
+            if over <= _EPS or state.seconds[car.session_id][j] <= 0:
+                continue
+            wanted_wh = over * state.seconds[car.session_id][j] / 3600
+            for b in cheapest:
+                if wanted_wh <= _EPS:
+                    break
+                if b != j and state.excess(b)[0] < -_EPS:
+                    wanted_wh -= state.move(car, j, b, wanted_wh)
+
+    # 3. price arbitrage
+    if price_points:
+        dearest = sorted(range(len(slots)), key=lambda j: (-prices[j], j))
+        for car in givers:
+            for a in dearest:
+                for b in cheapest:
+                    if prices[a] - prices[b] <= min_spread:
+                        break
+                    state.move(car, a, b, math.inf)
+
+    energy = {car.session_id: (state.held_wh(car)[-1] if slots else 0.0) for car in cars}
+    overload = [max(0.0, state.total[j] - state.import_cap[j], *(
+        (state.phase[j][k] - state.phase_cap[j]) / 3 for k in range(3)  # thirds of a W -> W on the phase
+    )) for j in range(len(slots))]
+    return V2xPlan(
+        start=start,
+        slots=tuple(slots),
+        power_w={sid: tuple(p) for sid, p in state.power.items()},
+        grid_w=tuple(state.total),
+        overload_w=tuple(overload),
+        energy_wh=energy,
+        shortfall_wh={car.session_id: max(0.0, car.energy_request_wh - energy[car.session_id]) for car in cars},
+    )

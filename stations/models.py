@@ -180,6 +180,9 @@ class Driver(models.Model):
     name = models.CharField(max_length=200, blank=True)
     # The portal shows times in it: set at signup from the browser, changed on the profile page.
     time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Berlin")
+    allow_discharge = models.BooleanField(
+        default=False, help_text="V2X: the load manager may discharge this driver's cars (never below their request)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -259,6 +262,14 @@ class ChargingSession(models.Model):
     meter_last_wh = models.BigIntegerField(null=True, blank=True)
     meter_last_at = models.DateTimeField(null=True, blank=True)
     energy_wh = models.BigIntegerField(default=0)
+    # V2X: Energy.Active.Export.Register, kept apart from the import register above. Energy
+    # given back is last export reading minus first, as for import.
+    export_start_wh = models.BigIntegerField(null=True, blank=True)
+    export_start_at = models.DateTimeField(null=True, blank=True)
+    export_last_wh = models.BigIntegerField(null=True, blank=True)
+    export_last_at = models.DateTimeField(null=True, blank=True)
+    energy_exported_wh = models.BigIntegerField(default=0, help_text="V2X: energy the car fed back")
+    operation_mode = models.CharField(max_length=20, blank=True, help_text="OCPP 2.1 operationMode in force")
     stop_reason = models.CharField(max_length=40, blank=True)
     charging_state = models.CharField(max_length=20, blank=True)
     last_seq_no = models.PositiveIntegerField(null=True, blank=True)
@@ -375,6 +386,7 @@ class Location(models.IntegerChoices):
     BODY = 2, "Body"
     CABLE = 3, "Cable"
     EV = 4, "EV"
+    UPSTREAM = 5, "Upstream"  # 2.1: before the station's own consumption (grid side)
 
 
 class MeterSample(models.Model):
@@ -451,6 +463,8 @@ class StationEvent(models.Model):
         PROTOCOL_ERROR = "ProtocolError"
         UNKNOWN_TRANSACTION = "UnknownTransaction"
         CHARGING_LIMIT = "ChargingLimit"
+        DER = "DER", "DER control (2.1)"
+        PRIORITY_CHARGING = "PriorityCharging"
 
     station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -1,4 +1,7 @@
-"""Version-neutral commands and what each becomes in OCPP 1.6 and 2.0.1.
+"""Version-neutral commands and what each becomes in OCPP 1.6, 2.0.1 and 2.1.
+
+2.1 takes the 2.0.1 payloads unchanged (``tests/stations/test_command_catalog_21.py`` checks
+each against the 2.1 schemas); commands only 2.1 has (V2X) refuse older stations.
 
 A command is a name and parameters (validated by a DRF serializer, so the API, the admin
 and ``station_command`` report the same clear errors). ``build`` turns it into the
@@ -10,6 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from rest_framework import serializers
 
@@ -17,6 +21,7 @@ from stations.models import IdTokenType
 
 V16 = "1.6"
 V201 = "2.0.1"
+V21 = "2.1"
 
 
 class CommandError(ValueError):
@@ -29,11 +34,44 @@ class CommandError(ValueError):
 
 # --- parameters --------------------------------------------------------------------
 
+STATION_URL_SCHEMES = ("http", "https", "ftp", "ftps")
+STATION_URL_MAX_LENGTH = 512  # 2.0.1 firmware.location and log.remoteLocation; 1.6 sets none
+
+
+class StationUrlField(serializers.CharField):
+    """A location a station downloads from or uploads to. OCPP types it as anyURI: Django's
+    URLField would refuse hosts without a dot (``http://app:9/``) that stations on a
+    private network use; any absolute URL with a scheme a station can use is fine."""
+
+    default_error_messages = {
+        "invalid": "Enter an absolute URL with scheme http, https, ftp or ftps and a host.",
+    }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", STATION_URL_MAX_LENGTH)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if any(ord(ch) <= 32 or ord(ch) == 127 for ch in value):
+            self.fail("invalid")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  (raises ValueError for a port that is no port)
+        except ValueError:
+            self.fail("invalid")
+        if parts.scheme.lower() not in STATION_URL_SCHEMES or not parts.hostname:
+            self.fail("invalid")
+        return value
+
+
 
 class StartSessionParams(serializers.Serializer):
     evse_id = serializers.IntegerField(min_value=1, required=False, help_text="EVSE (1.6: connector) to start on")
     id_token = serializers.CharField(max_length=36)
-    id_token_type = serializers.ChoiceField(choices=IdTokenType.values, default=IdTokenType.CENTRAL)
+    id_token_type = serializers.ChoiceField(
+        choices=IdTokenType.values, required=False, help_text="default: the token's registered type, else Central"
+    )
     remote_start_id = serializers.IntegerField(required=False, help_text="2.0.1 remoteStartId; generated if omitted")
 
 
@@ -117,7 +155,7 @@ class RawParams(serializers.Serializer):
 
 
 class UpdateFirmwareParams(serializers.Serializer):
-    location = serializers.URLField(max_length=512, help_text="where the station downloads the firmware")
+    location = StationUrlField(help_text="where the station downloads the firmware (http, https, ftp, ftps)")
     retrieve_at = serializers.DateTimeField(required=False, help_text="not before; default now")
     install_at = serializers.DateTimeField(required=False, help_text="2.0.1 only: install not before")
     retries = serializers.IntegerField(min_value=0, required=False)
@@ -129,7 +167,7 @@ class UpdateFirmwareParams(serializers.Serializer):
 
 
 class GetLogParams(serializers.Serializer):
-    location = serializers.URLField(max_length=512, help_text="where the station uploads the file")
+    location = StationUrlField(help_text="where the station uploads the file (http, https, ftp, ftps)")
     log_type = serializers.ChoiceField(choices=["DiagnosticsLog", "SecurityLog"], default="DiagnosticsLog")
     request_id = serializers.IntegerField(required=False, help_text="2.0.1 requestId; generated if omitted")
     oldest_at = serializers.DateTimeField(required=False)
@@ -595,7 +633,7 @@ COMMANDS["trigger_certificate_signing"] = CommandSpec(
 
 
 class SignedUpdateFirmwareParams(serializers.Serializer):
-    location = serializers.CharField(max_length=512, help_text="URL of the firmware image")
+    location = StationUrlField(help_text="URL of the firmware image (http, https, ftp, ftps)")
     retrieve_at = serializers.DateTimeField()
     install_at = serializers.DateTimeField(required=False)
     signing_certificate = serializers.CharField(

@@ -36,6 +36,7 @@ from stations.models import (
     CommandOutcome,
     DeviceModelVariable,
     IdToken,
+    IdTokenType,
     IdTokenStatus,
     Reservation,
     ReservationStatus,
@@ -96,8 +97,12 @@ def _validate_ocpp(action: str, payload: dict, version: str) -> None:
 
 def _complete_params(command: str, params: dict, station: ChargingStation) -> dict:
     """Fill in what ChargeNet assigns itself: ids, the local list from the token database."""
-    if command == "start_session" and "remote_start_id" not in params:
-        params["remote_start_id"] = random.randint(1, 2**31 - 1)
+    if command == "start_session":
+        params.setdefault("remote_start_id", random.randint(1, 2**31 - 1))
+        if "id_token_type" not in params:
+            # The station checks the token like one presented locally: name its real type.
+            registered = IdToken.objects.filter(value=params["id_token"]).values_list("type", flat=True).first()
+            params["id_token_type"] = registered or IdTokenType.CENTRAL
     if command in ("get_base_report", "signed_update_firmware") and "request_id" not in params:
         params["request_id"] = random.randint(1, 2**31 - 1)
     if command == "reserve_now":

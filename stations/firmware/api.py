@@ -8,7 +8,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 
@@ -60,7 +59,6 @@ class FirmwareSerializer(serializers.ModelSerializer):
 class FirmwareViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = FirmwareSerializer
     permission_classes = [OperatorsWrite]
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
     filterset_fields = ["vendor", "version"]
 
     def get_queryset(self):

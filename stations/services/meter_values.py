@@ -40,6 +40,7 @@ _UNITS = {
 }
 
 ENERGY_REGISTER = Measurand.ENERGY_ACTIVE_IMPORT_REGISTER
+EXPORT_REGISTER = Measurand.ENERGY_ACTIVE_EXPORT_REGISTER
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ class Sample:
     @property
     def is_energy_register(self) -> bool:
         return self.measurand == ENERGY_REGISTER and self.phase == Phase.NONE and self.location == Location.OUTLET
+
+    @property
+    def is_export_register(self) -> bool:
+        """V2X: the energy the car fed back through the outlet."""
+        return self.measurand == EXPORT_REGISTER and self.phase == Phase.NONE and self.location == Location.OUTLET
 
 
 def make_sample(
@@ -80,12 +86,15 @@ def make_sample(
     if factor is None:
         return None
     number = number * factor * (10**multiplier) + offset
+    where = _LOCATIONS.get(location or "Outlet")
+    if where is None:
+        return None  # a location this version of ChargeNet does not know: never mistaken for the outlet
     return Sample(
         timestamp=timestamp,
         measurand=code,
         value=number,
         phase=_PHASES.get(phase or "", Phase.NONE),
-        location=_LOCATIONS.get(location or "Outlet", Location.OUTLET),
+        location=where,
         context=_CONTEXTS.get(context or "Sample.Periodic", ReadingContext.OTHER),
     )
 
@@ -136,6 +145,9 @@ def apply_energy_registers(session: ChargingSession, samples: list[Sample]) -> s
     """
     changed: set[str] = set()
     for sample in samples:
+        if sample.is_export_register:
+            changed |= _apply_export_register(session, sample)
+            continue
         if not sample.is_energy_register:
             continue
         wh = round(sample.value)
@@ -169,3 +181,20 @@ def recompute_energy(session: ChargingSession) -> set[str]:
         session.energy_wh = energy
         return {"energy_wh"}
     return set()
+
+
+def _apply_export_register(session: ChargingSession, sample: Sample) -> set[str]:
+    """Export is counted like import (last register minus earliest), apart from it, so a
+    V2G session shows energy in and energy out; neither nets the other."""
+    wh, changed = round(sample.value), set()
+    if session.export_start_at is None or sample.timestamp < session.export_start_at:
+        session.export_start_wh, session.export_start_at = wh, sample.timestamp
+        changed |= {"export_start_wh", "export_start_at"}
+    if session.export_last_at is None or sample.timestamp >= session.export_last_at:
+        session.export_last_wh, session.export_last_at = wh, sample.timestamp
+        changed |= {"export_last_wh", "export_last_at"}
+    exported = max(0, session.export_last_wh - session.export_start_wh)
+    if exported != session.energy_exported_wh:
+        session.energy_exported_wh = exported
+        changed.add("energy_exported_wh")
+    return changed

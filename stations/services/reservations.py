@@ -1,9 +1,14 @@
-"""Reservations as stations report them (2.0.1 ReservationStatusUpdate; 1.6 reports none)."""
+"""Reservations as stations report them (2.0.1/2.1 ReservationStatusUpdate; 1.6 reports none)."""
 
 from stations.models import Reservation, ReservationStatus
 
 # ReservationUpdateStatusEnumType -> our status
-_UPDATES = {"Expired": ReservationStatus.EXPIRED, "Removed": ReservationStatus.REMOVED}
+# 2.1 NoTransaction: the reservation's id token came, but no transaction followed; it is spent.
+_UPDATES = {
+    "Expired": ReservationStatus.EXPIRED,
+    "Removed": ReservationStatus.REMOVED,
+    "NoTransaction": ReservationStatus.USED,
+}
 
 
 def record_reservation_update(*, station_pk: int, reservation_id: int, status: str) -> bool:

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 
 from stations.models import (
     ChargingSession,
+    CommandLog,
     Location,
     MeterSample,
     Phase,
@@ -200,6 +201,7 @@ class TransactionEvent:
     remote_start_id: int | None = None
     reservation_id: int | None = None
     samples: list[Sample] = field(default_factory=list)
+    operation_mode: str | None = None  # 2.1 transactionInfo.operationMode (V2X)
 
 
 @transaction.atomic
@@ -241,6 +243,11 @@ def apply_transaction_event(*, station_pk: int, event: TransactionEvent) -> Sess
         # a different token that only stops it does not take it over.
         _bind_token(session, auth, event.id_token_value)
         changed |= {"id_token_value", "authorization_status", "id_token", "driver"}
+    elif event.id_token_value is None and event.remote_start_id is not None and not session.id_token_value:
+        requested = _remote_start_token(station_pk, event.remote_start_id)
+        if requested is not None:
+            _bind_token(session, authorize(value=requested[0], type=requested[1]), requested[0])
+            changed |= {"id_token_value", "authorization_status", "id_token", "driver"}
     if event.event_type == "Started" or session.started_at is None:
         session.started_at = event.timestamp
         changed.add("started_at")
@@ -249,6 +256,7 @@ def apply_transaction_event(*, station_pk: int, event: TransactionEvent) -> Sess
         ("charging_state", event.charging_state or None),
         ("remote_start_id", event.remote_start_id),
         ("reservation_id", event.reservation_id),
+        ("operation_mode", event.operation_mode),
     ]:
         if value is not None and getattr(session, name) != value:
             setattr(session, name, value)
@@ -281,6 +289,24 @@ def apply_transaction_event(*, station_pk: int, event: TransactionEvent) -> Sess
     if session.status == SessionStatus.COMPLETED and not was_completed:
         _announce_completion(session)
     return SessionResult(session=session, authorization=auth)
+
+
+def _remote_start_token(station_pk: int, remote_start_id: int) -> tuple[str, str] | None:
+    """(value, type) of the token ChargeNet sent in the RequestStartTransaction with this
+    remoteStartId. Some stations leave idToken out of the TransactionEvent that starts a
+    remotely started session; without this the session would have no driver to bill."""
+    request = (
+        CommandLog.objects.filter(
+            station_id=station_pk, ocpp_action="RequestStartTransaction", ocpp_request__remoteStartId=remote_start_id
+        )
+        .order_by("-pk")
+        .values_list("ocpp_request", flat=True)
+        .first()
+    )
+    token = request.get("idToken") if isinstance(request, dict) else None
+    if not isinstance(token, dict) or not token.get("idToken"):
+        return None
+    return token["idToken"], token.get("type")
 
 
 def _use_reservation(station_pk: int, reservation_id: int | None) -> None:

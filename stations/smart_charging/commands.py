@@ -1,7 +1,7 @@
 """The smart-charging commands, registered into the command catalog at app start."""
 
 from stations.commands.catalog import CommandSpec, register
-from stations.smart_charging import profiles
+from stations.smart_charging import profiles, v2x
 
 
 def register_commands() -> None:
@@ -10,7 +10,7 @@ def register_commands() -> None:
             "set_charging_profile",
             profiles.SetChargingProfileParams,
             profiles.set_charging_profile,
-            "SetChargingProfile (station maximum, TxDefault or Tx profile)",
+            "SetChargingProfile (station maximum, TxDefault or Tx profile; 2.1: setpoints, discharge)",
             prepare=profiles.prepare_set,
             on_answer=profiles.answered_set,
         ),
@@ -33,6 +33,19 @@ def register_commands() -> None:
             profiles.get_charging_profiles,
             "2.0.1 GetChargingProfiles: the station reports them (ReportChargingProfiles)",
             prepare=profiles.prepare_get_profiles,
+        ),
+        CommandSpec(
+            "notify_allowed_energy_transfer",
+            v2x.AllowedEnergyTransferParams,
+            v2x.notify_allowed_energy_transfer,
+            "2.1 NotifyAllowedEnergyTransfer: the energy transfer modes (e.g. AC_BPT) allowed for a transaction",
+            on_answer=v2x.answered_allowed_energy_transfer,
+        ),
+        CommandSpec(
+            "afrr_signal",
+            v2x.AFRRSignalParams,
+            v2x.afrr_signal,
+            "2.1 AFRRSignal: a frequency restoration signal, passed to the station as it is",
         ),
     ]:
         register(spec)

@@ -13,12 +13,19 @@ class ChargingProfilePurpose(models.TextChoices):
     TX_DEFAULT = "TxDefaultProfile"
     TX = "TxProfile"
     EXTERNAL = "ChargingStationExternalConstraints"
+    PRIORITY = "PriorityCharging"  # 2.1
+    LOCAL_GENERATION = "LocalGeneration"  # 2.1
+
+
+BIDIRECTIONAL_MODES = frozenset({"AC_BPT", "AC_BPT_DER", "DC_BPT", "DC_ACDP_BPT"})
+"""OCPP 2.1 EnergyTransferModeEnumType values in which the car can discharge (BPT)."""
 
 
 class ChargingProfileKind(models.TextChoices):
     ABSOLUTE = "Absolute"
     RECURRING = "Recurring"
     RELATIVE = "Relative"
+    DYNAMIC = "Dynamic"  # 2.1
 
 
 class RecurrencyKind(models.TextChoices):
@@ -90,7 +97,7 @@ class ChargingProfile(models.Model):
 
     @property
     def first_limit(self) -> float | None:
-        return self.periods[0]["limit"] if self.periods else None
+        return self.periods[0].get("limit") if self.periods else None
 
 
 class SiteLoadLimit(models.Model):
@@ -113,6 +120,9 @@ class SiteLoadLimit(models.Model):
         null=True, blank=True, validators=[MinValueValidator(0)], help_text="per phase, e.g. 160 for 3x160 A"
     )
     voltage_v = models.FloatField(default=230.0, validators=[MinValueValidator(1)], help_text="phase to neutral")
+    max_export_power_w = models.PositiveIntegerField(
+        default=0, help_text="V2X: most the site may feed into the grid, W (0: no export)"
+    )
     optimise_for = models.CharField(max_length=5, choices=Optimise.choices, blank=True, default="")
     curve = models.JSONField(default=list, blank=True)
     min_interval_s = models.PositiveIntegerField(
@@ -171,6 +181,24 @@ class SessionLoadState(models.Model):
     ev_max_power_w = models.PositiveIntegerField(null=True, blank=True)
     ev_phases = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1: a single-phase car")
     ev_schedule = models.JSONField(null=True, blank=True, help_text="NotifyEVChargingSchedule, as sent")
+
+    @property
+    def can_discharge(self) -> bool:
+        """The car asked for bidirectional transfer and named a discharge power."""
+        return self.requested_energy_transfer in BIDIRECTIONAL_MODES and bool(self.ev_max_discharge_power_w)
+    # V2X (OCPP 2.1 V2XChargingParameters): what the car can give back and how low it may go.
+    requested_energy_transfer = models.CharField(max_length=15, blank=True, help_text="e.g. AC_BPT, DC_BPT")
+    available_energy_transfer = models.JSONField(default=list, blank=True)
+    ev_max_discharge_power_w = models.PositiveIntegerField(null=True, blank=True)
+    ev_min_energy_request_wh = models.IntegerField(
+        null=True, blank=True, help_text="energy to the car's minimum SoC from now (negative: it may give that much)"
+    )
+    ev_max_energy_request_wh = models.IntegerField(null=True, blank=True, help_text="energy to a full battery")
+    target_soc = models.PositiveSmallIntegerField(null=True, blank=True)
+    v2x_parameters = models.JSONField(null=True, blank=True, help_text="V2XChargingParameters, as sent")
+    allowed_energy_transfer = models.JSONField(
+        default=list, blank=True, help_text="modes ChargeNet allowed (NotifyAllowedEnergyTransfer)"
+    )
     partner_limit_w = models.PositiveIntegerField(
         null=True, blank=True, help_text="a roaming partner's charging profile for its driver's session (OCPI)"
     )

@@ -1,4 +1,8 @@
-"""Charging profiles: the version-neutral commands and their OCPP 1.6 / 2.0.1 payloads.
+"""Charging profiles: the version-neutral commands and their OCPP 1.6 / 2.0.1 / 2.1 payloads.
+
+2.1 periods may carry V2X fields: an ``operation_mode`` (CentralSetpoint, ChargingOnly,
+Idle, ...), a ``setpoint`` (negative: discharge) and a ``discharge_limit`` (at most 0).
+Older stations cannot express them; the command is refused for them.
 
 ``set_charging_profile`` records the profile before it is sent and keeps its status in step
 with the station's answer, so ``ChargingProfile`` rows say what each station holds.
@@ -11,7 +15,7 @@ from datetime import datetime
 from django.db.models import Max
 from rest_framework import serializers
 
-from stations.commands.catalog import V16, CommandError
+from stations.commands.catalog import V16, V21, CommandError
 from stations.models import (
     ChargingProfile,
     ChargingProfileKind,
@@ -32,10 +36,28 @@ FALLBACK_STACK_LEVEL = 0
 _NOT_SUPPORTED = {"NotSupported", "NotImplemented"}
 
 
+OPERATION_MODES = [
+    "Idle", "ChargingOnly", "CentralSetpoint", "ExternalSetpoint", "ExternalLimits",
+    "CentralFrequency", "LocalFrequency", "LocalLoadBalancing",
+]
+V2X_PERIOD_FIELDS = {"setpoint": "setpoint", "discharge_limit": "dischargeLimit", "operation_mode": "operationMode"}
+
+
 class PeriodParams(serializers.Serializer):
     start_period_s = serializers.IntegerField(min_value=0)
     limit = serializers.FloatField(min_value=0)
     number_phases = serializers.IntegerField(min_value=1, max_value=3, required=False)
+    setpoint = serializers.FloatField(required=False, help_text="2.1: power to follow; negative discharges")
+    discharge_limit = serializers.FloatField(max_value=0, required=False, help_text="2.1: most discharge, <= 0")
+    operation_mode = serializers.ChoiceField(choices=OPERATION_MODES, required=False, help_text="2.1 only")
+
+    def validate(self, attrs):
+        setpoint, discharge = attrs.get("setpoint"), attrs.get("discharge_limit")
+        if setpoint is not None and setpoint > attrs["limit"]:
+            raise serializers.ValidationError({"setpoint": "must not exceed the limit"})
+        if setpoint is not None and setpoint < 0 and discharge is not None and setpoint < discharge:
+            raise serializers.ValidationError({"setpoint": "must not discharge beyond discharge_limit"})
+        return attrs
 
 
 class SetChargingProfileParams(serializers.Serializer):
@@ -116,18 +138,25 @@ def _iso(value: datetime | str) -> str:
     return value if isinstance(value, str) else value.isoformat()
 
 
-def _periods(p: dict) -> list[dict]:
+def _periods(p: dict, version: str) -> list[dict]:
     out = []
     for period in p["periods"]:
         item = {"startPeriod": period["start_period_s"], "limit": round(float(period["limit"]), 1)}
         if period.get("number_phases"):
             item["numberPhases"] = period["number_phases"]
+        for name, key in V2X_PERIOD_FIELDS.items():
+            if period.get(name) is None:
+                continue
+            if version != V21:
+                raise CommandError(f"{name} (V2X) needs an OCPP 2.1 station; this one speaks {version}")
+            value = period[name]
+            item[key] = round(float(value), 1) if isinstance(value, (int, float)) else value
         out.append(item)
     return out
 
 
-def _schedule(p: dict) -> dict:
-    schedule = {"chargingRateUnit": p["charging_rate_unit"], "chargingSchedulePeriod": _periods(p)}
+def _schedule(p: dict, version: str) -> dict:
+    schedule = {"chargingRateUnit": p["charging_rate_unit"], "chargingSchedulePeriod": _periods(p, version)}
     if p.get("start_schedule"):
         schedule["startSchedule"] = _iso(p["start_schedule"])
     if p.get("duration_s"):
@@ -164,12 +193,12 @@ def set_charging_profile(p: dict, version: str) -> tuple[str, dict]:
                 profile["transactionId"] = int(p["transaction_id"])
             except ValueError:
                 raise CommandError("1.6 transaction ids are integers") from None
-        profile["chargingSchedule"] = _schedule(p)
+        profile["chargingSchedule"] = _schedule(p, version)
         return "SetChargingProfile", {"connectorId": p["evse_id"], "csChargingProfiles": profile}
     profile["id"] = p["profile_id"]
     if p.get("transaction_id"):
         profile["transactionId"] = p["transaction_id"]
-    profile["chargingSchedule"] = [{"id": p["profile_id"], **_schedule(p)}]
+    profile["chargingSchedule"] = [{"id": p["profile_id"], **_schedule(p, version)}]
     return "SetChargingProfile", {"evseId": p["evse_id"], "chargingProfile": profile}
 
 

@@ -1,4 +1,4 @@
-"""What 2.0.1 stations tell us about charging limits: the car's charging needs (ISO 15118),
+"""What 2.0.1 and 2.1 stations tell us about charging limits: the car's charging needs (ISO 15118),
 the schedule the car chose, and the profiles the station holds. Payloads are the raw
 camelCase frames (the ocpp package's case conversion is lossy for nested free-form data)."""
 
@@ -54,14 +54,25 @@ def record_charging_needs(*, station_pk: int, payload: dict) -> str:
         elif dc.get("evMaxCurrent") and dc.get("evMaxVoltage"):
             max_power_w = int(dc["evMaxCurrent"] * dc["evMaxVoltage"])
     departure = parse_timestamp(needs["departureTime"]) if needs.get("departureTime") else None
+    v2x = _v2x_needs(needs, session)
+    if v2x.get("target_energy_wh") is not None:
+        energy_wh = v2x.pop("target_energy_wh")
+    else:
+        v2x.pop("target_energy_wh", None)
+    if v2x.get("max_charge_power_w"):
+        max_power_w = v2x["max_charge_power_w"]
+    v2x.pop("max_charge_power_w", None)
+    # What the session holds so far: imported minus fed back.
+    held_wh = session.energy_wh - session.energy_exported_wh
     SessionLoadState.objects.update_or_create(
         session=session,
         defaults={
             "departure_at": departure,
             # The request counts from now; the manager subtracts what the session already has.
-            "energy_request_wh": int(energy_wh) + session.energy_wh if energy_wh is not None else None,
+            "energy_request_wh": max(0, int(energy_wh) + held_wh) if energy_wh is not None else None,
             "ev_max_power_w": max_power_w,
             "ev_phases": phases,
+            **v2x,
         },
     )
     site_pk = session.station.site_id
@@ -69,6 +80,31 @@ def record_charging_needs(*, station_pk: int, payload: dict) -> str:
         return "Rejected"
     transaction.on_commit(lambda: request_rebalance(site_pk=site_pk, reason="charging needs"))
     return "Accepted"
+
+
+def _v2x_needs(needs: dict, session: ChargingSession) -> dict:
+    """OCPP 2.1 V2XChargingParameters as SessionLoadState fields (empty values for 2.0.1).
+
+    Energies in the message count from now; stored ones count from the session's start, like
+    ``energy_request_wh``. Discharge powers are magnitudes (the spec's are positive)."""
+    params = needs.get("v2xChargingParameters") or {}
+    held_wh = session.energy_wh - session.energy_exported_wh
+
+    def from_start(value) -> int | None:
+        return None if value is None else int(value) + held_wh
+
+    discharge = params.get("maxDischargePower")
+    return {
+        "requested_energy_transfer": needs["requestedEnergyTransfer"],
+        "available_energy_transfer": list(needs.get("availableEnergyTransfer") or []),
+        "ev_max_discharge_power_w": int(abs(discharge)) if discharge is not None else None,
+        "ev_min_energy_request_wh": from_start(params.get("evMinEnergyRequest")),
+        "ev_max_energy_request_wh": from_start(params.get("evMaxEnergyRequest")),
+        "target_soc": params.get("targetSoC"),
+        "v2x_parameters": params or None,
+        "target_energy_wh": params.get("evTargetEnergyRequest"),
+        "max_charge_power_w": int(params["maxChargePower"]) if params.get("maxChargePower") else None,
+    }
 
 
 def _site_voltage(session: ChargingSession) -> float:
@@ -111,17 +147,26 @@ def record_reported_profiles(*, station_pk: int, payload: dict) -> None:
             start_schedule=_when(schedule.get("startSchedule")),
             duration_s=schedule.get("duration"),
             min_charging_rate=schedule.get("minChargingRate"),
-            periods=[
-                {
-                    "start_period_s": p["startPeriod"],
-                    "limit": p["limit"],
-                    **({"number_phases": p["numberPhases"]} if "numberPhases" in p else {}),
-                }
-                for p in schedule["chargingSchedulePeriod"]
-            ],
+            periods=[_period(p) for p in schedule["chargingSchedulePeriod"]],
             status=ProfileStatus.REPORTED,
             source=ProfileSource.STATION,
         )
+
+
+# 2.1 period fields kept beside the limit (which 2.1 makes optional for setpoint modes).
+_PERIOD_FIELDS_21 = {"setpoint": "setpoint", "dischargeLimit": "discharge_limit", "operationMode": "operation_mode"}
+
+
+def _period(period: dict) -> dict:
+    stored = {"start_period_s": period["startPeriod"]}
+    if "limit" in period:
+        stored["limit"] = period["limit"]
+    if "numberPhases" in period:
+        stored["number_phases"] = period["numberPhases"]
+    for name, key in _PERIOD_FIELDS_21.items():
+        if name in period:
+            stored[key] = period[name]
+    return stored
 
 
 def _when(value: str | None) -> datetime | None:

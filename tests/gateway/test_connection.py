@@ -68,7 +68,7 @@ async def test_no_supported_subprotocol_completes_handshake_then_closes(make_sta
         # OCPP-J: the upgrade completes without Sec-WebSocket-Protocol and is closed at once.
         assert connected and client.subprotocol is None
         closed = await client.communicator.receive_output(timeout=2)
-        assert closed == {"type": "websocket.close", "code": 1002}
+        assert closed == {"type": "websocket.close", "code": 4002}
         station = await ChargingStation.objects.aget(station_id="CP-1")
         assert not station.is_online
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('stations', '0007_session_partner_limit'),
+        ('stations', '0008_v2x_export_energy_and_discharge'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('stations', '0008_driver_time_zone'),
+        ('stations', '0009_driver_time_zone'),
     ]
 
     operations = [
