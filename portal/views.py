@@ -98,11 +98,13 @@ def _own_session(request, pk) -> ChargingSession:
 def _curves(session) -> dict:
     curve = selectors.session_curve(session)
     return {
-        "power_chart": charts.line_chart(title="Power (W) over time", points=[(p.at, p.power_w) for p in curve],
-                                         unit="W", css_id="power-chart"),
-        "energy_chart": charts.line_chart(title="Energy delivered (Wh) over time",
-                                          points=[(p.at, p.energy_wh) for p in curve], unit="Wh",
-                                          css_id="energy-chart"),
+        # kW and kWh: the units on the car's display and the invoice.
+        "power_chart": charts.line_chart(
+            title="Power (kW) over time", unit="kW", css_id="power-chart",
+            points=[(p.at, None if p.power_w is None else p.power_w / 1000) for p in curve]),
+        "energy_chart": charts.line_chart(
+            title="Energy delivered (kWh) over time", unit="kWh", css_id="energy-chart",
+            points=[(p.at, None if p.energy_wh is None else p.energy_wh / 1000) for p in curve]),
         "points": curve[::-1][:20],  # the latest first
     }
 

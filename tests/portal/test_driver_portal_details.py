@@ -50,3 +50,19 @@ def test_portal_times_follow_the_driver_zone_and_name_it(network):
     assert "Started 2026-11-02 19:00" in page and 'id="time-zone">Asia/Tokyo<' in page
     refused = client.post("/portal/profile/", {"name": "A", "time_zone": "Mars/Olympus"})
     assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()
+
+
+def test_session_charts_speak_kw_and_kwh(network):
+    from datetime import timedelta
+
+    session = network.session_a
+    for minute, energy, power in [(0, 0, 11000), (30, 5500, 11000)]:
+        at = session.started_at + timedelta(minutes=minute)
+        MeterSample.objects.create(session=session, station=session.station, evse_id=1, timestamp=at,
+                                   measurand=Measurand.ENERGY_ACTIVE_IMPORT_REGISTER, value=energy)
+        MeterSample.objects.create(session=session, station=session.station, evse_id=1, timestamp=at,
+                                   measurand=Measurand.POWER_ACTIVE_IMPORT, value=power)
+    page = driver_client().get(f"/portal/sessions/{session.pk}/").content.decode()
+    assert "Power (kW) over time" in page and "Energy delivered (kWh) over time" in page
+    assert 'class="unit">kW<' in page and 'class="unit">kWh<' in page
+    assert 'class="tick">20</text>' in page  # 11 kW on a 0..20 kW axis, not 0..20000 W
