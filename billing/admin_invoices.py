@@ -15,7 +15,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from billing.exports import invoice_lines_csv_response, invoices_csv_response
 from billing.invoice_selectors import is_finance
@@ -98,7 +98,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     list_select_related = ["credits"]
     fields = [
         "number", "kind", "credits", "series", "sequence", "period", "issued_at", "driver", "customer_name",
-        "customer_email", "currency", "total_excl_vat", "total_vat", "total_incl_vat", "vat_summary",
+        "customer_email", "currency", "total_excl_vat", "total_vat", "total_incl_vat", "vat_table",
     ]
     readonly_fields = fields
     inlines = [InvoiceLineInline]
@@ -124,6 +124,14 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     def has_finance_permission(self, request):
         return is_finance(request.user)
+
+    @admin.display(description="VAT summary")
+    def vat_table(self, invoice):
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            ("none" if entry.get("rate") is None else f"{entry['rate']} %", entry.get("base", ""), entry.get("vat", ""))
+            for entry in invoice.vat_summary or []))
+        return format_html('<table class="vat-summary"><thead><tr><th>VAT rate</th><th>Base</th><th>VAT</th></tr>'
+                           "</thead><tbody>{}</tbody></table>", rows)
 
     @admin.display(description="PDF")
     def pdf_link(self, invoice):

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.html import format_html, format_html_join
 from django.http import JsonResponse
 from django.urls import path
 
@@ -240,6 +241,31 @@ class ChargeDetailRecordAdmin(ReadOnlyAdmin):
     search_fields = ["cdr_id", "station_id_text", "id_token_value", "driver__email"]
     date_hierarchy = "end_date_time"
     inlines = [CdrVatLineInline]
+    fields = ["cdr_id", "session", "driver", "station_id_text", "site_name", "id_token_value", "start_date_time",
+              "end_date_time", "time_zone", "currency", "total_energy_kwh", "total_time_h", "total_parking_time_h",
+              "total_cost_excl_vat", "total_vat", "total_cost_incl_vat", "price_lines", "tariff_used"]
+    readonly_fields = fields
+
+    @admin.display(description="price breakdown")
+    def price_lines(self, cdr):
+        """The priced lines as a table (what the invoice line is made of), not the JSON."""
+        units = {"ENERGY": "kWh", "TIME": "h", "PARKING_TIME": "h", "FLAT": "×"}
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td>"
+                                    "<td>{}</td></tr>", (
+            ("" if line.get("element_index") is None else line["element_index"] + 1,
+             line.get("component", "").replace("_", " ").lower(), line.get("billed_volume", ""),
+             units.get(line.get("component"), ""), line.get("unit_price", ""),
+             "none" if line.get("vat_rate") is None else f"{line['vat_rate']} %",
+             line.get("amount_excl_vat", ""), line.get("amount_incl_vat", ""))
+            for line in (cdr.breakdown or {}).get("lines", [])))
+        return format_html('<table class="price-lines"><thead><tr><th>Element</th><th>Component</th><th>Billed</th>'
+                           "<th>Unit price</th><th>VAT</th><th>Excl. VAT</th><th>Incl. VAT</th></tr></thead>"
+                           "<tbody>{}</tbody></table>", rows or format_html('<tr><td colspan="7">No lines.</td></tr>'))
+
+    @admin.display(description="tariff used (OCPI)")
+    def tariff_used(self, cdr):
+        return format_html("<details><summary>{}</summary><pre>{}</pre></details>", (cdr.tariff or {}).get("id", ""),
+                           json.dumps(cdr.tariff, indent=2))
 
 
 @admin.register(SessionTariff)

@@ -54,3 +54,21 @@ def test_finance_reads_a_cdrs_driver_and_session_as_text_the_operator_as_links()
     assert f"/admin/stations/chargingsession/{cdr.session_id}/change/" not in page
     page = operator.get(f"/admin/billing/chargedetailrecord/{cdr.pk}/change/").content.decode()
     assert f"/admin/stations/driver/{cdr.driver_id}/change/" in page
+
+
+def test_cdr_and_invoice_pages_show_tables_not_json():
+    from billing.models import ChargeDetailRecord, Invoice
+
+    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    finance = Client()
+    assert finance.login(username="finance", password="finance")
+    cdr = ChargeDetailRecord.objects.first()
+    page = finance.get(f"/admin/billing/chargedetailrecord/{cdr.pk}/change/").content.decode()
+    line = cdr.breakdown["lines"][0]
+    assert '<table class="price-lines">' in page and f"<td>{line['amount_incl_vat']}</td>" in page
+    assert "&quot;element_index&quot;" not in page  # the breakdown JSON itself is not shown
+    invoice = Invoice.objects.first()
+    page = finance.get(f"/admin/billing/invoice/{invoice.pk}/change/").content.decode()
+    entry = invoice.vat_summary[0]
+    assert '<table class="vat-summary">' in page
+    assert f"<td>{entry['rate']} %</td><td>{entry['base']}</td><td>{entry['vat']}</td>" in page
