@@ -5,7 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
@@ -181,11 +181,36 @@ class FirmwareCampaignAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["name", "firmware__version"]
     inlines = [MemberInline]
+    add_form_template = "admin/stations/firmwarecampaign/add_form.html"
     actions = [_campaign_action("start", "Start"), _campaign_action("pause", "Pause"),
                _campaign_action("resume", "Resume"), _campaign_action("cancel", "Cancel")]
 
     def get_queryset(self, request):
         return selectors.campaigns_visible_to(request.user)
+
+    def get_urls(self):
+        return [
+            path("targets/", self.admin_site.admin_view(self.targets_view), name="stations_firmwarecampaign_targets"),
+        ] + super().get_urls()
+
+    def targets_view(self, request):
+        """How many stations the targets on the add form match, before saving (the form's
+        script asks as the operator picks sites, models, versions or stations)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        firmware = FirmwareImage.objects.filter(pk=request.GET.get("firmware") or 0).first()
+        if firmware is None:
+            return JsonResponse({"error": "choose a firmware first"}, status=400)
+        try:
+            targets = rollout.resolve_targets(
+                firmware=firmware, sites=[int(s) for s in request.GET.getlist("sites") if s.isdigit()],
+                models=_words(request.GET.get("station_models")),
+                current_versions=_words(request.GET.get("current_versions")),
+                stations=_words(request.GET.get("stations")))
+        except rollout.CampaignError as error:
+            return JsonResponse({"error": str(error)}, status=400)
+        return JsonResponse({"count": len(targets), "stations": [t.station_id for t in targets[:20]],
+                             "already_on_version": sum(t.firmware_version == firmware.version for t in targets)})
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []  # members come from the targets

@@ -76,6 +76,7 @@ def test_operator_creates_a_campaign_in_the_admin_and_it_completes(network, live
         firmware = page.get_by_label("Firmware")
         firmware.select_option(value=firmware.locator("option", has_text="2.5.0").get_attribute("value"))
         page.get_by_label("Stations").fill("CP-A")
+        expect(page.locator("#target-count")).to_have_text("1 station(s) match: CP-A")  # before saving
         page.get_by_label("Canary percent").fill("100")
         page.get_by_label("Start now").check()
         page.get_by_role("button", name="Save", exact=True).click()
