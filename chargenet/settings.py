@@ -211,6 +211,11 @@ CHARGENET_INVOICE_SELLER = {
     "vat_id": os.environ.get("INVOICE_SELLER_VAT_ID", "DE000000000"),
 }
 
+# Invoices are due this many days after their date (printed with the payment terms).
+CHARGENET_INVOICE_PAYMENT_TERMS_DAYS = int(os.environ.get("INVOICE_PAYMENT_TERMS_DAYS", "14"))
+# A PNG or JPEG printed at the top of every invoice PDF (empty: none).
+CHARGENET_INVOICE_LOGO = os.environ.get("INVOICE_LOGO", "")
+
 # --- Internationalisation -------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
