@@ -1,5 +1,6 @@
 import json
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -7,6 +8,7 @@ from django.db.models import Count, Q
 from django.http import JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
 
 from chargenet import roles
 from stations import models
@@ -30,11 +32,33 @@ class OrganizationAdmin(admin.ModelAdmin):
     filter_horizontal = ["members"]
 
 
+def site_zone(site) -> str:
+    """The site's IANA zone for showing its times, UTC when unset or unknown."""
+    name = getattr(site, "time_zone", "") or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name
+
+
 @admin.register(models.Site)
 class SiteAdmin(admin.ModelAdmin):
-    list_display = ["name", "organization", "city", "country", "time_zone"]
+    list_display = ["name", "organization", "city", "country", "time_zone", "local_time"]
     list_filter = ["organization", "country"]
     search_fields = ["name", "city", "address"]
+
+    @admin.display(description="local time")
+    def local_time(self, site):
+        zone = site_zone(site)
+        return f"{timezone.localtime(timezone=ZoneInfo(zone)):%H:%M} ({zone})"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "local_time"]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        with timezone.override(site_zone(self.get_object(request, object_id))):
+            return super().change_view(request, object_id, form_url, extra_context)
 
 
 def readable_frames(frames: list[dict] | None) -> list[dict] | None:
@@ -206,10 +230,11 @@ class ChargingStationAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         station = self.get_object(request, object_id)
         extra_context = extra_context or {}
+        zone = site_zone(station.site if station is not None else None)
         if station is not None:
             extra_context.update(
                 common_commands=COMMON_COMMANDS,
-                station_zone=station.site.time_zone if station.site_id and station.site.time_zone else "UTC",
+                station_zone=zone,
                 may_command=self.has_change_permission(request, station),
                 active_sessions=station.sessions.filter(status=models.SessionStatus.ACTIVE).select_related(
                     "evse", "connector"),
@@ -217,7 +242,9 @@ class ChargingStationAdmin(admin.ModelAdmin):
                 recent_events=station.events.all()[:10],
                 recent_frames=readable_frames(recent_frames(station.station_id)) if station.is_online else None,
             )
-        return super().change_view(request, object_id, form_url, extra_context)
+        # The whole page, its form included (shown and read back), in the site's zone.
+        with timezone.override(zone):
+            return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Approve registration (Accepted)")
     def approve_registration(self, request, queryset):

@@ -19,3 +19,21 @@ def test_frames_say_what_they_are():
     ]
     assert frames[0]["at"] == datetime(2026, 12, 6, 10, 0, 0, 123000, tzinfo=UTC)
     assert readable_frames(None) is None
+
+
+def test_station_and_site_pages_show_times_in_the_sites_zone(db, make_station):
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from stations.models import ChargingStation, Site
+
+    site = Site.objects.create(name="Berlin", time_zone="Europe/Berlin")
+    station = make_station("CP-Z", site=site)
+    ChargingStation.objects.filter(pk=station.pk).update(last_seen=datetime(2026, 7, 1, 10, 0, tzinfo=UTC))
+    client = Client()
+    client.force_login(User.objects.create_superuser("ops", "ops@example.com", "x"))
+    page = client.get(f"/admin/stations/chargingstation/{station.pk}/change/").content.decode()
+    assert "times in <span class=\"time-zone\">Europe/Berlin</span>" in page
+    assert "July 1, 2026, noon" in page and "10 a.m." not in page  # 10:00 UTC is 12:00 in Berlin (summer)
+    site_page = client.get(f"/admin/stations/site/{site.pk}/change/").content.decode()
+    assert "(Europe/Berlin)" in site_page
