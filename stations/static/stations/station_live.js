@@ -1,4 +1,4 @@
-// The station page's live state: polls the station's state.json and updates the connection,
+// The station page's live state: polls (every 3 s) the station's state.json and updates the connection,
 // the connectors' status and what is charging (energy, power), without a reload.
 (function () {
   "use strict";
@@ -28,7 +28,7 @@
       fetch(url, {credentials: "same-origin"}).then(function (r) { return r.ok ? r.json() : null; })
         .then(function (state) { if (state) { apply(state); } })
         .catch(function () { text(document.getElementById("live-mode"), "updates paused"); })
-        .finally(function () { setTimeout(poll, 5000); });
+        .finally(function () { setTimeout(poll, 3000); });
     }
     poll();
   }
