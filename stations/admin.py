@@ -10,7 +10,6 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from chargenet import roles
 from stations import models
 from stations.commands.forms import COMMON_COMMANDS, CommandForm
 from stations.commands.service import CommandError, send_command
@@ -200,8 +199,10 @@ class ChargingStationAdmin(admin.ModelAdmin):
         if station is None or not self.has_change_permission(request, station):
             raise PermissionDenied
         evses = sorted(station.evses.values_list("evse_id", flat=True)) or [1]
-        tokens = list(roles.scope(request.user, models.IdToken.objects.order_by("value")).values_list(
-            "value", flat=True)[:100])
+        # The tokens this user may see, as the admin's token list scopes them.
+        token_admin = self.admin_site._registry.get(models.IdToken)
+        tokens = list(token_admin.get_queryset(request).order_by("value").values_list("value", flat=True)[:100]
+                      ) if token_admin is not None else []
         chosen = request.POST.get("command") if request.method == "POST" else request.GET.get("command")
         form = CommandForm(request.POST or None, command=chosen, evses=evses, tokens=tokens)
         result = error = None
