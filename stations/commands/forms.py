@@ -59,13 +59,37 @@ def _form_field(name: str, field: serializers.Field, *, evses: list[int], tokens
     if isinstance(field, serializers.IntegerField):
         return forms.IntegerField(**common)
     if isinstance(field, serializers.DateTimeField):
+        common["label"] = f"{common['label']} (UTC)"
         return forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), **common)
+    if isinstance(field, serializers.ListSerializer):  # e.g. a charging profile's periods: one a line
+        names = list(field.child.fields)[:3]
+        common["help_text"] = (f"one a line: {' '.join(names)} (e.g. '0 16 3', then '3600 10 3'). "
+                               f"{common['help_text']}").strip()
+        return forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "placeholder": "0 16 3"}), **common)
     if isinstance(field, serializers.ListField):
         return forms.CharField(widget=forms.TextInput(attrs={"placeholder": "comma-separated"}), **common)
     if isinstance(field, (serializers.DictField, serializers.JSONField)):
         return forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "placeholder": "JSON"}), **common)
     widget = forms.TextInput(attrs={"list": "known-tokens"}) if name == "id_token" and tokens else None
     return forms.CharField(widget=widget, **common)
+
+
+def _scalar(text: str):
+    """'16' -> 16, '7.5' -> 7.5, 'true' -> True; anything else stays text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _rows(text: str, names: list[str]) -> list[dict]:
+    """Lines of space- or comma-separated values, named in order: the periods of a profile."""
+    rows = []
+    for line in text.splitlines():
+        values = [v for v in line.replace(",", " ").split() if v]
+        if values:
+            rows.append({name: _scalar(value) for name, value in zip(names, values, strict=False)})
+    return rows
 
 
 class CommandForm(forms.Form):
@@ -104,8 +128,10 @@ class CommandForm(forms.Form):
             value = self.cleaned_data.get(name)
             if value in (None, ""):
                 continue
-            if isinstance(serializer_fields[name], serializers.ListField):
-                value = [item.strip() for item in value.split(",") if item.strip()]
+            if isinstance(serializer_fields[name], serializers.ListSerializer):
+                value = _rows(value, list(serializer_fields[name].child.fields)[:3])
+            elif isinstance(serializer_fields[name], serializers.ListField):
+                value = [_scalar(item.strip()) for item in value.split(",") if item.strip()]
             elif isinstance(serializer_fields[name], (serializers.DictField, serializers.JSONField)):
                 try:
                     value = json.loads(value)
