@@ -5,17 +5,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from stations import models
 from stations.commands.forms import COMMON_COMMANDS, CommandForm
 from stations.commands.service import CommandError, send_command
 from stations.firmware import admin as firmware_admin
 from stations.services.registry import RegistrationError, register_station
-from stations.selectors import station_live_state
+from stations.selectors import site_power_shares, station_live_state
 from stations.services.traffic import recent_frames
 
 
@@ -52,12 +54,52 @@ class SiteAdmin(admin.ModelAdmin):
         zone = site_zone(site)
         return f"{timezone.localtime(timezone=ZoneInfo(zone)):%H:%M} ({zone})"
 
+    @admin.display(description="power")
+    def power_page(self, site):
+        if site.pk is None:
+            return "—"
+        return format_html('<a href="{}">Power chart and what each session draws</a>',
+                           reverse("admin:stations_site_power", args=[site.pk]))
+
     def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), "local_time"]
+        return [*super().get_readonly_fields(request, obj), "local_time", "power_page"]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         with timezone.override(site_zone(self.get_object(request, object_id))):
             return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path("<path:object_id>/power/", self.admin_site.admin_view(self.power_view),
+                 name="stations_site_power"),
+        ] + super().get_urls()
+
+    def power_view(self, request, object_id):
+        """The site's power chart, large, for the last hours (``?hours=``, 1 to 168), with
+        what each session charging now draws and its share of the site."""
+        from datetime import timedelta
+
+        from stations.smart_charging.charts import power_chart_svg
+        from stations.smart_charging.models import SiteLoadSample
+
+        site = self.get_object(request, object_id)
+        if site is None:
+            raise Http404("No such site.")
+        if not self.has_view_permission(request, site):
+            raise PermissionDenied
+        try:
+            hours = min(max(int(request.GET.get("hours", 6)), 1), 168)
+        except ValueError:
+            hours = 6
+        samples = list(SiteLoadSample.objects.filter(
+            site=site, at__gte=timezone.now() - timedelta(hours=hours)).order_by("at"))
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "site": site, "hours": hours,
+            "title": f"{site.name}: power", "chart": mark_safe(power_chart_svg(samples, title=f"{site.name}: power")),
+            "shares": site_power_shares(site), "zone": site_zone(site),
+        }
+        with timezone.override(site_zone(site)):
+            return TemplateResponse(request, "admin/stations/site/power.html", context).render()
 
 
 def readable_frames(frames: list[dict] | None) -> list[dict] | None:
@@ -188,7 +230,9 @@ class ChargingStationAdmin(admin.ModelAdmin):
     def state_view(self, request, object_id):
         """The station page's live part, polled every few seconds."""
         station = self.get_object(request, object_id)
-        if station is None or not self.has_view_permission(request, station):
+        if station is None:
+            raise Http404("No such station.")  # another tenant's too: as if it did not exist
+        if not self.has_view_permission(request, station):
             raise PermissionDenied
         return JsonResponse(station_live_state(station))
 
@@ -196,7 +240,9 @@ class ChargingStationAdmin(admin.ModelAdmin):
         """A page of its own for one command (never a form nested in the change form, which
         browsers drop): typed fields, then the station's answer shown on the same page."""
         station = self.get_object(request, object_id)
-        if station is None or not self.has_change_permission(request, station):
+        if station is None:
+            raise Http404("No such station.")
+        if not self.has_change_permission(request, station):
             raise PermissionDenied
         evses = sorted(station.evses.values_list("evse_id", flat=True)) or [1]
         # The tokens this user may see, as the admin's token list scopes them.

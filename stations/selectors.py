@@ -142,3 +142,23 @@ def station_live_state(station: ChargingStation) -> dict:
             for s in sessions
         ],
     }
+
+
+def site_power_shares(site: Site) -> list[dict]:
+    """Each session charging at the site now, with its latest power and its share of the
+    site's total, largest first (the site power page's table)."""
+    from django.db.models import OuterRef, Subquery
+
+    from stations.models import Measurand, MeterSample, Phase, SessionStatus
+
+    latest_power = MeterSample.objects.filter(
+        session=OuterRef("pk"), phase=Phase.NONE, measurand=Measurand.POWER_ACTIVE_IMPORT,
+    ).order_by("-timestamp").values("value")[:1]
+    sessions = list(ChargingSession.objects.filter(station__site=site, status=SessionStatus.ACTIVE)
+                    .select_related("station", "evse").annotate(power_w=Subquery(latest_power)))
+    total = sum(s.power_w or 0 for s in sessions)
+    rows = [{"station": s.station.station_id, "evse": s.evse.evse_id if s.evse else None,
+             "transaction_id": s.transaction_id, "energy_kwh": f"{s.energy_wh / 1000:.2f}",
+             "power_w": s.power_w or 0, "power_kw": f"{(s.power_w or 0) / 1000:.1f}",
+             "share_percent": round(100 * (s.power_w or 0) / total, 1) if total else 0.0} for s in sessions]
+    return sorted(rows, key=lambda row: -row["power_w"])
