@@ -46,15 +46,19 @@ browsers:
 run: migrate static
 	$(PY) manage.py seed_demo
 	$(PY) manage.py pki_init
-	@echo "ChargeNet on http://$(HOST):$(PORT)/admin/ (admin / admin), drivers on /portal/ (driver / driver) - Ctrl-C stops server and simulator"
+	@echo "ChargeNet on http://$(HOST):$(PORT)/ (admin / admin, owner / owner, finance / finance, driver / driver) - Ctrl-C stops server and simulator"
+	@echo http://$(HOST):$(PORT) > .server-url
 	@$(PY) manage.py simulate --stations $(DEMO_STATIONS) --prefix DEMO- --url ws://$(HOST):$(PORT)/ocpp & \
 	  SIM=$$!; trap 'kill $$SIM 2>/dev/null' EXIT INT TERM; \
+	  CHARGENET_PUBLIC_URL=$${CHARGENET_PUBLIC_URL:-http://$(HOST):$(PORT)} \
 	  $(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 --websocket_connect_timeout 30 chargenet.asgi:application
 
 # The server alone, without demo data or simulator: WORKERS daphne processes on one port
 # (gateway/serve.py; with more than one, REDIS_URL must be set).
 serve: migrate static
-	$(PY) -m gateway.serve $(if $(WORKERS),--workers $(WORKERS)) --host $(HOST) --port $(PORT)
+	@echo http://$(HOST):$(PORT) > .server-url
+	CHARGENET_PUBLIC_URL=$${CHARGENET_PUBLIC_URL:-http://$(HOST):$(PORT)} \
+	  $(PY) -m gateway.serve $(if $(WORKERS),--workers $(WORKERS)) --host $(HOST) --port $(PORT)
 
 test: install browsers
 	$(PY) -m pytest $(PYTEST_ARGS)

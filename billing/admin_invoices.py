@@ -15,7 +15,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from billing.exports import invoice_lines_csv_response, invoices_csv_response
 from billing.invoice_selectors import is_finance
@@ -69,6 +69,19 @@ class RunInvoicingForm(forms.Form):
         return period.code
 
 
+class ExportMonthForm(forms.Form):
+    period = forms.CharField(max_length=7, label="Month", widget=forms.TextInput(attrs={"type": "month"}),
+                             help_text="YYYY-MM: its invoices and the credit notes that correct them")
+    what = forms.ChoiceField(choices=[("invoices", "Invoices (one row each)"),
+                                      ("lines", "Invoice lines (one row per charging session)")], label="Export")
+
+    def clean_period(self):
+        try:
+            return parse_period(self.cleaned_data["period"]).code
+        except InvalidPeriod as error:
+            raise forms.ValidationError(str(error))
+
+
 class CreditNoteForm(forms.Form):
     reason = forms.CharField(max_length=MAX_CREDIT_REASON_LENGTH, help_text="shown on every line of the credit note")
 
@@ -85,7 +98,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     list_select_related = ["credits"]
     fields = [
         "number", "kind", "credits", "series", "sequence", "period", "issued_at", "driver", "customer_name",
-        "customer_email", "currency", "total_excl_vat", "total_vat", "total_incl_vat", "vat_summary",
+        "customer_email", "currency", "total_excl_vat", "total_vat", "total_incl_vat", "vat_table",
     ]
     readonly_fields = fields
     inlines = [InvoiceLineInline]
@@ -112,6 +125,14 @@ class InvoiceAdmin(admin.ModelAdmin):
     def has_finance_permission(self, request):
         return is_finance(request.user)
 
+    @admin.display(description="VAT summary")
+    def vat_table(self, invoice):
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            ("none" if entry.get("rate") is None else f"{entry['rate']} %", entry.get("base", ""), entry.get("vat", ""))
+            for entry in invoice.vat_summary or []))
+        return format_html('<table class="vat-summary"><thead><tr><th>VAT rate</th><th>Base</th><th>VAT</th></tr>'
+                           "</thead><tbody>{}</tbody></table>", rows)
+
     @admin.display(description="PDF")
     def pdf_link(self, invoice):
         url = reverse("admin:billing_invoice_pdf", args=[invoice.pk])
@@ -122,8 +143,26 @@ class InvoiceAdmin(admin.ModelAdmin):
         view = self.admin_site.admin_view
         return [
             path("run-invoicing/", view(self.run_invoicing_view), name="billing_invoice_run"),
+            path("export-month/", view(self.export_month_view), name="billing_invoice_export_month"),
             path("<int:object_id>/pdf/", view(self.pdf_view), name="billing_invoice_pdf"),
         ] + super().get_urls()
+
+    def export_month_view(self, request):
+        """A month's invoices or lines as CSV, the file named for the month (finance's monthly
+        hand-over), from a month picker instead of selecting rows page by page."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = ExportMonthForm(request.GET or None, initial={"period": previous_period(), "what": "invoices"})
+        if request.GET and form.is_valid():
+            period, what = form.cleaned_data["period"], form.cleaned_data["what"]
+            invoices = self.get_queryset(request).filter(period=period)
+            if what == "lines":
+                return invoice_lines_csv_response(InvoiceLine.objects.filter(invoice__in=invoices),
+                                                  f"invoice-lines-{period}.csv")
+            return invoices_csv_response(invoices, f"invoices-{period}.csv")
+        context = {**self.admin_site.each_context(request), "title": "Export a month", "opts": self.model._meta,
+                   "form": form}
+        return TemplateResponse(request, "admin/billing/invoice/export_month.html", context)
 
     def pdf_view(self, request, object_id):
         if not self.has_view_permission(request):

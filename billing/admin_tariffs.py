@@ -5,11 +5,19 @@ checked exactly as the API checks it (`billing.tariffs.TariffSerializer`: OCPI s
 then `billing.pricing.validate_tariff`). CDRs and tariff snapshots are read-only.
 """
 
+import json
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.html import format_html, format_html_join
+from django.http import JsonResponse
+from django.urls import path
 
 from billing.models import CdrVatLine, ChargeDetailRecord, DriverGroup, SessionTariff, Tariff, TariffAssignment
+from billing.tariff_preview import PreviewError, PreviewSession, preview_cost
 from billing.tariffs import TariffAssignmentError, TariffSerializer, check_tariff_fits_place, set_default_tariff
 
 _OCPI_FIELDS = {  # OCPI name -> model field
@@ -58,6 +66,7 @@ class TariffForm(forms.ModelForm):
             for name, rows in [("elements", 16), ("tariff_alt_text", 3), ("min_price", 2), ("max_price", 2),
                                ("energy_mix", 4)]
         }
+        help_texts = {"elements": "Edited with the structured editor above; the JSON stays the truth (OCPI 2.2.1)."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -121,6 +130,41 @@ class TariffAdmin(admin.ModelAdmin):
     readonly_fields = ["last_updated"]
     inlines = [TariffAssignmentInline]
     actions = ["make_default"]
+    change_form_template = "admin/billing/tariff/change_form.html"
+
+    def get_urls(self):
+        return [
+            path("preview/", self.admin_site.admin_view(self.preview_view), name="billing_tariff_preview"),
+        ] + super().get_urls()
+
+    @staticmethod
+    def _preview_session(data: dict) -> PreviewSession:
+        try:
+            return PreviewSession(
+                start_local=datetime.fromisoformat(str(data.get("start") or "2026-01-05T18:00")).replace(tzinfo=None),
+                time_zone=str(data.get("time_zone") or "UTC"),
+                energy_kwh=Decimal(str(data.get("energy_kwh") or 0)),
+                charging_minutes=int(data.get("charging_minutes") or 0),
+                parking_minutes=int(data.get("parking_minutes") or 0),
+            )
+        except (ValueError, InvalidOperation) as error:
+            raise PreviewError(f"check the session: {error}") from error
+
+    def preview_view(self, request):
+        """POST {tariff: {currency, elements, min_price?, max_price?}, session: {...}}: the
+        breakdown, or {"error": ...} with 400. Nothing is saved."""
+        if request.method != "POST":
+            return JsonResponse({"error": "POST a tariff and a session"}, status=405)
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            body = json.loads(request.body or b"{}")
+            tariff = body.get("tariff") or {}
+            tariff = {key: tariff.get(key) for key in ("currency", "elements", "min_price", "max_price") if
+                      tariff.get(key) not in (None, "")}
+            return JsonResponse(preview_cost(tariff=tariff, session=self._preview_session(body.get("session") or {})))
+        except (ValueError, AttributeError, PreviewError) as error:
+            return JsonResponse({"error": str(error)}, status=400)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -197,6 +241,31 @@ class ChargeDetailRecordAdmin(ReadOnlyAdmin):
     search_fields = ["cdr_id", "station_id_text", "id_token_value", "driver__email"]
     date_hierarchy = "end_date_time"
     inlines = [CdrVatLineInline]
+    fields = ["cdr_id", "session", "driver", "station_id_text", "site_name", "id_token_value", "start_date_time",
+              "end_date_time", "time_zone", "currency", "total_energy_kwh", "total_time_h", "total_parking_time_h",
+              "total_cost_excl_vat", "total_vat", "total_cost_incl_vat", "price_lines", "tariff_used"]
+    readonly_fields = fields
+
+    @admin.display(description="price breakdown")
+    def price_lines(self, cdr):
+        """The priced lines as a table (what the invoice line is made of), not the JSON."""
+        units = {"ENERGY": "kWh", "TIME": "h", "PARKING_TIME": "h", "FLAT": "×"}
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td>"
+                                    "<td>{}</td></tr>", (
+            ("" if line.get("element_index") is None else line["element_index"] + 1,
+             line.get("component", "").replace("_", " ").lower(), line.get("billed_volume", ""),
+             units.get(line.get("component"), ""), line.get("unit_price", ""),
+             "none" if line.get("vat_rate") is None else f"{line['vat_rate']} %",
+             line.get("amount_excl_vat", ""), line.get("amount_incl_vat", ""))
+            for line in (cdr.breakdown or {}).get("lines", [])))
+        return format_html('<table class="price-lines"><thead><tr><th>Element</th><th>Component</th><th>Billed</th>'
+                           "<th>Unit price</th><th>VAT</th><th>Excl. VAT</th><th>Incl. VAT</th></tr></thead>"
+                           "<tbody>{}</tbody></table>", rows or format_html('<tr><td colspan="7">No lines.</td></tr>'))
+
+    @admin.display(description="tariff used (OCPI)")
+    def tariff_used(self, cdr):
+        return format_html("<details><summary>{}</summary><pre>{}</pre></details>", (cdr.tariff or {}).get("id", ""),
+                           json.dumps(cdr.tariff, indent=2))
 
 
 @admin.register(SessionTariff)

@@ -12,6 +12,7 @@ The seller block comes from ``settings.CHARGENET_INVOICE_SELLER`` (a dict with `
 from __future__ import annotations
 
 import io
+import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 from xml.sax.saxutils import escape
@@ -23,10 +24,13 @@ from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.lib.utils import ImageReader
+from reportlab.platypus import Image, LongTable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from billing.invoicing import parse_period
 from billing.models import Invoice, InvoiceKind
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SELLER = {
     "name": "ChargeNet charging network",
@@ -92,6 +96,28 @@ GRID = TableStyle([
 ])
 
 
+def _duration(started_at: datetime | None, ended_at: datetime | None) -> str:
+    if started_at is None or ended_at is None:
+        return ""
+    minutes = max(int((ended_at - started_at).total_seconds() // 60), 0)
+    return f"{minutes // 60}:{minutes % 60:02d} h"
+
+
+def _logo() -> list:
+    """The operator's logo (settings.CHARGENET_INVOICE_LOGO), at most 50 x 20 mm, if set."""
+    path = getattr(settings, "CHARGENET_INVOICE_LOGO", "")
+    if not path:
+        return []
+    try:
+        ImageReader(path).getSize()  # read now: a missing or broken file must not stop invoicing
+    except Exception:  # noqa: BLE001  (ReportLab wraps every reading error differently)
+        logger.warning("invoice logo %s cannot be read; invoices go out without it", path)
+        return []
+    logo = Image(path, width=50 * mm, height=20 * mm, kind="proportional")
+    logo.hAlign = "LEFT"
+    return [logo, Spacer(1, 3 * mm)]
+
+
 def render_invoice_pdf(invoice: Invoice) -> bytes:
     """The document as bytes: seller, customer, number, dates, lines, VAT summary, totals."""
     styles = _styles()
@@ -102,7 +128,7 @@ def render_invoice_pdf(invoice: Invoice) -> bytes:
         buffer, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=18 * mm, bottomMargin=18 * mm,
         title=f"{title} {invoice.number}", author=seller()["name"], subject=f"{title} {invoice.number}",
     )
-    story = [Paragraph(f"{title} {escape(invoice.number)}", styles["title"])]
+    story = [*_logo(), Paragraph(f"{title} {escape(invoice.number)}", styles["title"])]
 
     vendor = seller()
     seller_lines = [f"<b>{escape(vendor['name'])}</b>", *(escape(line) for line in vendor.get("address", []))]
@@ -125,6 +151,10 @@ def render_invoice_pdf(invoice: Invoice) -> bytes:
     ]
     if is_credit and invoice.credits_id:
         facts.append(["Corrects invoice", invoice.credits.number])
+    else:
+        days = settings.CHARGENET_INVOICE_PAYMENT_TERMS_DAYS
+        facts += [["Due date", f"{(invoice.issued_at + timedelta(days=days)).astimezone(_zone('UTC')):%Y-%m-%d}"],
+                  ["Payment terms", f"payable within {days} days of the invoice date, without deduction"]]
     facts_table = Table(facts, colWidths=[35 * mm, 139 * mm])
     facts_table.setStyle(TableStyle([
         ("FONT", (0, 0), (0, -1), "Helvetica-Bold", 9), ("FONT", (1, 0), (1, -1), "Helvetica", 9),
@@ -132,18 +162,22 @@ def render_invoice_pdf(invoice: Invoice) -> bytes:
     ]))
     story += [facts_table, Paragraph("Charging sessions", styles["h2"])]
 
-    header = ["Date", "Station / site", "Energy kWh", "Net", "VAT", "Total"]
+    header = ["Date", "Station / site", "Duration", "Energy kWh", "Net / kWh", "Net", "VAT", "Total"]
     rows = [header]
     lines = invoice.lines.order_by("id").values_list(
-        "cdr__end_date_time", "cdr__time_zone", "description", "energy_kwh", "amount_excl_vat", "vat",
-        "amount_incl_vat",
+        "cdr__start_date_time", "cdr__end_date_time", "cdr__time_zone", "description", "energy_kwh",
+        "amount_excl_vat", "vat", "amount_incl_vat",
     )
-    for ended_at, zone_name, description, energy, net, vat, gross in lines.iterator(chunk_size=2000):
+    for started_at, ended_at, zone_name, description, energy, net, vat, gross in lines.iterator(chunk_size=2000):
+        energy = Decimal(energy)
         rows.append([
             _local_date(ended_at, zone_name), Paragraph(escape(description), styles["small"]),
-            f"{Decimal(energy):,.3f}", format_money(net), format_money(vat), format_money(gross),
+            _duration(started_at, ended_at), f"{energy:,.3f}",
+            format_money((Decimal(net) / energy).quantize(Decimal("0.0001"))) if energy else "",
+            format_money(net), format_money(vat), format_money(gross),
         ])
-    line_table = LongTable(rows, colWidths=[22 * mm, 70 * mm, 22 * mm, 20 * mm, 20 * mm, 20 * mm], repeatRows=1)
+    line_table = LongTable(rows, colWidths=[19 * mm, 49 * mm, 16 * mm, 19 * mm, 17 * mm, 18 * mm, 17 * mm,
+                                            19 * mm], repeatRows=1)
     line_table.setStyle(GRID)
     story.append(line_table)
 

@@ -8,7 +8,10 @@ model permissions; drivers are kept out. An object outside the user's scope is a
 whether its URL is guessed or linked.
 """
 
+from contextvars import ContextVar
+
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.options import InlineModelAdmin
 from django.core.exceptions import ValidationError
@@ -76,6 +79,17 @@ class TenantScopedAdmin(admin.ModelAdmin):
             field.queryset = roles.scope(request.user, field.queryset)
         return field
 
+    def render_change_form(self, request, context, *args, **kwargs):
+        """Rendered here, while the request is known to the read-only fields' links (see
+        ``guard_readonly_links``); Django would render it after the view returned."""
+        response = super().render_change_form(request, context, *args, **kwargs)
+        token = _rendering_for.set(request)
+        try:
+            response.render()
+        finally:
+            _rendering_for.reset(token)
+        return response
+
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # Django redirects to the index with a message; a guessed URL gets a plain 404.
         raise Http404
@@ -115,6 +129,34 @@ class TenantScopedInline(InlineModelAdmin):
         return field
 
 
+_rendering_for: ContextVar = ContextVar("chargenet_admin_rendering_for", default=None)
+
+
+def guard_readonly_links() -> None:
+    """A read-only relation on a change page links to the related object's page only when
+    the viewer may open it; otherwise it is plain text (finance sees a CDR's driver and
+    session by name, not as links that answer 403). Django builds those links in
+    ``AdminReadonlyField.get_admin_url`` without asking anyone's permission."""
+    original = helpers.AdminReadonlyField.get_admin_url
+    if getattr(original, "guarded", False):
+        return
+
+    def get_admin_url(self, remote_field, remote_obj):
+        request = _rendering_for.get()
+        if request is not None and not may_open(request, self.model_admin.admin_site, remote_obj):
+            return str(remote_obj)
+        return original(self, remote_field, remote_obj)
+
+    get_admin_url.guarded = True
+    helpers.AdminReadonlyField.get_admin_url = get_admin_url
+
+
+def may_open(request, site: admin.AdminSite, obj) -> bool:
+    """May this request's user open ``obj``'s admin page?"""
+    model_admin = site._registry.get(type(obj))
+    return model_admin is not None and model_admin.has_view_permission(request, obj)
+
+
 def _related_only(model, item):
     if isinstance(item, str) and "__" not in item:
         field = model._meta.get_field(item)
@@ -134,6 +176,42 @@ class RoleAuthenticationForm(AdminAuthenticationForm):
         if not roles.may_use_admin(user):
             raise ValidationError(self.error_messages["invalid_login"], code="invalid_login",
                                   params={"username": self.username_field.verbose_name})
+
+
+# The admin's navigation by task, not by Django app: model label -> section. A model not
+# listed here stays in a last "Other" section (so nothing disappears when one is added).
+TASK_SECTIONS = {
+    "Network": ["stations.organization", "stations.site", "stations.chargingstation", "stations.evse",
+                "stations.connector", "stations.connectorstatuschange", "stations.stationevent",
+                "stations.devicemodelvariable", "stations.commandlog", "stations.siteloadlimit",
+                "stations.chargingprofile"],
+    "Sessions": ["stations.chargingsession", "stations.reservation", "stations.idtoken", "stations.driver"],
+    "Billing": ["billing.invoice", "billing.chargedetailrecord", "billing.tariff", "billing.tariffassignment",
+                "billing.drivergroup", "billing.sessiontariff"],
+    "Firmware": ["stations.firmwarecampaign", "stations.firmwareimage", "stations.diagnosticsrequest"],
+    "Certificates": ["pki.certificateauthority", "pki.certificate", "pki.signingrequest",
+                     "pki.installedcertificate", "pki.vehicle"],
+    "Roaming": ["roaming.partner", "roaming.partnertoken", "roaming.outboxentry", "roaming.requestlog"],
+    "Users": ["auth.user", "auth.group", "authtoken.tokenproxy"],
+}
+
+
+def group_by_task(app_list: list[dict]) -> list[dict]:
+    """Django's app list (already filtered by permission) regrouped into TASK_SECTIONS."""
+    by_label = {}
+    for app in app_list:
+        for model in app["models"]:
+            by_label[f"{app['app_label']}.{model['object_name'].lower()}"] = model
+    if "authtoken.tokenproxy" in by_label:  # DRF's "Tokens" beside the drivers' tokens
+        by_label["authtoken.tokenproxy"] = {**by_label["authtoken.tokenproxy"], "name": "API tokens"}
+    sections = []
+    for name, labels in [*TASK_SECTIONS.items(), ("Other", sorted(set(by_label) - {
+            label for labels in TASK_SECTIONS.values() for label in labels}))]:
+        models = [by_label[label] for label in labels if label in by_label]
+        if models:
+            sections.append({"name": name, "app_label": name.lower(), "app_url": "", "has_module_perms": True,
+                             "models": models})
+    return sections
 
 
 class ChargeNetAdminSite(admin.AdminSite):
@@ -157,6 +235,15 @@ class ChargeNetAdminSite(admin.AdminSite):
         # "View site" leads to the dashboard (there is no public site at /).
         context["site_url"] = "/admin/dashboard/" if context["may_use_dashboard"] else None
         return context
+
+    def get_app_list(self, request, app_label=None):
+        app_list = super().get_app_list(request, app_label)
+        return app_list if app_label else group_by_task(app_list)
+
+    def index(self, request, extra_context=None):
+        from chargenet.overview import overview_for
+
+        return super().index(request, {**(extra_context or {}), "overview": overview_for(request, self)})
 
     def get_urls(self):
         from portal import dashboard

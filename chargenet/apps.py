@@ -7,6 +7,12 @@ class ChargeNetAdminConfig(AdminConfig):
 
     default_site = "chargenet.admin_site.ChargeNetAdminSite"
 
+    def ready(self):
+        super().ready()
+        from chargenet.admin_site import guard_readonly_links
+
+        guard_readonly_links()
+
 
 class ChargeNetConfig(AppConfig):
     """The project itself, above every app: commands that span them all (``seed_demo``)."""

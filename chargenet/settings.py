@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from here, not a CDN
     "stations",
     "billing",
     "pki",
@@ -157,6 +158,11 @@ CELERY_BEAT_SCHEDULE = {
     "roaming-pull-locations": {"task": "roaming.pull_all", "schedule": crontab(minute=15)},
 }
 
+# Embedded mode (no REDIS_URL): the server runs this schedule itself (chargenet/periodic.py);
+# one process per database does. CHARGENET_PERIODIC_INTERVAL_S shortens the every-minute jobs.
+CHARGENET_PERIODIC_JOBS = _env_flag("CHARGENET_PERIODIC_JOBS", not REDIS_URL)
+CHARGENET_PERIODIC_INTERVAL_S = float(os.environ.get("CHARGENET_PERIODIC_INTERVAL_S") or 0) or None
+
 # --- Auth, API ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -179,8 +185,9 @@ REST_FRAMEWORK = {
     ],
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "chargenet.api_errors.exception_handler",  # 404s name no model class
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "chargenet.api_errors.ChoiceFriendlyFilterBackend",  # ?status=active as well as Active
         "rest_framework.filters.OrderingFilter",
     ],
 }
@@ -190,6 +197,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Charging network management: stations, sessions, tariffs, invoices.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ loads Swagger UI from our own static files: nothing from outside the server.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "ChargingProfileKindEnum": "stations.smart_charging.models.ChargingProfileKind",
         "FirmwareCampaignStatusEnum": "stations.firmware.models.CampaignStatus",
@@ -203,6 +214,11 @@ CHARGENET_INVOICE_SELLER = {
     "address": os.environ.get("INVOICE_SELLER_ADDRESS", "Europaplatz 1|10557 Berlin|Germany").split("|"),
     "vat_id": os.environ.get("INVOICE_SELLER_VAT_ID", "DE000000000"),
 }
+
+# Invoices are due this many days after their date (printed with the payment terms).
+CHARGENET_INVOICE_PAYMENT_TERMS_DAYS = int(os.environ.get("INVOICE_PAYMENT_TERMS_DAYS", "14"))
+# A PNG or JPEG printed at the top of every invoice PDF (empty: none).
+CHARGENET_INVOICE_LOGO = os.environ.get("INVOICE_LOGO", "")
 
 # --- Internationalisation -------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -1,10 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import health
 
 urlpatterns = [
+    path("", TemplateView.as_view(template_name="chargenet/landing.html"), name="landing"),
     path("admin/", admin.site.urls),
     path("portal/", include("portal.urls")),
     path("api/v1/", include("chargenet.api_urls")),

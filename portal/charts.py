@@ -4,6 +4,7 @@ screen readers through their <title> and the table each page prints beside them.
 from collections.abc import Sequence
 from datetime import datetime
 
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -65,8 +66,9 @@ def line_chart(*, title: str, points: Sequence[tuple[datetime, float | None]], u
         ]
         body += '<polyline class="line" fill="none" points="{}"/>'.format(
             " ".join(f"{x:.1f},{y:.1f}" for x, y in coords))
-        body += (f'<text x="{LEFT}" y="{HEIGHT - 10}" class="tick">{t0:%H:%M}</text>'
-                 f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 10}" text-anchor="end" class="tick">{t1:%H:%M}</text>')
+        first, last = timezone.localtime(t0), timezone.localtime(t1)  # the viewer's zone (the portal's driver)
+        body += (f'<text x="{LEFT}" y="{HEIGHT - 10}" class="tick">{first:%H:%M}</text>'
+                 f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 10}" text-anchor="end" class="tick">{last:%H:%M}</text>')
     else:
         body += f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="tick">no meter values yet</text>'
     return _svg(title, css_id, body)

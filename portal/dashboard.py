@@ -22,8 +22,11 @@ def dashboard_view(request):
     energy = selectors.energy_per_day(request.user)
     utilisation = selectors.utilisation_per_day(request.user)
     stations = selectors.dashboard_stations(request.user)
+    from chargenet.overview import overview_for
+
     context = {
         **admin.site.each_context(request),
+        "overview": overview_for(request, admin.site),
         "title": "Live dashboard",
         "stations": [(station, selectors.station_health(station)) for station in stations],
         "energy": energy,

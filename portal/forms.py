@@ -11,6 +11,8 @@ class SignupForm(forms.Form):
     password1 = forms.CharField(label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
     password2 = forms.CharField(label="Password again",
                                 widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    # Filled in by the page from the browser's own zone (Intl API); UTC without JavaScript.
+    time_zone = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput(attrs={"data-browser-zone": ""}))
 
     def clean(self):
         cleaned = super().clean()
@@ -33,9 +35,16 @@ class SessionFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "any"), *SessionStatus.choices], label="Status")
 
 
+def _plain(code: str) -> str:
+    from portal.templatetags.portal_extras import plain
+
+    return plain(code)
+
+
 class TokenForm(forms.Form):
     value = forms.CharField(max_length=36, label="Card number", help_text="as printed on the card, e.g. 04A2B3C4D5E6F7")
-    type = forms.ChoiceField(choices=[(t.value, t.label) for t in DRIVER_TOKEN_TYPES], label="Card type")
+    type = forms.ChoiceField(choices=lambda: [(t.value, _plain(t.value)) for t in DRIVER_TOKEN_TYPES],
+                             label="Card type")
 
 
 class StartForm(forms.Form):
@@ -46,7 +55,9 @@ class StartForm(forms.Form):
 
     def __init__(self, *args, tokens=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["token"].choices = [(t.pk, f"{t.value} ({t.type})") for t in tokens]
+        from portal.templatetags.portal_extras import plain
+
+        self.fields["token"].choices = [(t.pk, f"{t.value} ({plain(t.type)})") for t in tokens]
 
 
 class VehicleForm(forms.Form):
@@ -54,3 +65,15 @@ class VehicleForm(forms.Form):
                            help_text="The car's provisioning certificate ID: 14 to 18 letters and digits, "
                                      "in the car's Plug & Charge menu or papers.")
     name = forms.CharField(label="Name", max_length=100, required=False)
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    from zoneinfo import available_timezones
+
+    return [(name, name.replace("_", " ")) for name in sorted(available_timezones()) if "/" in name or name == "UTC"]
+
+
+class ProfileForm(forms.Form):
+    name = forms.CharField(max_length=200, required=False, label="Your name")
+    time_zone = forms.ChoiceField(choices=time_zone_choices, label="Time zone",
+                                  help_text="The portal shows every time in this zone.")

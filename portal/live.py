@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from stations import background
-from stations.models import ChargingSession, ChargingStation
+from stations.models import ChargingSession, ChargingStation, SessionStatus
 from stations.signals import (
     connector_status_changed,
     meter_values_recorded,
@@ -134,7 +134,8 @@ def session_event(session: ChargingSession, cost=None) -> dict:
         "session": session.pk,
         "status": session.status,
         "energy_wh": session.energy_wh,
-        "power_w": latest_power_w(session),
+        # An ended session draws nothing, whatever its last sample said.
+        "power_w": latest_power_w(session) if session.status == SessionStatus.ACTIVE else None,
         "meter_last_at": session.meter_last_at.isoformat() if session.meter_last_at else None,
         "stopped_at": session.stopped_at.isoformat() if session.stopped_at else None,
         "cost": None if cost is None else {

@@ -18,7 +18,13 @@ class PortalError(ValueError):
 
 
 # --- signup and verification ------------------------------------------------------------
-def sign_up(*, email: str, name: str, password: str, build_absolute_uri) -> None:
+def valid_time_zone(name: str) -> bool:
+    from zoneinfo import available_timezones
+
+    return name in available_timezones()
+
+
+def sign_up(*, email: str, name: str, password: str, build_absolute_uri, time_zone: str = "UTC") -> None:
     """An inactive account and a verification mail; the account opens when the link is followed.
 
     A Driver already registered under this address (e.g. by an operator's ``add_token``) and
@@ -35,6 +41,8 @@ def sign_up(*, email: str, name: str, password: str, build_absolute_uri) -> None
         driver, _ = Driver.objects.get_or_create(email=email, defaults={"name": name})
         if name and not driver.name:
             driver.name = name
+        if valid_time_zone(time_zone):
+            driver.time_zone = time_zone
         driver.save()
         link = build_absolute_uri(reverse("portal:verify", args=[
             urlsafe_base64_encode(force_bytes(user.pk)), default_token_generator.make_token(user)]))
@@ -96,6 +104,20 @@ def block_token(*, driver: Driver, token_pk: int) -> IdToken:
     return token
 
 
+def unblock_token(*, driver: Driver, token_pk: int) -> IdToken:
+    """A card the driver blocked (and found again) charges again. Only ``Blocked`` cards: an
+    expired or invalidated card stays as the operator left it."""
+    with transaction.atomic():
+        token = IdToken.objects.select_for_update().filter(pk=token_pk, driver=driver).first()
+        if token is None:
+            raise IdToken.DoesNotExist
+        if token.status != IdTokenStatus.BLOCKED:
+            raise PortalError(f"Card {token.value} is not blocked.")
+        token.status = IdTokenStatus.ACCEPTED
+        token.save(update_fields=["status"])
+    return token
+
+
 # --- remote start and stop ------------------------------------------------------------
 def remote_start(*, user, driver: Driver, station_id: str, evse_id: int | None, token_pk: int) -> CommandResult:
     token = IdToken.objects.filter(pk=token_pk, driver=driver).first()
@@ -103,7 +125,9 @@ def remote_start(*, user, driver: Driver, station_id: str, evse_id: int | None, 
         raise PortalError("Choose one of your cards.")
     if token.status != IdTokenStatus.ACCEPTED:
         raise PortalError(f"Card {token.value} is {token.status.lower()}; choose another.")
-    station = ChargingStation.objects.filter(station_id=station_id.strip(), registration_status="Accepted").first()
+    # Ids are typed from a charger's label: "demo-01" finds DEMO-01.
+    station = ChargingStation.objects.filter(station_id__iexact=station_id.strip(),
+                                             registration_status="Accepted").first()
     if station is None:
         raise PortalError("No station with this id; check the id printed on the charger.")
     params = {"id_token": token.value, "id_token_type": token.type}
@@ -136,3 +160,12 @@ def set_allow_discharge(*, driver: Driver, allowed: bool) -> None:
     the next re-balance of any site where one of their cars charges."""
     Driver.objects.filter(pk=driver.pk).update(allow_discharge=allowed)
     driver.allow_discharge = allowed
+
+
+def update_profile(*, driver: Driver, name: str, time_zone: str) -> Driver:
+    """The driver's name and the zone the portal shows their times in."""
+    if not valid_time_zone(time_zone):
+        raise PortalError(f"{time_zone!r} is not a time zone; pick one from the list.")
+    driver.name, driver.time_zone = name.strip(), time_zone
+    driver.save(update_fields=["name", "time_zone"])
+    return driver

@@ -10,7 +10,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import translation
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.views.decorators.http import require_POST
 
 from billing.invoice_selectors import invoices_visible_to
@@ -20,9 +21,9 @@ from chargenet import roles
 from pki.models import Vehicle
 from pki.services.vehicles import VehicleError, register_vehicle
 from portal import charts, live, selectors, services
-from portal.forms import SessionFilterForm, SignupForm, StartForm, TokenForm, VehicleForm
+from portal.forms import ProfileForm, SessionFilterForm, SignupForm, StartForm, TokenForm, VehicleForm
 from roaming import selectors as roaming_selectors
-from stations.models import ChargingSession, IdToken, IdTokenStatus, SessionStatus
+from stations.models import ChargingSession, CommandLog, IdToken, IdTokenStatus, SessionStatus
 
 
 def driver_required(view):
@@ -36,7 +37,12 @@ def driver_required(view):
         if driver is None:
             raise PermissionDenied("This account has no driver profile; the admin is at /admin/.")
         request.driver = driver
-        return view(request, *args, **kwargs)
+        # Times on the driver's pages are in the driver's zone (CSV and API stay UTC).
+        timezone.activate(driver.time_zone or "UTC")
+        try:
+            return view(request, *args, **kwargs)
+        finally:
+            timezone.deactivate()
 
     return wrapped
 
@@ -46,7 +52,8 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         try:
             services.sign_up(email=form.cleaned_data["email"], name=form.cleaned_data["name"],
-                             password=form.cleaned_data["password1"], build_absolute_uri=request.build_absolute_uri)
+                             password=form.cleaned_data["password1"], build_absolute_uri=request.build_absolute_uri,
+                             time_zone=form.cleaned_data.get("time_zone") or "UTC")
         except services.PortalError as error:
             form.add_error("email", str(error))
         else:
@@ -98,11 +105,13 @@ def _own_session(request, pk) -> ChargingSession:
 def _curves(session) -> dict:
     curve = selectors.session_curve(session)
     return {
-        "power_chart": charts.line_chart(title="Power (W) over time", points=[(p.at, p.power_w) for p in curve],
-                                         unit="W", css_id="power-chart"),
-        "energy_chart": charts.line_chart(title="Energy delivered (Wh) over time",
-                                          points=[(p.at, p.energy_wh) for p in curve], unit="Wh",
-                                          css_id="energy-chart"),
+        # kW and kWh: the units on the car's display and the invoice.
+        "power_chart": charts.line_chart(
+            title="Power (kW) over time", unit="kW", css_id="power-chart",
+            points=[(p.at, None if p.power_w is None else p.power_w / 1000) for p in curve]),
+        "energy_chart": charts.line_chart(
+            title="Energy delivered (kWh) over time", unit="kWh", css_id="energy-chart",
+            points=[(p.at, None if p.energy_wh is None else p.energy_wh / 1000) for p in curve]),
         "points": curve[::-1][:20],  # the latest first
     }
 
@@ -164,7 +173,8 @@ def start(request):
         else:
             _report(request, result, "Start requested")
             if result.outcome == "accepted":
-                return redirect("portal:home")
+                # Land on the live session as soon as the station has opened it.
+                return redirect(f"{reverse('portal:session_starting')}?command={result.log_id}")
     # A QR code's ?station= link (or the form sent back with an error) shows the price at once.
     station_id = request.POST.get("station_id") or request.GET.get("station", "")
     evse = request.POST.get("evse_id") or request.GET.get("evse") or ""
@@ -206,6 +216,38 @@ def tokens(request):
     return render(request, "portal/tokens.html", {
         "form": form, "tokens": IdToken.objects.filter(driver=request.driver).order_by("value"),
     })
+
+
+@driver_required
+def session_starting(request):
+    """Between an accepted remote start and the station's StartTransaction: waits (the page
+    reloads itself), then opens the session the start led to."""
+    log = CommandLog.objects.filter(pk=request.GET.get("command") or 0, requested_by=request.user,
+                                    command="start_session").select_related("station").first()
+    if log is None:
+        raise Http404("No such start.")
+    session = ChargingSession.objects.filter(
+        driver=request.driver, station=log.station, created_at__gte=log.requested_at,
+        id_token_value=log.params.get("id_token", ""),
+    ).order_by("-created_at").first()
+    if session is not None:
+        return redirect("portal:session", pk=session.pk)
+    waited_s = (timezone.now() - log.requested_at).total_seconds()
+    return render(request, "portal/session_starting.html", {"log": log, "given_up": waited_s > 120})
+
+
+@driver_required
+@require_POST
+def token_unblock(request, pk):
+    try:
+        token = services.unblock_token(driver=request.driver, token_pk=pk)
+    except IdToken.DoesNotExist:
+        raise Http404("No such card.")
+    except services.PortalError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Card {token.value} works again.")
+    return redirect("portal:tokens")
 
 
 @driver_required
@@ -275,3 +317,19 @@ def invoice_pdf(request, pk):
     response = HttpResponse(render_invoice_pdf(invoice), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{pdf_filename(invoice)}"'
     return response
+
+
+@driver_required
+def profile(request):
+    driver = request.driver
+    form = ProfileForm(request.POST or None, initial={"name": driver.name, "time_zone": driver.time_zone})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_profile(driver=driver, name=form.cleaned_data["name"],
+                                    time_zone=form.cleaned_data["time_zone"])
+        except services.PortalError as error:
+            form.add_error("time_zone", str(error))
+        else:
+            messages.success(request, f"Saved. Times are shown in {driver.time_zone}.")
+            return redirect("portal:profile")
+    return render(request, "portal/profile.html", {"form": form})

@@ -1,17 +1,24 @@
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.shortcuts import redirect
-from django.urls import path
+from django.http import Http404, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from stations import models
-from stations.commands.catalog import COMMANDS, parse_key_values
+from stations.commands.forms import COMMON_COMMANDS, CommandForm
 from stations.commands.service import CommandError, send_command
 from stations.firmware import admin as firmware_admin
 from stations.services.registry import RegistrationError, register_station
+from stations.selectors import site_power_shares, station_live_state
 from stations.services.traffic import recent_frames
 
 
@@ -43,17 +50,27 @@ class DisplayMessageForm(forms.Form):
         return data
 
 
+def site_zone(site) -> str:
+    """The site's IANA zone for showing its times, UTC when unset or unknown."""
+    name = getattr(site, "time_zone", "") or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name
+
+
 @admin.register(models.Site)
 class SiteAdmin(admin.ModelAdmin):
-    list_display = ["name", "organization", "city", "country", "time_zone"]
+    list_display = ["name", "organization", "city", "country", "time_zone", "local_time"]
     list_filter = ["organization", "country"]
     search_fields = ["name", "city", "address"]
     actions = ["put_display_message"]
 
-    @admin.action(description="Put a message on the displays of these sites' stations (2.0.1)")
+    @admin.action(description="Put a message on the displays of these sites' stations (2.0.1, 2.1)")
     def put_display_message(self, request, queryset):
         """Asks for the message and its time window, then sends SetDisplayMessage to every
-        2.0.1 station of the selected sites at once; 1.6 stations are listed as skipped."""
+        2.x station of the selected sites at once; 1.6 stations are listed as skipped."""
         from django.template.response import TemplateResponse
 
         from stations.commands.fan_out import send_to_many
@@ -61,9 +78,9 @@ class SiteAdmin(admin.ModelAdmin):
         form = DisplayMessageForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             stations = models.ChargingStation.objects.filter(site__in=queryset).order_by("station_id")
-            skipped = [s.station_id for s in stations if s.ocpp_version != "2.0.1"]
+            skipped = [s.station_id for s in stations if s.ocpp_version == "1.6"]
             params = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
-            results = send_to_many(station_ids=[s.station_id for s in stations if s.ocpp_version == "2.0.1"],
+            results = send_to_many(station_ids=[s.station_id for s in stations if s.ocpp_version != "1.6"],
                                    command="set_display_message", params=params, requested_by=request.user)
             for station_id, result in results:
                 if isinstance(result, str):
@@ -81,17 +98,84 @@ class SiteAdmin(admin.ModelAdmin):
             "form": form, "sites": queryset, "action": "put_display_message", "opts": self.model._meta,
         })
 
+    @admin.display(description="local time")
+    def local_time(self, site):
+        zone = site_zone(site)
+        return f"{timezone.localtime(timezone=ZoneInfo(zone)):%H:%M} ({zone})"
 
-class CommandForm(forms.Form):
-    # Callable: commands registered by other modules at app start are listed too.
-    command = forms.ChoiceField(
-        choices=lambda: [(name, f"{name} ({spec.description})") for name, spec in COMMANDS.items()]
-    )
-    params = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "placeholder": "evse_id=1\nid_token=04A2B3"}),
-        help_text="One key=value per line, e.g. evse_id=1 and id_token=04A2B3 for start_session.",
-    )
+    @admin.display(description="power")
+    def power_page(self, site):
+        if site.pk is None:
+            return "—"
+        return format_html('<a href="{}">Power chart and what each session draws</a>',
+                           reverse("admin:stations_site_power", args=[site.pk]))
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "local_time", "power_page"]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        with timezone.override(site_zone(self.get_object(request, object_id))):
+            return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path("<path:object_id>/power/", self.admin_site.admin_view(self.power_view),
+                 name="stations_site_power"),
+        ] + super().get_urls()
+
+    def power_view(self, request, object_id):
+        """The site's power chart, large, for the last hours (``?hours=``, 1 to 168), with
+        what each session charging now draws and its share of the site."""
+        from datetime import timedelta
+
+        from stations.smart_charging.charts import power_chart_svg
+        from stations.smart_charging.models import SiteLoadSample
+
+        site = self.get_object(request, object_id)
+        if site is None:
+            raise Http404("No such site.")
+        if not self.has_view_permission(request, site):
+            raise PermissionDenied
+        try:
+            hours = min(max(int(request.GET.get("hours", 6)), 1), 168)
+        except ValueError:
+            hours = 6
+        samples = list(SiteLoadSample.objects.filter(
+            site=site, at__gte=timezone.now() - timedelta(hours=hours)).order_by("at"))
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "site": site, "hours": hours,
+            "title": f"{site.name}: power", "chart": mark_safe(power_chart_svg(samples, title=f"{site.name}: power")),
+            "shares": site_power_shares(site), "zone": site_zone(site),
+        }
+        with timezone.override(site_zone(site)):
+            return TemplateResponse(request, "admin/stations/site/power.html", context).render()
+
+
+def readable_frames(frames: list[dict] | None) -> list[dict] | None:
+    """The connection's last frames for people: a datetime (shown in the site's zone), and
+    what each is: the action of a CALL, the status of an answer, the code of an error."""
+    if frames is None:
+        return None
+    readable = []
+    for frame in frames:
+        kind, summary = "", ""
+        try:
+            message = json.loads(frame["frame"])
+            kind = {2: "call", 3: "answer", 4: "error"}.get(message[0], "")
+            if message[0] == 2:
+                summary = message[2]
+            elif message[0] == 3 and isinstance(message[2], dict):
+                summary = str(message[2].get("status", "") or message[2].get("idTagInfo", {}).get("status", ""))
+            elif message[0] == 4:
+                summary = f"{message[2]}: {message[3]}"
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+            kind = "unreadable"
+        try:
+            at = datetime.fromisoformat(str(frame["at"]).replace("Z", "+00:00"))
+        except ValueError:
+            at = frame["at"]
+        readable.append({**frame, "at": at, "kind": kind, "summary": summary})
+    return readable
 
 
 def _describe(station_id: str, result) -> tuple[str, int]:
@@ -121,13 +205,33 @@ def _command_action(command: str, params: dict, description: str):
     return admin.action(description=description)(run)
 
 
+class HealthFilter(admin.SimpleListFilter):
+    """Faulted (the station or a connector), offline, online: the console overview links here."""
+
+    title = "health"
+    parameter_name = "health"
+
+    def lookups(self, request, model_admin):
+        return [("faulted", "Faulted"), ("offline", "Offline"), ("online", "Online")]
+
+    def queryset(self, request, queryset):
+        faulted = Q(status=models.ConnectorStatus.FAULTED) | Q(evses__connectors__status=models.ConnectorStatus.FAULTED)
+        if self.value() == "faulted":
+            return queryset.filter(pk__in=models.ChargingStation.objects.filter(faulted).values("pk"))
+        if self.value() == "offline":
+            return queryset.filter(is_online=False)
+        if self.value() == "online":
+            return queryset.filter(is_online=True)
+        return queryset
+
+
 @admin.register(models.ChargingStation)
 class ChargingStationAdmin(admin.ModelAdmin):
     list_display = [
         "station_id", "site", "is_online", "connector_states", "active_sessions", "last_seen",
         "registration_status", "vendor", "model", "firmware_version", "ocpp_version",
     ]
-    list_filter = ["is_online", "registration_status", "ocpp_version", "vendor", "site"]
+    list_filter = [HealthFilter, "is_online", "registration_status", "ocpp_version", "vendor", "site"]
     search_fields = ["station_id", "serial_number", "vendor", "model"]
     readonly_fields = [
         "vendor", "model", "serial_number", "firmware_version", "iccid", "imsi", "ocpp_version", "status",
@@ -168,41 +272,75 @@ class ChargingStationAdmin(admin.ModelAdmin):
         return [
             path("<path:object_id>/command/", self.admin_site.admin_view(self.command_view),
                  name="stations_chargingstation_command"),
+            path("<path:object_id>/state.json", self.admin_site.admin_view(self.state_view),
+                 name="stations_chargingstation_state"),
         ] + super().get_urls()
 
-    def command_view(self, request, object_id):
+    def state_view(self, request, object_id):
+        """The station page's live part, polled every few seconds."""
         station = self.get_object(request, object_id)
-        if station is None or not self.has_change_permission(request, station) or request.method != "POST":
+        if station is None:
+            raise Http404("No such station.")  # another tenant's too: as if it did not exist
+        if not self.has_view_permission(request, station):
             raise PermissionDenied
-        form = CommandForm(request.POST)
-        if form.is_valid():
-            try:
-                params = parse_key_values([line for line in form.cleaned_data["params"].splitlines() if line.strip()])
-                result = send_command(station_id=station.station_id, command=form.cleaned_data["command"],
-                                      params=params, requested_by=request.user, source="admin")
-                self.message_user(request, *_describe(station.station_id, result))
-                if result.response is not None:
-                    self.message_user(request, f"Answer: {json.dumps(result.response)[:1000]}", messages.INFO)
-            except CommandError as error:
-                details = f" {json.dumps(error.details)}" if error.details else ""
-                self.message_user(request, f"{error}{details}", messages.ERROR)
-        else:
-            self.message_user(request, f"Invalid command form: {form.errors.as_text()}", messages.ERROR)
-        return redirect("admin:stations_chargingstation_change", station.pk)
+        return JsonResponse(station_live_state(station))
+
+    def command_view(self, request, object_id):
+        """A page of its own for one command (never a form nested in the change form, which
+        browsers drop): typed fields, then the station's answer shown on the same page."""
+        station = self.get_object(request, object_id)
+        if station is None:
+            raise Http404("No such station.")
+        if not self.has_change_permission(request, station):
+            raise PermissionDenied
+        evses = sorted(station.evses.values_list("evse_id", flat=True)) or [1]
+        # The tokens this user may see, as the admin's token list scopes them.
+        token_admin = self.admin_site._registry.get(models.IdToken)
+        tokens = list(token_admin.get_queryset(request).order_by("value").values_list("value", flat=True)[:100]
+                      ) if token_admin is not None else []
+        chosen = request.POST.get("command") if request.method == "POST" else request.GET.get("command")
+        form = CommandForm(request.POST or None, command=chosen, evses=evses, tokens=tokens)
+        result = error = None
+        if request.method == "POST":
+            if form.is_valid():
+                try:
+                    result = send_command(station_id=station.station_id, command=form.cleaned_data["command"],
+                                          params=form.parameters(), requested_by=request.user, source="admin")
+                    self.message_user(request, *_describe(station.station_id, result))
+                except CommandError as exc:
+                    details = f" {json.dumps(exc.details)}" if exc.details else ""
+                    error = f"{exc}{details}"
+                    self.message_user(request, error, messages.ERROR)
+            else:
+                error = f"Invalid command form: {form.errors.as_text()}"
+                self.message_user(request, error, messages.ERROR)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts, "original": station, "station": station, "title": f"Send a command to {station}",
+            "form": form, "chosen": chosen, "common_commands": COMMON_COMMANDS, "tokens": tokens,
+            "result": result, "answer": json.dumps(result.response, indent=2) if result and result.response else "",
+            "error": error, "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/stations/chargingstation/command.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         station = self.get_object(request, object_id)
         extra_context = extra_context or {}
+        zone = site_zone(station.site if station is not None else None)
         if station is not None:
             extra_context.update(
-                command_form=CommandForm(),
+                common_commands=COMMON_COMMANDS,
+                station_zone=zone,
+                may_command=self.has_change_permission(request, station),
                 active_sessions=station.sessions.filter(status=models.SessionStatus.ACTIVE).select_related(
                     "evse", "connector"),
                 recent_commands=station.commands.select_related("requested_by")[:10],
                 recent_events=station.events.all()[:10],
-                recent_frames=recent_frames(station.station_id) if station.is_online else None,
+                recent_frames=readable_frames(recent_frames(station.station_id)) if station.is_online else None,
             )
-        return super().change_view(request, object_id, form_url, extra_context)
+        # The whole page, its form included (shown and read back), in the site's zone.
+        with timezone.override(zone):
+            return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Approve registration (Accepted)")
     def approve_registration(self, request, queryset):

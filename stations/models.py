@@ -113,6 +113,7 @@ class Evse(models.Model):
     )
 
     class Meta:
+        verbose_name, verbose_name_plural = "EVSE", "EVSEs"
         ordering = ["station", "evse_id"]
         constraints = [models.UniqueConstraint(fields=["station", "evse_id"], name="evse_unique_per_station")]
 
@@ -166,6 +167,7 @@ class ConnectorStatusChange(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name, verbose_name_plural = "status change", "status changes"
         ordering = ["-timestamp"]
         indexes = [models.Index(fields=["connector", "-timestamp"], name="status_change_by_connector")]
 
@@ -176,6 +178,8 @@ class Driver(models.Model):
     )
     email = models.EmailField(unique=True)
     name = models.CharField(max_length=200, blank=True)
+    # The portal shows times in it: set at signup from the browser, changed on the profile page.
+    time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Berlin")
     allow_discharge = models.BooleanField(
         default=False, help_text="V2X: the load manager may discharge this driver's cars (never below their request)"
     )
@@ -216,6 +220,9 @@ class IdToken(models.Model):
     group_id = models.CharField(max_length=36, blank=True, help_text="Parent id / group id token")
     driver = models.ForeignKey(Driver, on_delete=models.SET_NULL, null=True, blank=True, related_name="id_tokens")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name, verbose_name_plural = "token", "tokens"
 
     def __str__(self) -> str:
         return self.value
@@ -501,6 +508,7 @@ class CommandLog(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
+        verbose_name, verbose_name_plural = "command", "commands"
         ordering = ["-requested_at", "-id"]
         indexes = [models.Index(fields=["station", "-requested_at"], name="command_log_by_station")]
 

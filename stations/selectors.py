@@ -113,3 +113,52 @@ def can_manage_station(user, station: ChargingStation) -> bool:
         return True
     return bool(station.site_id and station.site.organization_id
                 and organizations_of(user).filter(pk=station.site.organization_id).exists())
+
+
+def station_live_state(station: ChargingStation) -> dict:
+    """What the station page shows live (it polls this): connection, connectors, and each
+    session in progress with its energy and latest power. Three small queries."""
+    from django.db.models import OuterRef, Subquery
+
+    from stations.models import Measurand, MeterSample, Phase, SessionStatus
+
+    station.refresh_from_db(fields=["is_online", "last_seen"])
+    latest_power = MeterSample.objects.filter(
+        session=OuterRef("pk"), phase=Phase.NONE, measurand=Measurand.POWER_ACTIVE_IMPORT,
+    ).order_by("-timestamp").values("value")[:1]
+    sessions = station.sessions.filter(status=SessionStatus.ACTIVE).select_related("evse").annotate(
+        power_w=Subquery(latest_power)).order_by("started_at")
+    return {
+        "online": station.is_online,
+        "last_seen": station.last_seen.isoformat() if station.last_seen else None,
+        "connectors": [
+            {"evse": c.evse.evse_id, "connector": c.connector_id, "status": c.status, "error_code": c.error_code}
+            for c in Connector.objects.filter(evse__station=station).select_related("evse").order_by(
+                "evse__evse_id", "connector_id")
+        ],
+        "sessions": [
+            {"evse": s.evse.evse_id if s.evse else None, "transaction_id": s.transaction_id,
+             "id_token": s.id_token_value, "energy_wh": s.energy_wh, "power_w": s.power_w}
+            for s in sessions
+        ],
+    }
+
+
+def site_power_shares(site: Site) -> list[dict]:
+    """Each session charging at the site now, with its latest power and its share of the
+    site's total, largest first (the site power page's table)."""
+    from django.db.models import OuterRef, Subquery
+
+    from stations.models import Measurand, MeterSample, Phase, SessionStatus
+
+    latest_power = MeterSample.objects.filter(
+        session=OuterRef("pk"), phase=Phase.NONE, measurand=Measurand.POWER_ACTIVE_IMPORT,
+    ).order_by("-timestamp").values("value")[:1]
+    sessions = list(ChargingSession.objects.filter(station__site=site, status=SessionStatus.ACTIVE)
+                    .select_related("station", "evse").annotate(power_w=Subquery(latest_power)))
+    total = sum(s.power_w or 0 for s in sessions)
+    rows = [{"station": s.station.station_id, "evse": s.evse.evse_id if s.evse else None,
+             "transaction_id": s.transaction_id, "energy_kwh": f"{s.energy_wh / 1000:.2f}",
+             "power_w": s.power_w or 0, "power_kw": f"{(s.power_w or 0) / 1000:.1f}",
+             "share_percent": round(100 * (s.power_w or 0) / total, 1) if total else 0.0} for s in sessions]
+    return sorted(rows, key=lambda row: -row["power_w"])

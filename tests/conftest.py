@@ -18,9 +18,13 @@ PASSWORD = "test-password-0123456789"
 # suite: the tests hash with MD5, and so do the servers they start (child processes read the
 # variable in chargenet/settings.py). Settings are loaded already; no hash was made yet.
 os.environ["CHARGENET_FAST_PASSWORD_HASHING"] = "1"
+# The embedded periodic runner (chargenet/periodic.py) stays off in tests and in the servers
+# they start, unless a test's server asks for it (CHARGENET_PERIODIC_JOBS=true).
+os.environ["CHARGENET_PERIODIC_JOBS"] = "false"
 from django.conf import settings as _settings  # noqa: E402
 
 _settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+_settings.CHARGENET_PERIODIC_JOBS = False
 
 
 @pytest.fixture

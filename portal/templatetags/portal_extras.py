@@ -2,6 +2,20 @@ from django import template
 
 register = template.Library()
 
+# What a driver reads instead of OCPP's codes.
+PLAIN_WORDS = {
+    "ISO14443": "RFID card", "ISO15693": "RFID card (ISO 15693)", "eMAID": "Charging contract (eMAID)",
+    "KeyCode": "PIN code", "Central": "App", "Local": "Station's own", "MacAddress": "Car (Autocharge)",
+    "NoAuthorization": "Free charging", "Accepted": "Active", "Blocked": "Blocked", "Expired": "Expired",
+    "Invalid": "Not valid",
+}
+
+
+@register.filter
+def plain(code) -> str:
+    """An OCPP code (card type, card status) in plain words."""
+    return PLAIN_WORDS.get(str(code), str(code))
+
 
 @register.filter
 def kwh(wh) -> str:

@@ -4,7 +4,8 @@ pause/resume/cancel, diagnostics files to download, and one-click diagnostics on
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404
+from django.db import transaction
+from django.http import FileResponse, Http404, JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
@@ -136,6 +137,14 @@ class MemberInline(admin.TabularInline):
         return super().get_queryset(request).select_related("station")
 
 
+def tick_now(campaign_id: int) -> None:
+    """Advance a campaign that was just started or resumed, as the API does, instead of
+    leaving it to the next periodic tick; after the admin's transaction has committed."""
+    from stations.tasks import advance_firmware_campaign
+
+    transaction.on_commit(lambda: advance_firmware_campaign.delay(campaign_id))
+
+
 def _campaign_action(what: str, label: str):
     def run(modeladmin, request, queryset):
         for campaign in queryset:
@@ -144,6 +153,8 @@ def _campaign_action(what: str, label: str):
             except rollout.CampaignError as error:
                 modeladmin.message_user(request, f"{campaign}: {error}", messages.WARNING)
             else:
+                if what in ("start", "resume"):
+                    tick_now(campaign.pk)
                 modeladmin.message_user(request, f"{campaign}: {what} done", messages.SUCCESS)
 
     run.__name__ = f"{what}_campaigns"
@@ -170,11 +181,36 @@ class FirmwareCampaignAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["name", "firmware__version"]
     inlines = [MemberInline]
+    add_form_template = "admin/stations/firmwarecampaign/add_form.html"
     actions = [_campaign_action("start", "Start"), _campaign_action("pause", "Pause"),
                _campaign_action("resume", "Resume"), _campaign_action("cancel", "Cancel")]
 
     def get_queryset(self, request):
         return selectors.campaigns_visible_to(request.user)
+
+    def get_urls(self):
+        return [
+            path("targets/", self.admin_site.admin_view(self.targets_view), name="stations_firmwarecampaign_targets"),
+        ] + super().get_urls()
+
+    def targets_view(self, request):
+        """How many stations the targets on the add form match, before saving (the form's
+        script asks as the operator picks sites, models, versions or stations)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        firmware = FirmwareImage.objects.filter(pk=request.GET.get("firmware") or 0).first()
+        if firmware is None:
+            return JsonResponse({"error": "choose a firmware first"}, status=400)
+        try:
+            targets = rollout.resolve_targets(
+                firmware=firmware, sites=[int(s) for s in request.GET.getlist("sites") if s.isdigit()],
+                models=_words(request.GET.get("station_models")),
+                current_versions=_words(request.GET.get("current_versions")),
+                stations=_words(request.GET.get("stations")))
+        except rollout.CampaignError as error:
+            return JsonResponse({"error": str(error)}, status=400)
+        return JsonResponse({"count": len(targets), "stations": [t.station_id for t in targets[:20]],
+                             "already_on_version": sum(t.firmware_version == firmware.version for t in targets)})
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []  # members come from the targets
@@ -213,6 +249,8 @@ class FirmwareCampaignAdmin(admin.ModelAdmin):
             **form.targets(),
         )
         obj.pk = created.pk
+        if data.get("start_now"):
+            tick_now(created.pk)
 
     def save_related(self, request, form, formsets, change):
         pass  # the members are the service's to write

@@ -51,3 +51,44 @@ class Station:
                 return frame[2]
             if frame[0] == 4 and frame[1] == unique_id:
                 raise AssertionError(f"CALLERROR for {action}: {frame}")
+
+
+class SimulatedCharger:
+    """``stations.simulator.SimulatedStation`` on a thread of its own, for browser tests that
+    need a station answering the server's commands. ``with SimulatedCharger(...) as charger:``
+    runs it until the block ends; ``charger.station`` is the simulated station."""
+
+    def __init__(self, ws_url: str, station_id: str, password: str, **kwargs):
+        from stations.simulator import SimulatedStation, Timing
+
+        kwargs.setdefault("id_token", "NOT-A-KNOWN-TOKEN")  # its own sessions are refused: it idles
+        kwargs.setdefault("timing", Timing(pause_s=3600, reconnect_max_s=2))
+        self.station = SimulatedStation(station_id, password, url=ws_url, **kwargs)
+        self._thread = None
+        self._loop = None
+
+    def __enter__(self):
+        import asyncio
+        import threading
+        import time
+
+        started = threading.Event()
+
+        def run():
+            self._loop = asyncio.new_event_loop()
+            started.set()
+            self._loop.run_until_complete(self.station.run())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=run, daemon=True, name=f"sim-{self.station.station_id}")
+        self._thread.start()
+        started.wait()
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while not self.station.connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self._loop.call_soon_threadsafe(self.station.close)
+        self._thread.join(timeout=30)
+        return False

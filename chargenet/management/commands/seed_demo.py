@@ -61,7 +61,7 @@ class Command(BaseCommand):
                 register_station(station_id=station_id, generate_password=True, site=sites[(number - 1) % len(sites)])
 
         for email, name, tokens in DRIVERS:
-            driver, _ = Driver.objects.get_or_create(email=email, defaults={"name": name})
+            driver, _ = Driver.objects.get_or_create(email=email, defaults={"name": name, "time_zone": "Europe/Berlin"})
             if driver.user is None:
                 driver.user = User.objects.filter(username=email).first() or User.objects.create_user(
                     email, email, "driver"
@@ -75,10 +75,11 @@ class Command(BaseCommand):
 
         self._seed_tariffs(org, sites)
         self._seed_portal_logins(stations)
+        invoices = self._seed_last_month(stations)
 
         self.stdout.write(self.style.SUCCESS(
             f"Demo network ready: {len(sites)} sites, {stations} stations (DEMO-01..DEMO-{stations:02d}), "
-            f"{len(DRIVERS)} drivers. Operators group: {operators.name}."
+            f"{len(DRIVERS)} drivers, {invoices} invoices for last month. Operators group: {operators.name}."
         ))
 
     def _seed_portal_logins(self, stations):
@@ -97,7 +98,8 @@ class Command(BaseCommand):
         if stations < 1:
             return
         member = fleet_members("DEMO-", stations)[0]
-        driver, _ = Driver.objects.get_or_create(email=member.driver_email, defaults={"name": "Demo Driver"})
+        driver, _ = Driver.objects.get_or_create(email=member.driver_email,
+                                                 defaults={"name": "Demo Driver", "time_zone": "Europe/Berlin"})
         register_id_token(value=member.id_token, driver_email=member.driver_email)
         if driver.user is None:
             user = User.objects.filter(username="driver").first() or User.objects.create_user(
@@ -105,6 +107,45 @@ class Command(BaseCommand):
             driver.user = user
             driver.save(update_fields=["user"])
             self.stdout.write(f"Created driver login driver / driver (portal; card {member.id_token} at DEMO-01).")
+
+    def _seed_last_month(self, stations: int) -> int:
+        """Completed sessions of every demo card in the month before this one, priced and
+        invoiced (invoicing takes only ended months), so that finance's list, CSV and PDF and
+        the driver's Invoices page show real data at once. The sessions are known by their
+        transaction ids (HIST-...) and invoicing skips what it has invoiced: safe to repeat."""
+        from datetime import timedelta
+        from zoneinfo import ZoneInfo
+
+        from billing.cdrs import create_cdr
+        from billing.invoicing import parse_period, previous_period, run_invoicing
+        from stations.models import ChargingSession, Evse, IdToken
+
+        if stations < 1:
+            return 0
+        period = previous_period()
+        month_start = parse_period(period).start.astimezone(ZoneInfo("Europe/Berlin"))
+        station_list = list(ChargingStation.objects.filter(
+            station_id__in=[f"DEMO-{n:02d}" for n in range(1, stations + 1)]).order_by("station_id"))
+        tokens = list(IdToken.objects.filter(driver__isnull=False).select_related("driver").order_by("value"))
+        number = 0
+        for t, token in enumerate(tokens):
+            for visit, (day, hour, minutes, kwh) in enumerate([(3, 8, 95, 21.4), (12, 18, 50, 9.8),
+                                                               (24, 13, 160, 34.2)]):
+                number += 1
+                station = station_list[(t + visit) % len(station_list)]
+                evse, _ = Evse.objects.get_or_create(station=station, evse_id=1)
+                started = month_start.replace(day=day, hour=hour) + timedelta(minutes=7 * t)
+                energy_wh = int(kwh * 1000) + 137 * t
+                session, created = ChargingSession.objects.get_or_create(
+                    station=station, transaction_id=f"HIST-{period}-{number:03d}",
+                    defaults=dict(evse=evse, id_token=token, id_token_value=token.value, driver=token.driver,
+                                  authorization_status="Accepted", status="Completed", started_at=started,
+                                  stopped_at=started + timedelta(minutes=minutes), meter_start_wh=0,
+                                  meter_stop_wh=energy_wh, energy_wh=energy_wh, stop_reason="EVDisconnected"),
+                )
+                if created:
+                    create_cdr(session_id=session.pk)
+        return run_invoicing(period=period).invoices_created
 
     def _seed_tariffs(self, org, sites):
         """A network default and the brief's example at the Berlin site: 0.39 EUR/kWh,

@@ -150,7 +150,8 @@ class Command(BaseCommand):
         parser.add_argument("--duration", type=float, default=0, help="seconds to run; 0 (default) until Ctrl-C")
         parser.add_argument("--meter-interval", type=float, default=10, help="seconds between meter values")
         parser.add_argument("--session-seconds", type=float, default=120, help="length of a charging session")
-        parser.add_argument("--pause-seconds", type=float, default=30, help="idle time between sessions")
+        parser.add_argument("--pause-seconds", type=float, default=120,
+                            help="idle time between sessions (default 120: idle stations take firmware updates)")
         parser.add_argument("--heartbeat-interval", type=float, default=None,
                             help="seconds between heartbeats (default: what the CSMS sets at boot)")
         parser.add_argument("--power-kw", type=float, default=11, help="charging power (default 11 kW)")

@@ -7,6 +7,7 @@ operator of your choice.
 """
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +23,19 @@ from stations.commands.service import CommandError as InvalidCommand
 from stations.commands.service import StationNotFound, send_command
 
 
+# `make run` notes the address it serves on here (any PORT=/HOST=), for commands run beside it.
+SERVER_URL_FILE = settings.BASE_DIR / ".server-url"
+
+
+def default_server() -> str:
+    if os.environ.get("CHARGENET_SERVER_URL"):
+        return os.environ["CHARGENET_SERVER_URL"]
+    try:
+        return SERVER_URL_FILE.read_text().strip() or "http://127.0.0.1:8000"
+    except OSError:
+        return "http://127.0.0.1:8000"
+
+
 class Command(BaseCommand):
     help = "Send a version-neutral command to a connected station and print its answer."
 
@@ -30,8 +44,10 @@ class Command(BaseCommand):
         parser.add_argument("command", help="one of: " + ", ".join(COMMANDS))
         parser.add_argument("params", nargs="*", metavar="key=value")
         parser.add_argument("--timeout", type=float, default=None, help="seconds to wait for the answer")
-        parser.add_argument("--server", default="http://127.0.0.1:8000",
-                            help="embedded mode only: the running server to send it through")
+        parser.add_argument("--server", default=default_server(),
+                            help="embedded mode only: the running server to send it through (default: "
+                                 "$CHARGENET_SERVER_URL, else the one `make run` last started, else "
+                                 "http://127.0.0.1:8000)")
         parser.add_argument("--user", help="embedded mode only: operator to act as (default: first superuser)")
 
     def handle(self, *args, station_id, command, params, timeout, server, user, **options):
