@@ -184,14 +184,17 @@ TASK_SECTIONS = {
     "Network": ["stations.organization", "stations.site", "stations.chargingstation", "stations.evse",
                 "stations.connector", "stations.connectorstatuschange", "stations.stationevent",
                 "stations.devicemodelvariable", "stations.commandlog", "stations.siteloadlimit",
-                "stations.chargingprofile"],
+                "stations.chargingprofile", "stations.displaymessage"],
     "Sessions": ["stations.chargingsession", "stations.reservation", "stations.idtoken", "stations.driver"],
     "Billing": ["billing.invoice", "billing.chargedetailrecord", "billing.tariff", "billing.tariffassignment",
-                "billing.drivergroup", "billing.sessiontariff"],
+                "billing.drivergroup", "billing.sessiontariff", "billing.marketpricefeed", "billing.marketprice",
+                "roaming.roamingcdr"],  # what partners bill us for our drivers: finance settles it
     "Firmware": ["stations.firmwarecampaign", "stations.firmwareimage", "stations.diagnosticsrequest"],
     "Certificates": ["pki.certificateauthority", "pki.certificate", "pki.signingrequest",
                      "pki.installedcertificate", "pki.vehicle"],
-    "Roaming": ["roaming.partner", "roaming.partnertoken", "roaming.outboxentry", "roaming.requestlog"],
+    "Roaming": ["roaming.partner", "roaming.partnertoken", "roaming.outboxentry", "roaming.requestlog",
+                "roaming.roaminglocation", "roaming.roamingtariff", "roaming.roamingsession",
+                "roaming.remotecommand", "roaming.hubclient"],
     "Users": ["auth.user", "auth.group", "authtoken.tokenproxy"],
 }
 

@@ -83,3 +83,13 @@ def test_navigation_is_grouped_by_task_with_readable_names(live_network):
         assert f">{label}</a>" in html, label
     finance = logged_in("fin").get("/admin/").content.decode()
     assert re.findall(r"<caption>\s*([^<\s][^<]*?)\s*</caption>", finance) == ["Billing"]
+
+
+def test_every_admin_model_has_a_task_section():
+    """A model registered without a place in TASK_SECTIONS would land in "Other"."""
+    from django.contrib import admin
+
+    from chargenet.admin_site import TASK_SECTIONS
+
+    listed = {label for labels in TASK_SECTIONS.values() for label in labels}
+    assert sorted(m._meta.label_lower for m in admin.site._registry if m._meta.label_lower not in listed) == []
