@@ -15,7 +15,7 @@ TransactionEvent ``costDetails``. ChargeNet stays the one that bills (the CDR), 
   session and flags a difference above one cent on the session's `SessionTariff`.
 
 2.1 forbids a tariffId to change content (a station may answer DuplicateTariffId), so the id
-sent is the OCPI id plus the tariff's last change (``T-1.20260101T120000``, at most 52 chars).
+sent is the OCPI id plus the tariff's last change (``T-1.20260101T120000000000``, at most 58 chars).
 Market-price tariffs are refused: their price moves every interval and a station could not be
 kept in step. ``change_transaction_tariff`` does not reprice ChargeNet's side: the CDR keeps
 the tariff snapshot taken at the start (a difference is then flagged by the cost comparison).
@@ -64,7 +64,7 @@ def local_cost_station_pks(*, station_pks: list[int] | None = None) -> set[int]:
 
 def station_tariff_id(tariff: Tariff) -> str:
     """The 2.1 tariffId of this content of the tariff (a new id for every change)."""
-    return f"{tariff.tariff_id}.{tariff.last_updated.strftime('%Y%m%dT%H%M%S')}"
+    return f"{tariff.tariff_id}.{tariff.last_updated.strftime('%Y%m%dT%H%M%S%f')}"
 
 
 def tariff_type(tariff: Tariff) -> dict[str, Any]:

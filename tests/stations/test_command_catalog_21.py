@@ -69,7 +69,7 @@ SAMPLES = {
     "final_cost": {"transaction_id": "17", "total_cost": 4.2, "price_text": "4.20 EUR"},
     "set_default_tariff": {"tariff": "PUB", "evse_id": 0},
     "get_tariffs": {"evse_id": 0},
-    "clear_tariffs": {"tariff_ids": ["PUB.20300101T100000"], "evse_id": 1},
+    "clear_tariffs": {"tariff_ids": ["PUB.20300101T100000000000"], "evse_id": 1},
     "change_transaction_tariff": {"transaction_id": "TX-1", "tariff": "PUB"},
 }
 # 2.1 tariff commands: what their ``prepare`` adds from the database (the converted tariff).
@@ -77,7 +77,7 @@ TARIFF_21 = {"tariff_v21": {**ocpi_to_v21(ocpi_tariff("PUB", {"price_components"
                                                                                     component("FLAT", 1)]},
                                                       {"price_components": [component("PARKING_TIME", 6)],
                                                        "restrictions": {"min_duration": 7200}})).tariff,
-                            "tariffId": "PUB.20300101T100000"}}
+                            "tariffId": "PUB.20300101T100000000000"}}
 TARIFFS_21 = {"set_default_tariff", "get_tariffs", "clear_tariffs", "change_transaction_tariff"}
 # OCA California Pricing for 1.6: 2.x carries these in its own messages' answers.
 V16_ONLY = {"set_user_price", "final_cost"}
