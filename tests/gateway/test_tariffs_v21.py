@@ -17,7 +17,7 @@ from billing.station_tariffs import station_tariff_id
 from billing.tariffs import assign_tariff, check_ocpi_tariff, update_tariff
 from stations.commands.service import CommandError, send_command_async
 from stations.models import Evse
-from tests.billing.tariff_data import component, make_tariff, ocpi_tariff
+from tests.billing.tariff_data import client_for, component, make_tariff, ocpi_tariff
 from tests.conftest import adb
 from tests.gateway.test_ocpp201_transactions import ended, started, updated
 from tests.gateway.test_price_display import priced_station, recent
@@ -227,6 +227,11 @@ async def test_station_cost_is_compared_and_a_difference_above_one_cent_is_flagg
     await adb(client.force_login)(admin_user)
     page = await adb(client.get)("/admin/billing/sessiontariff/", {"cost_mismatch__exact": "1"})
     assert page.status_code == 200 and b"0.0500" in page.content
+    # And in the API's session.
+    api = await adb(client_for)(admin_user)
+    shown = (await adb(api.get)(f"/api/v1/sessions/{session.pk}/")).json()["station_cost"]
+    assert {k: shown[k] for k in ("cost", "difference", "mismatch")} == {"cost": "3.9500", "difference": "0.0500",
+                                                                          "mismatch": True}
 
 
 def _parse(value: str):
