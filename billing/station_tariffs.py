@@ -9,7 +9,8 @@ TransactionEvent ``costDetails``. ChargeNet stays the one that bills (the CDR), 
   `billing.tariffs_v21.ocpi_to_v21`; they refuse stations that speak 1.6 or 2.0.1;
 - `default_tariff_commands` works out what such a station should hold (the tariff that applies
   at the station, plus EVSEs whose own tariff differs); billing's receivers send it when a
-  tariff changes or is (re)assigned, off the OCPP frame path (`station_prices.send_soon`:
+  tariff changes or is (re)assigned, the gateway once a station's NotifyReport is complete,
+  off the OCPP frame path (`station_prices.send_soon`:
   the server loop, or a Celery task in a worker);
 - `compare_station_cost` checks the station's cost against ChargeNet's pricing of the same
   session and flags a difference above one cent on the session's `SessionTariff`.

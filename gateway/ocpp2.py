@@ -231,6 +231,10 @@ class Ocpp2Handlers(FrameRouter):
             generated_at=parse_timestamp(generated_at),
         )
         station_prices.forget_support(self.station.station_pk)  # TariffCostCtrlr may have changed
+        if not kw.get("tbc"):  # the whole report is in: a 2.1 station found to calculate cost gets its tariff
+            station_pk = self.station.station_pk
+            background.run_soon(lambda: db(station_tariffs.push_default_tariffs)(station_pks=[station_pk]),
+                                name="tariffs to a 2.1 station after its report")
         return self._call_result.NotifyReport()
 
     @on("NotifyDisplayMessages")

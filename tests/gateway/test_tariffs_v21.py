@@ -80,6 +80,10 @@ async def test_set_default_get_and_clear_tariffs(make_station, make_token, ocpp)
     tariff = await Tariff.objects.aget(tariff_id="PUB")
     async with ocpp("CS-1", version="2.1") as station:
         await station.result("NotifyReport", local_cost_report())
+        # Found to calculate cost locally: it gets the tariff that applies at once.
+        pushed = valid_21_call("SetDefaultTariff", await station.expect_call("SetDefaultTariff",
+                                                                             {"status": "Accepted"}))
+        assert pushed == {"evseId": 0, "tariff": {**EXPECTED_TARIFF, "tariffId": station_tariff_id(tariff)}}
         # Without a tariff named: the one that applies at the station.
         sent, result = await command(station, "set_default_tariff", {}, "SetDefaultTariff", {"status": "Accepted"})
         assert result.outcome == "accepted"
@@ -153,6 +157,7 @@ async def test_a_changed_or_assigned_tariff_goes_to_local_cost_stations(make_sta
     await adb(make_station)("CS-2")
     async with ocpp("CS-1", version="2.1") as station, ocpp("CS-2", version="2.1") as other:
         await station.result("NotifyReport", local_cost_report())
+        await station.expect_call("SetDefaultTariff", {"status": "Accepted"})  # found to calculate cost
         await other.result("NotifyReport", local_cost_report(enabled=False))  # prices centrally: no tariffs
 
         # The tariff's prices change: the station gets it again, under a new tariffId.
