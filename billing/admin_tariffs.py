@@ -270,6 +270,8 @@ class ChargeDetailRecordAdmin(ReadOnlyAdmin):
 
 @admin.register(SessionTariff)
 class SessionTariffAdmin(ReadOnlyAdmin):
-    list_display = ["session", "tariff", "time_zone", "driver_known", "taken_at"]
+    list_display = ["session", "tariff", "time_zone", "driver_known", "station_cost", "cost_difference",
+                    "cost_mismatch", "taken_at"]
+    list_filter = ["cost_mismatch"]
     list_select_related = ["session__station", "tariff"]
     raw_id_fields = ["session"]

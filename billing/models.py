@@ -219,6 +219,14 @@ class SessionTariff(models.Model):
         help_text="when the running cost last went to the station's display "
         "(at most every OCPP_COST_UPDATE_INTERVAL_S)",
     )
+    # OCPP 2.1 stations that calculate cost themselves report it (TransactionEvent costDetails).
+    station_cost = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True, editable=False,
+                                       help_text="the station's own cost (2.1 costDetails), last reported")
+    station_cost_at = models.DateTimeField(null=True, blank=True, editable=False)
+    cost_difference = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True, editable=False,
+                                          help_text="station cost minus ChargeNet's at the same moment")
+    cost_mismatch = models.BooleanField(default=False, editable=False,
+                                        help_text="the station's cost differs from ChargeNet's by more than one cent")
     taken_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -7,6 +7,10 @@ back to a savepoint; the CDR then resolves the tariff when the session ends.
 Market prices imported: the load manager of the feed's sites plans on the new curve (billing
 feeds it; stations knows nothing of billing).
 
+Tariff changed or (re)assigned: OCPP 2.1 stations that calculate cost locally get the tariff
+that now applies to them (SetDefaultTariff, `billing.station_tariffs`), after commit, in the
+background.
+
 Completed: queue the pricing task once the completing transaction has committed (the signal
 already comes after commit; ``on_commit`` keeps that true for any other sender). Without
 REDIS_URL the task runs at once, in this process; its failure is logged, never raised into
@@ -16,12 +20,15 @@ the station's message handling.
 import logging
 
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from billing.models import Tariff, TariffAssignment
 from billing.signals import cdr_created, market_prices_imported
 from billing.tariffs import snapshot_session_tariff
 from billing.tasks import price_session
+from stations.models import ChargingStation, Evse
 from stations.signals import command_answered, meter_values_recorded, session_completed, session_started
 
 logger = logging.getLogger(__name__)
@@ -107,3 +114,37 @@ def running_cost_to_station(sender, station_pk, session_pks=(), **kwargs) -> Non
     pks = list(session_pks)
     background.run_soon(lambda: send_running_costs(station_pk=station_pk, session_pks=pks),
                         name="running cost to station")
+
+
+def _push_tariffs_after_commit(**kwargs) -> None:
+    """OCPP 2.1 stations that calculate cost locally get their tariff again (SetDefaultTariff)
+    once the change is committed; the commands go out in the background (`send_soon`)."""
+    from billing.station_tariffs import push_default_tariffs
+
+    def push() -> None:
+        try:
+            push_default_tariffs(**kwargs)
+        except Exception:
+            logger.exception("tariffs to OCPP 2.1 stations (%s) failed", kwargs)
+
+    transaction.on_commit(push)
+
+
+@receiver(post_save, sender=Tariff, dispatch_uid="billing.tariff_changed_to_stations")
+def tariff_changed_to_stations(sender, instance, created, raw=False, **kwargs) -> None:
+    # A new tariff applies nowhere until it is assigned or made the default.
+    if not raw and (not created or instance.is_default):
+        _push_tariffs_after_commit(tariff_pk=instance.pk)
+
+
+@receiver([post_save, post_delete], sender=TariffAssignment, dispatch_uid="billing.assignment_to_stations")
+def assignment_to_stations(sender, instance, raw=False, **kwargs) -> None:
+    if raw:
+        return
+    if instance.site_id is not None:
+        station_pks = list(ChargingStation.objects.filter(site_id=instance.site_id).values_list("pk", flat=True))
+    elif instance.evse_id is not None:
+        station_pks = list(Evse.objects.filter(pk=instance.evse_id).values_list("station_id", flat=True))
+    else:
+        station_pks = [instance.station_id]
+    _push_tariffs_after_commit(station_pks=station_pks)

@@ -11,10 +11,11 @@ from django.conf import settings
 from django.utils import timezone
 from ocpp.routing import after, on
 
-from billing import station_prices
+from billing import station_prices, station_tariffs
 from gateway.batcher import meter_batcher
 from gateway.frames import FrameRouter, StationSession, db, now_iso, parse_timestamp
 from pki import protocol as pki_protocol
+from stations import background
 from stations.firmware import diagnostics, rollout
 from stations.models import StationEvent
 from stations.services import boot, display_messages, reports, reservations, sessions
@@ -137,8 +138,24 @@ class Ocpp2Handlers(FrameRouter):
         if message is not None:
             info["personal_message"] = message
 
+    def _compare_station_cost(self, transaction_id: str, timestamp: str) -> None:
+        """2.1: a station that calculates cost reports it (``costDetails``); compared with
+        ChargeNet's pricing in the background, after this event is applied (never on the frame path)."""
+        cost_details = (self.current_payload or {}).get("costDetails")
+        if not cost_details:
+            return
+        station_pk, at = self.station.station_pk, parse_timestamp(timestamp)
+        background.run_soon(lambda: db(station_tariffs.compare_station_cost)(
+            station_pk=station_pk, transaction_id=transaction_id, cost_details=cost_details, at=at),
+            name="station cost comparison")
+
     @on("TransactionEvent")
     async def on_transaction_event(self, event_type, timestamp, trigger_reason, seq_no, transaction_info, **kw):
+        answer = await self._transaction_event(event_type, timestamp, trigger_reason, seq_no, transaction_info, **kw)
+        self._compare_station_cost(transaction_info["transaction_id"], timestamp)
+        return answer
+
+    async def _transaction_event(self, event_type, timestamp, trigger_reason, seq_no, transaction_info, **kw):
         evse = kw.get("evse") or {}
         id_token = kw.get("id_token")
         samples = samples_from(kw.get("meter_value"))
@@ -148,6 +165,7 @@ class Ocpp2Handlers(FrameRouter):
             and "remote_start_id" not in transaction_info
             and kw.get("reservation_id") is None
             and "operation_mode" not in transaction_info
+            and "cost_details" not in kw  # 2.1: compared with ChargeNet's cost once the meter is written
             and await meter_batcher().submit(
                 MeterWrite(
                     station_pk=self.station.station_pk,
@@ -213,6 +231,10 @@ class Ocpp2Handlers(FrameRouter):
             generated_at=parse_timestamp(generated_at),
         )
         station_prices.forget_support(self.station.station_pk)  # TariffCostCtrlr may have changed
+        if not kw.get("tbc"):  # the whole report is in: a 2.1 station found to calculate cost gets its tariff
+            station_pk = self.station.station_pk
+            background.run_soon(lambda: db(station_tariffs.push_default_tariffs)(station_pks=[station_pk]),
+                                name="tariffs to a 2.1 station after its report")
         return self._call_result.NotifyReport()
 
     @on("NotifyDisplayMessages")

@@ -69,7 +69,8 @@ def evses_visible_to(user) -> QuerySet[Evse]:
 
 
 def sessions_visible_to(user) -> QuerySet[ChargingSession]:
-    sessions = ChargingSession.objects.select_related("station", "evse", "connector", "id_token", "cdr")
+    sessions = ChargingSession.objects.select_related("station", "evse", "connector", "id_token", "cdr",
+                                                      "tariff_snapshot")
     if is_operator(user):
         return sessions
     if not user or not user.is_authenticated:

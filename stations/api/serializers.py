@@ -157,13 +157,14 @@ class SessionSerializer(serializers.ModelSerializer):
     id_token = serializers.CharField(source="id_token_value", read_only=True)
     cost = serializers.SerializerMethodField()
     currency = serializers.SerializerMethodField()
+    station_cost = serializers.SerializerMethodField()
 
     class Meta:
         model = ChargingSession
         fields = [
             "id", "station", "evse_id", "connector_id", "transaction_id", "id_token", "authorization_status",
             "status", "started_at", "stopped_at", "meter_start_wh", "meter_stop_wh", "energy_wh",
-            "stop_reason", "charging_state", "offline", "cost", "currency",
+            "stop_reason", "charging_state", "offline", "cost", "currency", "station_cost",
         ]
         read_only_fields = fields
 
@@ -178,6 +179,20 @@ class SessionSerializer(serializers.ModelSerializer):
     def get_currency(self, session) -> str | None:
         cdr = _cdr_of(session)
         return None if cdr is None else cdr.currency
+
+    @extend_schema_field(serializers.DictField(allow_null=True, help_text=(
+        "OCPP 2.1 stations that calculate cost: their last reported cost, the difference to "
+        "ChargeNet's (station minus ChargeNet) and mismatch (more than one cent apart)")))
+    def get_station_cost(self, session) -> dict | None:
+        # Kept by billing on the session's tariff snapshot (a reverse relation; no import of billing).
+        try:
+            check = session.tariff_snapshot
+        except ObjectDoesNotExist:
+            return None
+        if check.station_cost is None:
+            return None
+        return {"cost": str(check.station_cost), "difference": str(check.cost_difference),
+                "mismatch": check.cost_mismatch, "at": check.station_cost_at.isoformat()}
 
 
 def _cdr_of(session: ChargingSession):

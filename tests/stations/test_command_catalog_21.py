@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from ocpp.messages import Call, _validate_payload
 
+from billing.tariffs_v21 import ocpi_to_v21
 from stations.commands.catalog import COMMANDS, V16, V21, CommandError, validate_params
+from tests.billing.tariff_data import component, ocpi_tariff
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 AT = "2030-01-01T10:00:00Z"
@@ -65,7 +67,18 @@ SAMPLES = {
     "cost_updated": {"transaction_id": "TX-1", "total_cost": 4.2},
     "set_user_price": {"id_token": "TOKEN-1", "price_text": "0.39 EUR/kWh"},
     "final_cost": {"transaction_id": "17", "total_cost": 4.2, "price_text": "4.20 EUR"},
+    "set_default_tariff": {"tariff": "PUB", "evse_id": 0},
+    "get_tariffs": {"evse_id": 0},
+    "clear_tariffs": {"tariff_ids": ["PUB.20300101T100000000000"], "evse_id": 1},
+    "change_transaction_tariff": {"transaction_id": "TX-1", "tariff": "PUB"},
 }
+# 2.1 tariff commands: what their ``prepare`` adds from the database (the converted tariff).
+TARIFF_21 = {"tariff_v21": {**ocpi_to_v21(ocpi_tariff("PUB", {"price_components": [component("ENERGY", 0.3),
+                                                                                    component("FLAT", 1)]},
+                                                      {"price_components": [component("PARKING_TIME", 6)],
+                                                       "restrictions": {"min_duration": 7200}})).tariff,
+                            "tariffId": "PUB.20300101T100000000000"}}
+TARIFFS_21 = {"set_default_tariff", "get_tariffs", "clear_tariffs", "change_transaction_tariff"}
 # OCA California Pricing for 1.6: 2.x carries these in its own messages' answers.
 V16_ONLY = {"set_user_price", "final_cost"}
 LOCAL_LIST = {"version": 3, "entries": [
@@ -77,6 +90,8 @@ def build(command: str, version: str) -> tuple[str, dict]:
     params = validate_params(command, SAMPLES[command])
     if command == "send_local_list":
         params.update(LOCAL_LIST)
+    if command in TARIFFS_21:
+        params.update(TARIFF_21)
     return COMMANDS[command].build(params, version)
 
 
@@ -112,6 +127,13 @@ def test_v2x_fields_and_commands_are_refused_for_older_stations(version):
         params = validate_params(command, {**SAMPLES[command], **numeric_id})
         with pytest.raises(CommandError, match="2.1"):
             COMMANDS[command].build(params, version)
+
+
+@pytest.mark.parametrize("version", [V16, "2.0.1"])
+@pytest.mark.parametrize("command", sorted(TARIFFS_21))
+def test_21_tariff_commands_are_refused_for_older_stations(command, version):
+    with pytest.raises(CommandError, match="is OCPP 2.1; this station speaks"):
+        build(command, version)
 
 
 def test_setpoint_beyond_the_discharge_limit_is_refused():
