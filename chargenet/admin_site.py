@@ -187,12 +187,13 @@ TASK_SECTIONS = {
                 "stations.chargingprofile"],
     "Sessions": ["stations.chargingsession", "stations.reservation", "stations.idtoken", "stations.driver"],
     "Billing": ["billing.invoice", "billing.chargedetailrecord", "billing.tariff", "billing.tariffassignment",
-                "billing.drivergroup", "billing.sessiontariff"],
+                "billing.drivergroup", "billing.sessiontariff", "roaming.roamingcdr",
+                "billing.marketprice"],
     "Firmware": ["stations.firmwarecampaign", "stations.firmwareimage", "stations.diagnosticsrequest"],
     "Certificates": ["pki.certificateauthority", "pki.certificate", "pki.signingrequest",
                      "pki.installedcertificate", "pki.vehicle"],
     "Roaming": ["roaming.partner", "roaming.partnertoken", "roaming.outboxentry", "roaming.requestlog"],
-    "Users": ["auth.user", "auth.group", "authtoken.tokenproxy"],
+    "Users": ["auth.user", "auth.group", "authtoken.tokenproxy", "admin_interface.theme"],
 }
 
 
@@ -204,6 +205,8 @@ def group_by_task(app_list: list[dict]) -> list[dict]:
             by_label[f"{app['app_label']}.{model['object_name'].lower()}"] = model
     if "authtoken.tokenproxy" in by_label:  # DRF's "Tokens" beside the drivers' tokens
         by_label["authtoken.tokenproxy"] = {**by_label["authtoken.tokenproxy"], "name": "API tokens"}
+    if "admin_interface.theme" in by_label:  # django-admin-interface's colours and options
+        by_label["admin_interface.theme"] = {**by_label["admin_interface.theme"], "name": "Admin theme"}
     sections = []
     for name, labels in [*TASK_SECTIONS.items(), ("Other", sorted(set(by_label) - {
             label for labels in TASK_SECTIONS.values() for label in labels}))]:
