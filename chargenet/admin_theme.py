@@ -1,15 +1,18 @@
-"""The admin's look: one active django-admin-interface Theme in ChargeNet's colours.
+"""The admin's look: django-admin-interface's Theme, in ChargeNet's colours by default.
+
+django-admin-interface creates its first Theme row itself (with Django's green, title and
+logo) the first time an admin page renders on an empty table. ``default_to_chargenet``
+makes that first row ChargeNet's instead, so a fresh or flushed database looks the same
+as the demo, with no data migration to keep in step; operators may still edit the row
+(Users → Admin theme) or add others.
 
 Only options that restyle Django's own markup are on. Tabs, the related-object modal,
 dropdown filters, foldable sections and sticky form bars are off: they hide or move
 elements that operators (and the browser tests) reach directly on the page.
 """
 
-from django.db import migrations
-
 CHARGENET_THEME = {
     "name": "ChargeNet",
-    "active": True,
     "title": "ChargeNet",
     "title_color": "#FFFFFF",
     "title_visible": True,
@@ -54,17 +57,17 @@ CHARGENET_THEME = {
 }
 
 
-def install_theme(apps, schema_editor):
-    Theme = apps.get_model("admin_interface", "Theme")
-    Theme.objects.filter(active=True).update(active=False)
-    Theme.objects.update_or_create(name=CHARGENET_THEME["name"], defaults=CHARGENET_THEME)
+def default_to_chargenet(sender, instance, raw=False, **kwargs) -> None:
+    """pre_save of Theme: the first theme created with the package's defaults (its name is
+    still "Django") becomes ChargeNet's."""
+    if raw or not instance._state.adding or instance.name != "Django" or sender.objects.exists():
+        return
+    for field, value in CHARGENET_THEME.items():
+        setattr(instance, field, value)
 
 
-def remove_theme(apps, schema_editor):
-    apps.get_model("admin_interface", "Theme").objects.filter(name=CHARGENET_THEME["name"]).delete()
+def install() -> None:
+    from admin_interface.models import Theme
+    from django.db.models.signals import pre_save
 
-
-class Migration(migrations.Migration):
-    dependencies = [("admin_interface", "0032_alter_theme_defaults")]
-
-    operations = [migrations.RunPython(install_theme, remove_theme)]
+    pre_save.connect(default_to_chargenet, sender=Theme, dispatch_uid="chargenet_admin_theme")
