@@ -195,7 +195,7 @@ TASK_SECTIONS = {
     "Roaming": ["roaming.partner", "roaming.partnertoken", "roaming.outboxentry", "roaming.requestlog",
                 "roaming.roaminglocation", "roaming.roamingtariff", "roaming.roamingsession",
                 "roaming.remotecommand", "roaming.hubclient"],
-    "Users": ["auth.user", "auth.group", "authtoken.tokenproxy"],
+    "Users": ["auth.user", "auth.group", "authtoken.tokenproxy", "admin_interface.theme"],
 }
 
 
@@ -207,6 +207,8 @@ def group_by_task(app_list: list[dict]) -> list[dict]:
             by_label[f"{app['app_label']}.{model['object_name'].lower()}"] = model
     if "authtoken.tokenproxy" in by_label:  # DRF's "Tokens" beside the drivers' tokens
         by_label["authtoken.tokenproxy"] = {**by_label["authtoken.tokenproxy"], "name": "API tokens"}
+    if "admin_interface.theme" in by_label:  # django-admin-interface's colours and options
+        by_label["admin_interface.theme"] = {**by_label["admin_interface.theme"], "name": "Admin theme"}
     sections = []
     for name, labels in [*TASK_SECTIONS.items(), ("Other", sorted(set(by_label) - {
             label for labels in TASK_SECTIONS.values() for label in labels}))]:

@@ -9,9 +9,11 @@ class ChargeNetAdminConfig(AdminConfig):
 
     def ready(self):
         super().ready()
+        from chargenet import admin_theme
         from chargenet.admin_site import guard_readonly_links
 
         guard_readonly_links()
+        admin_theme.install()
 
 
 class ChargeNetConfig(AppConfig):

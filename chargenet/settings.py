@@ -47,6 +47,10 @@ ALLOWED_HOSTS = [
 
 INSTALLED_APPS = [
     "daphne",
+    # django-admin-interface restyles Django's own admin templates (same markup), so it and
+    # its colour field come before the admin; its Theme row holds ChargeNet's colours.
+    "admin_interface",
+    "colorfield",
     "chargenet.apps.ChargeNetAdminConfig",  # django.contrib.admin with the role-scoped site
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -79,6 +83,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# django-admin-interface opens related-object popups in a same-origin iframe.
+X_FRAME_OPTIONS = "SAMEORIGIN"
+SILENCED_SYSTEM_CHECKS = ["security.W019"]
 
 ROOT_URLCONF = "chargenet.urls"
 ASGI_APPLICATION = "chargenet.asgi.application"

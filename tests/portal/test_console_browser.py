@@ -246,6 +246,25 @@ def test_dashboard_brand_is_readable(network, live_server_process, open_page):
     assert brand.evaluate(CONTRAST) >= 4.5
 
 
+def test_admin_wears_the_chargenet_theme_served_from_this_server(network, live_server_process, open_page):
+    """django-admin-interface's stylesheets come from our own static files and are applied
+    (the header takes the ChargeNet theme's colour, the overview's sections keep Django's
+    markup), and no request leaves the server."""
+    server = live_server_process
+    page = open_page()
+    requests, stylesheets = [], []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("response", lambda response: stylesheets.append((response.url, response.status))
+            if "/static/admin_interface/css/" in response.url else None)
+    admin_login(page, server, "ops", "pw-ops")
+    expect(page.locator("body")).to_have_class(re.compile(r"\badmin-interface\b.*\bchargenet-theme\b", re.S))
+    expect(page.locator("#header")).to_have_css("background-color", "rgb(15, 42, 68)")
+    expect(page.locator("#site-name")).to_have_text("ChargeNet")
+    expect(page.locator(".app-network caption")).to_have_css("background-color", "rgb(11, 107, 203)")
+    assert any(re.search(r"/admin-interface\.css(\?|$)", url) and status == 200 for url, status in stylesheets), stylesheets
+    assert requests and all(url.startswith(server.http) or url.startswith("data:") for url in requests), requests
+
+
 def test_finance_exports_last_month(live_server_process, open_page):
     from billing.invoicing import previous_period
     from billing.models import Invoice
