@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 import websockets
+from ocpp.exceptions import NotImplementedError as OcppNotImplemented
 from ocpp.exceptions import OCPPError
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint as ChargePoint16
@@ -1224,6 +1225,12 @@ class Station21(Station201):
     _ocpp_version = "2.1"
     _call = call21
     _call_result = result21
+
+    async def _handle_call(self, msg):
+        # ocpp 2.1.0 answers nothing for an action without a handler; a charger says NotImplemented.
+        if msg.action not in self.route_map:
+            raise OcppNotImplemented(details={"cause": f"the simulator does not handle {msg.action}"})
+        return await super()._handle_call(msg)
 
     async def start_transaction(self, evse: Evse, session: Session) -> bool:
         accepted = await super().start_transaction(evse, session)

@@ -59,3 +59,27 @@ async def test_simulated_21_car_discharges_on_a_setpoint_and_export_is_metered(m
     assert session.operation_mode == "CentralSetpoint"
     assert session.energy_exported_wh >= 2
     assert (await ChargingStation.objects.aget(station_id="SIM-21")).ocpp_version == "2.1"
+
+
+async def test_the_21_simulator_answers_an_action_it_does_not_handle_with_not_implemented(make_station, make_token):
+    """The ``ocpp`` package's 2.1 routing answers nothing for an action without a handler; the
+    simulator answers as a charger would, so a command gets an error instead of a timeout."""
+    await adb(make_token)("SIM-TOKEN")
+    await adb(make_station)("SIM-21")
+    station = SimulatedStation(
+        "SIM-21", PASSWORD, url="ws://testserver/ocpp", version="2.1", id_token="SIM-TOKEN",
+        timing=Timing(session_s=120, pause_s=3600, meter_interval_s=5, response_timeout_s=20),
+        connect=asgi_connect, http=asgi_http,
+    )
+    task = asyncio.create_task(station.run())
+    try:
+        async def online():
+            return await ChargingStation.objects.filter(station_id="SIM-21", is_online=True).aexists()
+
+        await wait_until(online, "the simulated 2.1 station online")
+        result = await send_command_async(station_id="SIM-21", command="get_tariffs", params={}, timeout=10)
+        assert result.outcome == "error"
+        assert result.response["errorCode"] == "NotImplemented"
+    finally:
+        station.close()
+        await asyncio.wait_for(task, 30)
