@@ -265,6 +265,19 @@ def test_admin_wears_the_chargenet_theme_served_from_this_server(network, live_s
     assert requests and all(url.startswith(server.http) or url.startswith("data:") for url in requests), requests
 
 
+def test_admin_lets_a_phone_pinch_zoom(network, live_server_process, open_page):
+    """django-admin-interface ships `user-scalable=no, maximum-scale=1.0`; ours keeps one
+    viewport that allows zooming, and the theme's responsive stylesheet still loads."""
+    server = live_server_process
+    page = open_page()
+    admin_login(page, server, "ops", "pw-ops")
+    expect(page.locator("#site-name")).to_have_text("ChargeNet")
+    viewports = page.locator('meta[name="viewport"]')
+    expect(viewports).to_have_count(1)
+    assert viewports.get_attribute("content") == "width=device-width, initial-scale=1"
+    assert page.locator('link[href*="admin/css/responsive.css"]').count() == 1
+
+
 def test_finance_exports_last_month(live_server_process, open_page):
     from billing.invoicing import previous_period
     from billing.models import Invoice
