@@ -34,6 +34,12 @@ class SessionFilterForm(forms.Form):
                                         label="At least (kWh)")
     status = forms.ChoiceField(required=False, choices=[("", "any"), *SessionStatus.choices], label="Status")
 
+    def __init__(self, *args, time_zone: str = "UTC", **kwargs):
+        """The dates are whole days in the driver's zone; the form says which."""
+        super().__init__(*args, **kwargs)
+        for name in ("date_from", "date_to"):
+            self.fields[name].help_text = f"day in {time_zone}"
+
 
 def _plain(code: str) -> str:
     from portal.templatetags.portal_extras import plain

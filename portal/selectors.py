@@ -2,7 +2,8 @@
 (``stations.selectors`` / ``chargenet.roles``)."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -15,12 +16,15 @@ FAULTED, OFFLINE, ONLINE = 0, 1, 2
 
 def driver_sessions(*, driver, date_from: date | None = None, date_to: date | None = None, where: str = "",
                     min_energy_kwh=None, status: str = "") -> QuerySet[ChargingSession]:
-    """A driver's sessions, newest first, narrowed by the list's filters."""
+    """A driver's sessions, newest first, narrowed by the list's filters. The dates are days
+    in the driver's own zone (what the portal shows), turned into UTC bounds here so that
+    the filter does not depend on whichever zone happens to be active."""
     sessions = ChargingSession.objects.filter(driver=driver).select_related("station__site", "evse", "cdr")
+    zone = ZoneInfo(driver.time_zone or "UTC")
     if date_from:
-        sessions = sessions.filter(started_at__date__gte=date_from)
+        sessions = sessions.filter(started_at__gte=datetime.combine(date_from, time.min, tzinfo=zone))
     if date_to:
-        sessions = sessions.filter(started_at__date__lte=date_to)
+        sessions = sessions.filter(started_at__lt=datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=zone))
     if where:
         sessions = sessions.filter(
             Q(station__station_id__icontains=where) | Q(station__site__name__icontains=where)

@@ -83,7 +83,7 @@ def home(request):
 
 @driver_required
 def session_list(request):
-    form = SessionFilterForm(request.GET or None)
+    form = SessionFilterForm(request.GET or None, time_zone=request.driver.time_zone or "UTC")
     filters = form.cleaned_data if form.is_valid() else {}
     sessions = selectors.driver_sessions(driver=request.driver, **{k: v for k, v in filters.items() if v})
     page = Paginator(sessions, 25).get_page(request.GET.get("page"))
