@@ -299,7 +299,8 @@ class ChargingStationAdmin(admin.ModelAdmin):
         tokens = list(token_admin.get_queryset(request).order_by("value").values_list("value", flat=True)[:100]
                       ) if token_admin is not None else []
         chosen = request.POST.get("command") if request.method == "POST" else request.GET.get("command")
-        form = CommandForm(request.POST or None, command=chosen, evses=evses, tokens=tokens)
+        form = CommandForm(request.POST or None, command=chosen, evses=evses, tokens=tokens,
+                           time_zone=site_zone(station.site))
         result = error = None
         if request.method == "POST":
             if form.is_valid():

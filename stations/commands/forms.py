@@ -9,8 +9,11 @@ missing; a free ``key=value`` box takes whatever the typed fields do not cover.
 """
 
 import json
+from datetime import UTC
+from zoneinfo import ZoneInfo
 
 from django import forms
+from django.utils import timezone
 from rest_framework import serializers
 
 from stations.commands.catalog import COMMANDS, CommandError, parse_key_values
@@ -40,7 +43,21 @@ def _label(name: str) -> str:
     return name.replace("_", " ").replace(" s", " (s)").capitalize() if name != "evse_id" else "EVSE"
 
 
-def _form_field(name: str, field: serializers.Field, *, evses: list[int], tokens: list[str]) -> forms.Field:
+class SiteDateTimeField(forms.DateTimeField):
+    """A date-time typed in the site's zone (an operator reads the site's clocks), whatever
+    zone the request happens to have active; the value comes out aware, in that zone."""
+
+    def __init__(self, *, time_zone: str, **kwargs):
+        self.time_zone = time_zone
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        with timezone.override(ZoneInfo(self.time_zone)):
+            return super().to_python(value)
+
+
+def _form_field(name: str, field: serializers.Field, *, evses: list[int], tokens: list[str],
+                time_zone: str = "UTC") -> forms.Field:
     common = {"required": False, "label": _label(name), "help_text": field.help_text or ""}
     if name == "evse_id":
         choices = [("", "—")] + [(str(n), f"EVSE {n}") for n in evses]
@@ -59,8 +76,11 @@ def _form_field(name: str, field: serializers.Field, *, evses: list[int], tokens
     if isinstance(field, serializers.IntegerField):
         return forms.IntegerField(**common)
     if isinstance(field, serializers.DateTimeField):
-        common["label"] = f"{common['label']} (UTC)"
-        return forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), **common)
+        common["label"] = f"{common['label']} ({time_zone})"
+        common["help_text"] = (f"{common['help_text']}; " if common["help_text"] else "") + \
+            f"local time in {time_zone}, sent to the station in UTC"
+        return SiteDateTimeField(time_zone=time_zone, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+                                 **common)
     if isinstance(field, serializers.ListSerializer):  # e.g. a charging profile's periods: one a line
         names = list(field.child.fields)[:3]
         common["help_text"] = (f"one a line: {' '.join(names)} (e.g. '0 16 3', then '3600 10 3'). "
@@ -102,7 +122,9 @@ class CommandForm(forms.Form):
         help_text="Anything the fields above do not offer, one key=value a line.",
     )
 
-    def __init__(self, *args, command: str | None = None, evses: list[int] = (), tokens: list[str] = (), **kwargs):
+    def __init__(self, *args, command: str | None = None, evses: list[int] = (), tokens: list[str] = (),
+                 time_zone: str = "UTC", **kwargs):
+        """``time_zone``: the station's site zone, in which date-times are typed."""
         super().__init__(*args, **kwargs)
         self.tokens = list(tokens)
         chosen = command or (self.data.get("command") if self.is_bound else None)
@@ -115,7 +137,7 @@ class CommandForm(forms.Form):
         for name, field in spec.params().fields.items():
             if field.read_only or name in self.fields:
                 continue
-            self.fields[name] = _form_field(name, field, evses=list(evses), tokens=self.tokens)
+            self.fields[name] = _form_field(name, field, evses=list(evses), tokens=self.tokens, time_zone=time_zone)
             self.typed.append(name)
         self.order_fields(["command", *self.typed, "params"])
 
@@ -137,6 +159,8 @@ class CommandForm(forms.Form):
                     value = json.loads(value)
                 except ValueError as error:
                     raise CommandError("invalid parameters", details={name: [f"not JSON: {error}"]}) from error
+            elif hasattr(value, "astimezone"):  # typed in the site's zone; stations get UTC
+                value = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
             elif hasattr(value, "isoformat"):
                 value = value.isoformat()
             params[name] = value

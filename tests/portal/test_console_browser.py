@@ -56,6 +56,25 @@ def test_owner_resets_a_station_from_its_page_and_sees_the_answer(network, live_
     assert "changed successfully" not in page.content()
 
 
+def test_owner_types_command_times_in_the_sites_zone_and_the_station_gets_utc(network, live_server_process, open_page):
+    server = live_server_process
+    network.site_a.time_zone = "Europe/Berlin"
+    network.site_a.save(update_fields=["time_zone"])
+    page = open_page()
+    admin_login(page, server, "owner-a", "pw-owner-a")
+    with SimulatedCharger(server.ws, "CP-A", PASSWORD):
+        page.goto(f"{server.http}/admin/stations/chargingstation/{network.station_a.pk}/command/?command=update_firmware")
+        page.get_by_label("Location").fill(f"{server.http}/no-such-firmware.bin")
+        retrieve_at = page.get_by_label("Retrieve at (Europe/Berlin)")
+        expect(page.locator(".help", has_text="local time in Europe/Berlin, sent to the station in UTC").first
+               ).to_be_visible()
+        retrieve_at.fill("2026-12-06T09:30")
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator("#answer-outcome")).to_have_text("Accepted")
+    log = CommandLog.objects.get(station=network.station_a, command="update_firmware")
+    assert log.ocpp_request["retrieveDate"].startswith("2026-12-06T08:30:00"), log.ocpp_request
+
+
 def test_operator_creates_a_campaign_in_the_admin_and_it_completes(network, live_server_process, open_page):
     """Nothing but the server runs the campaign's ticks (no Celery beat, no test hand)."""
     server = live_server_process

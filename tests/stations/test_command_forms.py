@@ -32,3 +32,18 @@ def test_typed_fields_blank_ones_left_out_and_the_free_box_on_top():
     form = CommandForm(command="start_session", evses=[1, 2], tokens=["04A2"])
     assert [c[0] for c in form.fields["evse_id"].choices] == ["", "1", "2"]
     assert form.fields["id_token"].widget.attrs["list"] == "known-tokens"
+
+
+def test_date_times_are_typed_in_the_sites_zone_and_sent_in_utc():
+    """An operator in Berlin types 09:30 local (08:30 UTC in winter, 07:30 in summer); the
+    active request zone (UTC here) must not matter."""
+    form = CommandForm(command="update_firmware", time_zone="Europe/Berlin")
+    assert form.fields["retrieve_at"].label == "Retrieve at (Europe/Berlin)"
+    assert "local time in Europe/Berlin, sent to the station in UTC" in form.fields["retrieve_at"].help_text
+    params = parameters("update_firmware", {"location": "https://fw.example.com/fw.bin",
+                                            "retrieve_at": "2026-12-06T09:30", "install_at": "2026-07-01T09:30"},
+                        time_zone="Europe/Berlin")
+    assert params["retrieve_at"] == "2026-12-06T08:30:00Z"
+    assert params["install_at"] == "2026-07-01T07:30:00Z"
+    assert parameters("update_firmware", {"location": "https://fw.example.com/fw.bin",
+                                          "retrieve_at": "2026-12-06T09:30"})["retrieve_at"] == "2026-12-06T09:30:00Z"
