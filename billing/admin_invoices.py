@@ -98,7 +98,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     list_select_related = ["credits"]
     fields = [
         "number", "kind", "credits", "series", "sequence", "period", "issued_at", "driver", "customer_name",
-        "customer_email", "currency", "total_excl_vat", "total_vat", "total_incl_vat", "vat_table",
+        "customer_email", "customer_address", "currency", "total_excl_vat", "total_vat", "total_incl_vat", "vat_table",
     ]
     readonly_fields = fields
     inlines = [InvoiceLineInline]

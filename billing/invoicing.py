@@ -196,7 +196,7 @@ def _create_invoices(*, series: InvoiceSeries, bounds: Period, issued_at: dateti
         .exclude(Exists(Invoice.objects.filter(
             kind=InvoiceKind.INVOICE, period=bounds.code, driver=OuterRef("driver"), currency=OuterRef("currency"),
         )))
-        .values("driver_id", "currency", "driver__name", "driver__email")
+        .values("driver_id", "currency", "driver__name", "driver__email", "driver__address")
         .annotate(cdrs=Count("id"))
         .order_by("driver_id", "currency")
     )
@@ -216,6 +216,7 @@ def _create_invoices(*, series: InvoiceSeries, bounds: Period, issued_at: dateti
             issued_at=issued_at,
             customer_name=(customer["driver__name"] or customer["driver__email"])[:200],
             customer_email=customer["driver__email"],
+            customer_address=customer["driver__address"].strip(),
             total_excl_vat=zero,
             total_vat=zero,
             total_incl_vat=zero,
@@ -363,6 +364,7 @@ def issue_credit_note(*, invoice: Invoice, reason: str, issued_at: datetime | No
             issued_at=issued_at,
             customer_name=original.customer_name,
             customer_email=original.customer_email,
+            customer_address=original.customer_address,
             total_excl_vat=-original.total_excl_vat,
             total_vat=-original.total_vat,
             total_incl_vat=-original.total_incl_vat,

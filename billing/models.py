@@ -314,6 +314,8 @@ class Invoice(models.Model):
     issued_at = models.DateTimeField()
     customer_name = models.CharField(max_length=200)
     customer_email = models.EmailField()
+    # The driver's address when the invoice was issued: an issued invoice does not change.
+    customer_address = models.TextField(blank=True)
     total_excl_vat = models.DecimalField(max_digits=14, decimal_places=2)
     total_vat = models.DecimalField(max_digits=14, decimal_places=2)
     total_incl_vat = models.DecimalField(max_digits=14, decimal_places=2)

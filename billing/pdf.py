@@ -134,7 +134,9 @@ def render_invoice_pdf(invoice: Invoice) -> bytes:
     seller_lines = [f"<b>{escape(vendor['name'])}</b>", *(escape(line) for line in vendor.get("address", []))]
     if vendor.get("vat_id"):
         seller_lines.append(f"VAT ID: {escape(vendor['vat_id'])}")
-    customer_lines = ["<b>Customer</b>", escape(invoice.customer_name), escape(invoice.customer_email)]
+    customer_lines = ["<b>Customer</b>", escape(invoice.customer_name),
+                      *(escape(line) for line in invoice.customer_address.splitlines() if line.strip()),
+                      escape(invoice.customer_email)]
     parties = Table(
         [[Paragraph("<br/>".join(seller_lines), styles["normal"]),
           Paragraph("<br/>".join(customer_lines), styles["normal"])]],

@@ -83,3 +83,6 @@ class ProfileForm(forms.Form):
     name = forms.CharField(max_length=200, required=False, label="Your name")
     time_zone = forms.ChoiceField(choices=time_zone_choices, label="Time zone",
                                   help_text="The portal shows every time in this zone.")
+    address = forms.CharField(required=False, max_length=500, label="Postal address",
+                              widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "street-address"}),
+                              help_text="Printed on your invoices: street, postcode and city, country.")

@@ -162,10 +162,15 @@ def set_allow_discharge(*, driver: Driver, allowed: bool) -> None:
     driver.allow_discharge = allowed
 
 
-def update_profile(*, driver: Driver, name: str, time_zone: str) -> Driver:
-    """The driver's name and the zone the portal shows their times in."""
+def update_profile(*, driver: Driver, name: str, time_zone: str, address: str | None = None) -> Driver:
+    """The driver's name, the zone the portal shows their times in and, when given, the postal
+    address the next invoices are made out to (issued invoices keep the one they had)."""
     if not valid_time_zone(time_zone):
         raise PortalError(f"{time_zone!r} is not a time zone; pick one from the list.")
     driver.name, driver.time_zone = name.strip(), time_zone
-    driver.save(update_fields=["name", "time_zone"])
+    fields = ["name", "time_zone"]
+    if address is not None:
+        driver.address = "\n".join(line.strip() for line in address.strip().splitlines() if line.strip())
+        fields.append("address")
+    driver.save(update_fields=fields)
     return driver

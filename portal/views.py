@@ -322,11 +322,12 @@ def invoice_pdf(request, pk):
 @driver_required
 def profile(request):
     driver = request.driver
-    form = ProfileForm(request.POST or None, initial={"name": driver.name, "time_zone": driver.time_zone})
+    form = ProfileForm(request.POST or None,
+                       initial={"name": driver.name, "time_zone": driver.time_zone, "address": driver.address})
     if request.method == "POST" and form.is_valid():
         try:
             services.update_profile(driver=driver, name=form.cleaned_data["name"],
-                                    time_zone=form.cleaned_data["time_zone"])
+                                    time_zone=form.cleaned_data["time_zone"], address=form.cleaned_data["address"])
         except services.PortalError as error:
             form.add_error("time_zone", str(error))
         else:

@@ -180,6 +180,8 @@ class Driver(models.Model):
     name = models.CharField(max_length=200, blank=True)
     # The portal shows times in it: set at signup from the browser, changed on the profile page.
     time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Berlin")
+    # The postal address invoices are made out to (billing copies it onto each invoice).
+    address = models.TextField(blank=True, help_text="postal address for invoices, one line per line")
     allow_discharge = models.BooleanField(
         default=False, help_text="V2X: the load manager may discharge this driver's cars (never below their request)"
     )

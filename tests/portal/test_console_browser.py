@@ -187,6 +187,21 @@ def open_driver_page(chromium, server, username):
     return page
 
 
+def test_driver_sets_the_postal_address_for_invoices_on_the_profile_page(network, live_server_process, open_page):
+    from stations.models import Driver
+
+    server = live_server_process
+    page = open_page()
+    portal_login(page, server, "driver-a", "pw-driver-a")
+    page.get_by_role("link", name="Profile").click()
+    page.get_by_label("Postal address").fill("Lindenstraße 12\n  10115 Berlin\n\nGermany")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    page.reload()
+    expect(page.get_by_label("Postal address")).to_have_value("Lindenstraße 12\n10115 Berlin\nGermany")
+    assert Driver.objects.get(pk=network.session_a.driver_id).address == "Lindenstraße 12\n10115 Berlin\nGermany"
+
+
 def test_driver_starts_watches_and_stops_with_confirmation(network, live_server_process, open_page):
     from stations.simulator import Timing
 
