@@ -13,6 +13,8 @@ key is encrypted to the current contract's key. The old contract stays valid unt
 expires (the EV may not have installed the new one).
 
 Everything is one transaction: a failure anywhere leaves no certificate behind.
+
+ISO 15118-20 requests (CommonMessages schema) are answered by ``provisioning_20``.
 """
 
 import base64
@@ -41,6 +43,7 @@ from stations.models import IdToken, IdTokenStatus
 logger = logging.getLogger(__name__)
 
 ISO15118_2 = exi.MSG_DEF
+ISO15118_20 = exi.COMMON_MESSAGES
 CPS_VALIDITY = timedelta(days=90)
 CPS_RENEW_BEFORE = timedelta(days=7)
 EMAID_ALPHABET = string.ascii_uppercase + string.digits
@@ -58,12 +61,17 @@ class Provisioned:
 
 
 def answer(*, action: str, schema_version: str, exi_request: str) -> Provisioned:
-    if schema_version != ISO15118_2:
-        raise ProvisioningRefused(f"schema {schema_version!r} is not supported: only ISO 15118-2 ({ISO15118_2})")
+    if schema_version not in (ISO15118_2, ISO15118_20):
+        raise ProvisioningRefused(f"schema {schema_version!r} is not supported: only ISO 15118-2 ({ISO15118_2}) "
+                                  f"and ISO 15118-20 ({ISO15118_20})")
     try:
         raw = base64.b64decode(exi_request, validate=True)
     except ValueError:
         raise ProvisioningRefused("exiRequest is not base64") from None
+    if schema_version == ISO15118_20:
+        from pki.services import provisioning_20
+
+        return provisioning_20.answer(action=action, raw=raw)
     try:
         message = exi.decode(raw)
     except exi.ExiError as error:
@@ -195,26 +203,31 @@ def _response(name: str, request_header: dict, contract: Certificate, contract_k
     return security.b64(exi.encode({"V2G_Message": {"Header": header, "Body": {name: body}}}))
 
 
-def cps_signer() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate, list[x509.Certificate]]:
-    """The CPS signing key, its certificate and sub-CAs (leaf side first); a new signer is
-    issued from CPS sub-CA 2 when none is valid for another week."""
+def cps_signer(curve: ec.EllipticCurve | None = None) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate,
+                                                                list[x509.Certificate]]:
+    """The CPS signing key on ``curve`` (secp256r1 for ISO 15118-2, secp521r1 for -20), its
+    certificate and sub-CAs (leaf side first); a new signer is issued from CPS sub-CA 2 when
+    none on that curve is valid for another week."""
+    curve = curve or ec.SECP256R1()
     try:
         ca = issuing_ca(CaRole.CPS_SUB_CA_2)
     except CaError as error:
         raise ProvisioningRefused(str(error)) from None
-    record = (
+    candidates = (
         Certificate.objects.filter(kind=CertificateKind.CPS_SIGNER, issuer_ca=ca, revoked_at=None,
                                    not_after__gt=timezone.now() + CPS_RENEW_BEFORE)
-        .exclude(encrypted_private_key=None).order_by("-not_after").first()
+        .exclude(encrypted_private_key=None).order_by("-not_after")
     )
-    if record is None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        record = issue_leaf(ca=ca, kind=CertificateKind.CPS_SIGNER, public_key=key.public_key(),
-                            common_name=f"{settings.PKI_ORGANIZATION} CPS", validity=CPS_VALIDITY)
-        record.encrypted_private_key = keys.seal_private_key(key, bound_to=record.sha256_fingerprint)
-        record.save(update_fields=["encrypted_private_key"])
-    else:
-        key = keys.open_private_key(bytes(record.encrypted_private_key), bound_to=record.sha256_fingerprint)
+    for record in candidates[:10]:
+        certificate = x509.load_pem_x509_certificate(record.pem.encode())
+        if isinstance(getattr(certificate.public_key(), "curve", None), type(curve)):
+            key = keys.open_private_key(bytes(record.encrypted_private_key), bound_to=record.sha256_fingerprint)
+            return key, certificate, chain_of(ca)
+    key = ec.generate_private_key(curve)
+    record = issue_leaf(ca=ca, kind=CertificateKind.CPS_SIGNER, public_key=key.public_key(),
+                        common_name=f"{settings.PKI_ORGANIZATION} CPS", validity=CPS_VALIDITY)
+    record.encrypted_private_key = keys.seal_private_key(key, bound_to=record.sha256_fingerprint)
+    record.save(update_fields=["encrypted_private_key"])
     return key, x509.load_pem_x509_certificate(record.pem.encode()), chain_of(ca)
 
 
