@@ -257,3 +257,29 @@ def test_the_contract_certificate_cn_is_the_emaid(car):
     installed = car.accept(answer(action="Install", schema_version=ISO20,
                                   exi_request=car.installation_request()).exi_response)
     assert installed.contract.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == installed.emaid
+
+
+def test_a_garbled_20_request_is_refused_never_a_crash(car):
+    """Bit flips and cuts anywhere in a genuine request: ProvisioningRefused with a reason, or
+    (where the flip lands outside what is signed) a normal answer; never another exception."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from pki.services.provisioning import ProvisioningRefused, answer
+
+    genuine = base64.b64decode(car.installation_request())
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(st.integers(0, len(genuine) - 1), st.integers(0, 7)), min_size=1, max_size=4),
+           st.integers(1, len(genuine)))
+    def garble(flips, cut):
+        data = bytearray(genuine[:cut])
+        for position, bit in flips:
+            if position < len(data):
+                data[position] ^= 1 << bit
+        try:
+            answer(action="Install", schema_version=ISO20, exi_request=base64.b64encode(bytes(data)).decode())
+        except ProvisioningRefused as refused:
+            assert str(refused)
+
+    garble()
