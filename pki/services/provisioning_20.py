@@ -29,15 +29,15 @@ from pki.models import CaRole, Vehicle
 from pki.services.ca import chain_of, issuing_ca
 from pki.services.certificates import common_name
 from pki.services.contract_certificates import issue_contract_certificate
-from pki.services.provisioning import (
+from pki.services.provisioning_base import (
     Provisioned,
     ProvisioningRefused,
-    _certificate,
-    _check_not_cancelled,
-    _check_trusted_root,
-    _der_b64,
-    _new_emaid,
+    check_not_cancelled,
+    check_trusted_root,
     cps_signer,
+    der_b64,
+    load_certificate,
+    new_emaid,
 )
 from pki.services.validation import ChainInvalid, verify_chain
 from stations.models import IdToken, IdTokenStatus, IdTokenType
@@ -69,8 +69,8 @@ def _oem_chain(request: dict) -> tuple[dict, x509.Certificate, list[x509.Certifi
     element = request.get(OEM_CHAIN)
     if not isinstance(element, dict) or not element.get("Id"):
         raise ProvisioningRefused(f"the request has no {OEM_CHAIN} with an Id")
-    leaf = _certificate(element.get("Certificate", ""), "OEM provisioning certificate")
-    subs = [_certificate(c, "OEM sub-CA certificate")
+    leaf = load_certificate(element.get("Certificate", ""), "OEM provisioning certificate")
+    subs = [load_certificate(c, "OEM sub-CA certificate")
             for c in (element.get("SubCertificates") or {}).get("Certificate") or []]
     return element, leaf, subs
 
@@ -109,14 +109,14 @@ def _install(request: dict) -> Provisioned:
         security_20.verify(header.get("Signature"), {OEM_CHAIN: element}, public_key)
     except security.SignatureInvalid as error:
         raise ProvisioningRefused(f"{REQUEST}: {error}") from None
-    _check_trusted_root(request)
+    check_trusted_root(request)
     _maximum_chains(request)
     pcid = common_name(oem.subject)
     vehicle = Vehicle.objects.select_for_update().select_related("driver").filter(pcid=pcid, active=True).first()
     if vehicle is None:
         raise ProvisioningRefused(f"vehicle {pcid} is not registered for Plug & Charge")
     emaid = _choose_emaid(vehicle, _prioritized(request))
-    _check_not_cancelled(emaid)
+    check_not_cancelled(emaid)
     contract_key = ec.generate_private_key(ec.SECP521R1())
     record = issue_contract_certificate(emaid=emaid, public_key=contract_key.public_key(),
                                         driver_email=vehicle.driver.email)
@@ -136,7 +136,7 @@ def _choose_emaid(vehicle: Vehicle, prioritized: list[str]) -> str:
                                       status=IdTokenStatus.ACCEPTED).values_list("value", flat=True))
     if vehicle.emaid:
         held.add(vehicle.emaid)
-    return next((e for e in prioritized if e in held), None) or vehicle.emaid or _new_emaid()
+    return next((e for e in prioritized if e in held), None) or vehicle.emaid or new_emaid()
 
 
 def _response(request_header: dict, contract: x509.Certificate, contract_key, recipient, pcid: str) -> str:
@@ -150,16 +150,16 @@ def _response(request_header: dict, contract: x509.Certificate, contract_key, re
     signed = {
         "Id": "id1",
         "ContractCertificateChain": {
-            "Certificate": _der_b64(contract),
-            "SubCertificates": {"Certificate": [_der_b64(c) for c in chain_of(issuing_ca(CaRole.MO_SUB_CA_2))]},
+            "Certificate": der_b64(contract),
+            "SubCertificates": {"Certificate": [der_b64(c) for c in chain_of(issuing_ca(CaRole.MO_SUB_CA_2))]},
         },
         "ECDHCurve": "SECP521",
         "DHPublicKey": security.b64(dh_public),
         "SECP521_EncryptedPrivateKey": security.b64(encrypted),
     }
-    cps_chain = {"Certificate": _der_b64(signer_cert)}
+    cps_chain = {"Certificate": der_b64(signer_cert)}
     if signer_chain:
-        cps_chain["SubCertificates"] = {"Certificate": [_der_b64(c) for c in signer_chain]}
+        cps_chain["SubCertificates"] = {"Certificate": [der_b64(c) for c in signer_chain]}
     header = {"SessionID": request_header.get("SessionID") or "0000000000000000", "TimeStamp": int(time.time()),
               "Signature": security_20.sign({SIGNED_DATA: signed}, signer_key)}
     body = {"Header": header, "ResponseCode": "OK", "EVSEProcessing": "Finished", "CPSCertificateChain": cps_chain,
