@@ -126,7 +126,7 @@ def _install(request: dict) -> Provisioned:
     vehicle.save(update_fields=["emaid", "last_provisioned_at"])
     response = _response(header, x509.load_pem_x509_certificate(record.pem.encode()), contract_key, public_key, pcid)
     logger.info("ISO 15118-20 contract %s issued to vehicle %s (driver %s)", emaid, pcid, vehicle.driver_id)
-    return Provisioned(exi_response=response, emaid=emaid, certificate_pk=record.pk)
+    return Provisioned(exi_response=response, emaid=emaid, certificate_pk=record.pk, remaining_contracts=0)
 
 
 def _choose_emaid(vehicle: Vehicle, prioritized: list[str]) -> str:

@@ -32,6 +32,7 @@ class Provisioned:
     exi_response: str  # base64
     emaid: str
     certificate_pk: int
+    remaining_contracts: int | None = None  # ISO 15118-20's RemainingContractCertificateChains
 
 
 def load_certificate(data: str, what: str) -> x509.Certificate:

@@ -4,6 +4,7 @@ schema, secp521r1) reaches the built-in provider in Get15118EVCertificate from a
 with the contract. Bad requests get Failed with a reason and leave nothing behind."""
 
 import base64
+import json
 
 import pytest
 from cryptography import x509
@@ -73,8 +74,11 @@ async def _boot(client):
 async def test_a_20_car_installs_a_contract_through_a_21_station_and_charges_with_it(ocpp, car, hierarchy):
     async with ocpp("CP-21", version="2.1") as client:
         await _boot(client)
-        answer = await client.result("Get15118EVCertificate", _request(await adb(car.installation_request)()))
+        # 2.1 repeats the EXI's MaximumContractCertificateChains (and PrioritizedEMAIDs) in the request.
+        request = {**_request(await adb(car.installation_request)()), "maximumContractCertificateChains": 1}
+        answer = await client.result("Get15118EVCertificate", request)
         assert answer["status"] == "Accepted", answer
+        assert answer["remainingContracts"] == 0  # = the EXI's RemainingContractCertificateChains
         # The car's own checks: digest, CPS signature and chain, contract chain, key decrypted and matched.
         installed = await adb(car.accept)(answer["exiResponse"])
         authorized = await client.result("Authorize", {"idToken": {"idToken": installed.emaid, "type": "eMAID"},
@@ -95,8 +99,20 @@ async def test_a_201_station_forwards_the_20_request_as_well(ocpp, car):
         await _boot(client)
         answer = await client.result("Get15118EVCertificate", _request(await adb(car.installation_request)()))
     assert answer["status"] == "Accepted", answer
+    assert "remainingContracts" not in answer  # not a 2.0.1 field
     installed = await adb(car.accept)(answer["exiResponse"])
     assert installed.emaid == (await Vehicle.objects.aget(pcid=PCID)).emaid
+
+
+async def test_a_16_station_forwards_the_20_request_in_the_pnc_data_transfer(ocpp, car):
+    data = json.dumps(_request(await adb(car.installation_request)()))
+    async with ocpp("CP-21") as client:
+        answer = await client.result("DataTransfer", {"vendorId": "org.openchargealliance.iso15118pnc",
+                                                      "messageId": "Get15118EVCertificate", "data": data})
+    assert answer["status"] == "Accepted"
+    inner = json.loads(answer["data"])  # a 2.0.1 Get15118EVCertificateResponse
+    assert inner["status"] == "Accepted" and "remainingContracts" not in inner
+    assert (await adb(car.accept)(inner["exiResponse"])).emaid == (await Vehicle.objects.aget(pcid=PCID)).emaid
 
 
 def test_the_answer_has_the_20_layout_and_the_2_path_keeps_its_own_signer(car, hierarchy, oem):
