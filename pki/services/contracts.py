@@ -39,7 +39,7 @@ class EvCertificateAnswer:
     status: str  # Accepted | Failed
     exi_response: str = ""
     reason: str = ""
-    remaining_contracts: int | None = None  # ISO 15118-20: RemainingContractCertificateChains (2.1 passes it on)
+    remaining_contracts: int | None = None  # ISO 15118-20's RemainingContractCertificateChains (for 2.1)
 
     def as_ocpp(self) -> dict:
         payload = {"status": self.status, "exiResponse": self.exi_response}

@@ -218,9 +218,10 @@ async def test_bad_20_requests_get_failed_with_a_reason_and_nothing_is_issued(oc
             answers[reason] = await client.result("Get15118EVCertificate", _request(exi_request))
         update = await client.result("Get15118EVCertificate",
                                      _request(await adb(car.installation_request)(), action="Update"))
+        iso2_message = {"V2G_Message": {"Header": {"SessionID": "0A1B2C3D4E5F6071"},
+                                        "Body": {"SessionStopReq": {"ChargingSession": "Terminate"}}}}
         iso2_bytes = await client.result("Get15118EVCertificate", _request(await adb(
-            lambda: security.b64(exi.encode({"V2G_Message": {"Header": {"SessionID": "0A1B2C3D4E5F6071"},
-                                                             "Body": {"SessionStopReq": {"ChargingSession": "Terminate"}}}})))()))
+            lambda: security.b64(exi.encode(iso2_message)))()))
         unknown_schema = await client.result("Get15118EVCertificate",
                                              _request(cases["does not verify"], schema="urn:iso:15118:3:2099"))
     for reason, answer in answers.items():
