@@ -42,9 +42,13 @@ def power_chart_svg(samples: list, *, title: str = "power") -> str:
     span = max((t1 - t0).total_seconds(), 1.0)
     top_w = max(max((get(s, f) or 0) for s in samples for f, *_rest, sign in series if sign > 0), 1)
     bottom_w = max(((get(s, f) or 0) for s in samples for f, *_rest, sign in series if sign < 0), default=0)
-    step_kw = _nice((top_w + bottom_w) / 1000 / 4)
-    top_kw = step_kw * max(1, math.ceil(top_w / 1000 / step_kw - 1e-9))
-    bottom_kw = step_kw * math.ceil(bottom_w / 1000 / step_kw - 1e-9)
+    if not bottom_w:  # import only: a round maximum in four steps
+        top_kw, bottom_kw = _nice(top_w / 1000, _MAXIMA), 0.0
+        step_kw = top_kw / 4
+    else:  # both ways: round steps on either side of zero
+        step_kw = _nice((top_w + bottom_w) / 1000 / 4, _STEPS)
+        top_kw = step_kw * max(1, math.ceil(top_w / 1000 / step_kw - 1e-9))
+        bottom_kw = step_kw * math.ceil(bottom_w / 1000 / step_kw - 1e-9)
 
     def x(when: datetime) -> float:
         return LEFT + plot_w * (when - t0).total_seconds() / span
@@ -90,9 +94,13 @@ def power_chart_svg(samples: list, *, title: str = "power") -> str:
     return "".join(parts)
 
 
-def _nice(kw: float) -> float:
-    """A round axis step at or above ``kw``."""
-    for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000):
-        if kw <= step:
-            return float(step)
+_MAXIMA = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000)
+_STEPS = (0.1, 0.2, 0.25, 0.5, 1, 2, 2.5, 5, 10, 12.5, 20, 25, 50, 100, 200, 250, 500, 1000, 2000)
+
+
+def _nice(kw: float, candidates) -> float:
+    """The first round number of ``candidates`` at or above ``kw``."""
+    for value in candidates:
+        if kw <= value:
+            return float(value)
     return float(int(kw) + 1)
