@@ -12,10 +12,10 @@ LEFT, RIGHT, TOP, BOTTOM = 56, 12, 44, 30
 SERIES = [  # field, label, colour, dash, sign (-1: drawn below zero, as export)
     ("limit_w", "import limit", "#c0392b", "6 4", 1),
     ("allocated_w", "allocated", "#2471a3", "", 1),
-    ("measured_w", "import", "#229954", "", 1),
+    ("measured_w", "drawn", "#229954", "", 1),
     ("export_limit_w", "export limit", "#d35400", "2 3", -1),
     ("discharge_w", "discharge set", "#8e44ad", "6 4", -1),
-    ("measured_export_w", "export", "#7d3c98", "", -1),
+    ("measured_export_w", "fed back", "#7d3c98", "", -1),
 ]
 EXPORT_FIELDS = {field for field, *_rest, sign in SERIES if sign < 0}
 
@@ -89,7 +89,7 @@ def power_chart_svg(samples: list, *, title: str = "power") -> str:
         parts.append(f'<text x="{lx + 22}" y="{ly + 4}" data-legend="{_}">{label}</text>')
     if with_export:
         parts.append(f'<text x="{WIDTH - RIGHT}" y="{TOP - 8}" text-anchor="end" fill="#7f8c8d">'
-                     "above 0: from the grid; below 0: fed back</text>")
+                     "above 0: drawn by the cars; below 0: fed back</text>")
     parts.append("</svg>")
     return "".join(parts)
 

@@ -40,7 +40,7 @@ def test_operator_sees_the_sites_export_on_its_power_chart(network, live_server_
     expect(chart.locator('polyline[data-series="measured_export_w"]')).to_be_attached()
     expect(chart.locator('polyline[data-series="export_limit_w"]')).to_be_attached()
     expect(chart.locator('polyline[data-series="measured_w"]')).to_be_attached()
-    expect(chart.locator('[data-legend="measured_export_w"]')).to_have_text("export")
+    expect(chart.locator('[data-legend="measured_export_w"]')).to_have_text("fed back")
     expect(chart.get_by_text("-7 kW").or_(chart.get_by_text("-8 kW")).or_(chart.get_by_text("-10 kW"))).to_be_visible()
     # The export line lies below the zero line, the import line above it.
     zero_y = float(chart.locator("text", has_text=re.compile(r"^0 kW$")).get_attribute("y")) - 4
