@@ -90,3 +90,31 @@ def test_soc_from_a_station_shows_live_on_the_dashboard_and_the_drivers_session_
         expect(driver.locator("#energy-kwh")).to_have_text("3.25")
         expect(car.locator(".soc")).to_have_text("SoC 47 %")
         expect(car).to_contain_text("3250 Wh in")
+
+
+def test_operator_finds_a_stations_der_controls_on_its_page(network, live_server_process, open_page):
+    from stations.models import ChargingStation, CommandLog, StationEvent
+
+    server = live_server_process
+    ChargingStation.objects.filter(pk=network.station_a.pk).update(ocpp_version="2.1")
+    CommandLog.objects.create(station=network.station_a, command="set_der_control", outcome="accepted",
+                              status="Accepted", source="api", params={
+                                  "control_id": "LMD-1", "control_type": "LimitMaxDischarge", "is_default": False,
+                                  "control": {"limitMaxDischarge": {"priority": 1, "pctMaxDischargePower": 50}}})
+    StationEvent.objects.create(station=network.station_a, kind="DER", timestamp=timezone.now(),
+                                summary="DER controls (request 7): limitMaxDischarge", payload={
+                                    "requestId": 7, "limitMaxDischarge": [{
+                                        "id": "LMD-1", "isDefault": False, "isSuperseded": False,
+                                        "limitMaxDischarge": {"priority": 1, "pctMaxDischargePower": 50}}]})
+    page = open_page()
+    admin_login(page, server, "ops", "pw-ops")
+    page.goto(f"{server.http}/admin/stations/chargingstation/")
+    page.get_by_role("link", name="CP-A", exact=True).click()
+    section = page.locator("#der-controls")
+    expect(section.get_by_role("heading", name="DER controls (OCPP 2.1)")).to_be_visible()
+    reported = section.locator("#der-reported tbody tr", has_text="LMD-1")
+    expect(reported).to_contain_text("limitMaxDischarge")
+    expect(reported).to_contain_text('"pctMaxDischargePower": 50')
+    sent = section.locator("#der-commands tbody tr", has_text="set_der_control")
+    expect(sent).to_contain_text("LimitMaxDischarge")
+    expect(sent).to_contain_text("accepted")
