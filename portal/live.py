@@ -178,7 +178,8 @@ def on_meter_values(sender, station_pk, session_pks, **kwargs):
     if station_id is not None and groups:
         from portal.selectors import charging_now
 
-        broadcast(groups, {"kind": "charging", "station": station_id, "charging": charging_now([station_pk])[station_pk]})
+        cars = charging_now([station_pk])[station_pk]
+        broadcast(groups, {"kind": "charging", "station": station_id, "charging": cars})
 
 
 def on_session_started(sender, session, **kwargs):

@@ -80,9 +80,10 @@ async def test_chart_api_gives_import_and_export_with_both_limits(site, make_sta
             })
             session_b = await SessionLoadState.objects.select_related("session").aget(
                 session__station__station_id="CP-B")
-            await other.result("MeterValues", {"connectorId": 1, "transactionId": int(session_b.session.transaction_id),
-                                               "meterValue": [{"timestamp": later.isoformat(), "sampledValue": [
-                                                   {"value": "4000", "measurand": "Power.Active.Import", "unit": "W"}]}]})
+            drawn = [{"value": "4000", "measurand": "Power.Active.Import", "unit": "W"}]
+            await other.result("MeterValues", {
+                "connectorId": 1, "transactionId": int(session_b.session.transaction_id),
+                "meterValue": [{"timestamp": later.isoformat(), "sampledValue": drawn}]})
 
             async def export_sampled():
                 await rebalance_site_async(site.pk)
