@@ -192,7 +192,8 @@ def _planned_caps(config: SiteLoadLimit, limit: SiteLimit, infos: list[SessionIn
     curve = _curve(config)
     if not curve or curve[0][0] > now:
         return {}
-    demands = [i.demand for i in infos]
+    # A session on priority charging charges now, at what the allocator gives it: not planned.
+    demands = [i.demand for i in infos if not i.demand.priority]
     if not any(d.departure and d.energy_request_wh for d in demands):
         return {}
     prefer = "lowest" if config.optimise_for == SiteLoadLimit.Optimise.PRICE else "highest"
@@ -226,15 +227,16 @@ def may_discharge(info: SessionInfo) -> bool:
 
 def _v2x_discharges(config: SiteLoadLimit, limit: SiteLimit, infos: list[SessionInfo], now: datetime):
     """The cars to discharge now and by how much, from a V2X plan of the site (empty when no
-    car may discharge). Sessions without a departure count as the site's other load, at their
-    maximum; a car stays above what it held at the start of the plan minus its room to its
+    car may discharge). Sessions without a departure, and sessions on priority charging, count as
+    the site's other load, at their maximum; a car stays above what it held at the start of the plan minus its room to its
     minimum state of charge (``ev_min_energy_request_wh``)."""
-    if not any(may_discharge(i) for i in infos):
+    if not any(may_discharge(i) and not i.demand.priority for i in infos):
         return {}
     cars, other_w = [], 0.0
     for info in infos:
         demand, state = info.demand, info.state
-        if demand.departure is None or not demand.controlled:
+        # A car on priority charging draws its maximum now, like a session without a plan.
+        if demand.departure is None or not demand.controlled or demand.priority:
             other_w += demand.max_power_w if demand.max_power_w is not None else (
                 (demand.max_current_a or 0) * config.voltage_v * demand.phases)
             continue
