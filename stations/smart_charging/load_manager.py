@@ -62,6 +62,7 @@ from stations.models import (
     SiteLoadLimit,
     SiteLoadSample,
 )
+from stations.smart_charging import dynamic
 from stations.smart_charging.profiles import (
     FALLBACK_PROFILE_ID,
     FALLBACK_STACK_LEVEL,
@@ -297,6 +298,7 @@ class ProfileToSend:
     params: dict
     decrease: bool
     setpoint_w: int | None = None  # V2X: a discharge setpoint (negative W)
+    dynamic_params: dict | None = None  # the same as a 2.1 Dynamic profile, for stations that take them
 
 
 @dataclass
@@ -454,8 +456,14 @@ def _profile(info: SessionInfo, limit_w: int, fallback: DefaultLimit, config: Si
     )
     return ProfileToSend(
         session_pk=info.session.pk, station_id=info.session.station.station_id, limit_w=limit_w, params=params,
-        decrease=decrease,
+        decrease=decrease, dynamic_params=_dynamic(info, params, config),
     )
+
+
+def _dynamic(info: SessionInfo, params: dict, config: SiteLoadLimit) -> dict | None:
+    if not dynamic.takes_dynamic(info.session.station):
+        return None
+    return dynamic.as_dynamic(params, validity_s=config.profile_validity_s)
 
 
 def discharge_profile_params(
@@ -498,7 +506,7 @@ def _discharge_profile(
     )
     return ProfileToSend(
         session_pk=info.session.pk, station_id=info.session.station.station_id, limit_w=0, params=params,
-        decrease=True, setpoint_w=discharge.setpoint_w,
+        decrease=True, setpoint_w=discharge.setpoint_w, dynamic_params=_dynamic(info, params, config),
     )
 
 
@@ -565,8 +573,6 @@ class RebalanceOutcome:
 
 async def rebalance_site_async(site_pk: int) -> RebalanceOutcome:
     """Re-balance one site now (see the module docstring). Safe to call from any process."""
-    from stations.commands.service import send_command_async
-
     run = sync_to_async(_call, thread_sensitive=False)
     if not await run(claim, site_pk=site_pk):
         return RebalanceOutcome(site_pk=site_pk, ran=False)
@@ -581,10 +587,7 @@ async def rebalance_site_async(site_pk: int) -> RebalanceOutcome:
             for item in sorted(plan.to_send, key=lambda p: not p.decrease):
                 if not item.decrease and round_failures:
                     break
-                result = await send_command_async(
-                    station_id=item.station_id, command="set_charging_profile", params=item.params,
-                    source="load_manager",
-                )
+                result = await _send_profile(item)
                 if result.outcome == CommandOutcome.ACCEPTED:
                     sent += 1
                     await run(record_sent, session_pk=item.session_pk, limit_w=item.limit_w, at=plan.at,
@@ -607,6 +610,33 @@ async def rebalance_site_async(site_pk: int) -> RebalanceOutcome:
     return RebalanceOutcome(
         site_pk=site_pk, ran=True, sessions=sessions, profiles_sent=sent, failures=failures, next_change=next_change
     )
+
+
+async def _send_profile(item: ProfileToSend):
+    """Put the item's limit (or setpoint) in force. A 2.1 station that holds the session's
+    Dynamic profile gets an UpdateDynamicSchedule; otherwise it gets the Dynamic profile, and a
+    station that refuses Dynamic profiles the Absolute one (from then on, straight away)."""
+    from stations.commands.service import send_command_async
+
+    run = sync_to_async(_call, thread_sensitive=False)
+    send = dict(station_id=item.station_id, source="load_manager")
+    if item.dynamic_params is not None:
+        if await run(dynamic.holds, station_id=item.station_id, dynamic_params=item.dynamic_params):
+            result = await send_command_async(
+                command="update_dynamic_schedule", params=dynamic.update_of(item.dynamic_params), **send)
+            if result.outcome == CommandOutcome.ACCEPTED:
+                return result
+            if result.outcome != CommandOutcome.REJECTED:
+                return result  # offline, timeout: tried again like any failure
+        result = await send_command_async(command="set_charging_profile", params=item.dynamic_params, **send)
+        refused = await run(_refuses_dynamic, item.station_id)
+        if result.outcome == CommandOutcome.ACCEPTED or not refused:
+            return result
+    return await send_command_async(command="set_charging_profile", params=item.params, **send)
+
+
+def _refuses_dynamic(station_id: str) -> bool:
+    return ChargingStation.objects.filter(station_id=station_id, accepts_dynamic_profiles=False).exists()
 
 
 def _drop_lease(*, site_pk: int) -> None:
