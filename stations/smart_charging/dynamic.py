@@ -8,10 +8,13 @@ Absolute ones, as 2.0.1 stations do.
 
 Safety without ChargeNet: a Dynamic profile carries ``maxOfflineDuration`` (the site's
 ``profile_validity_s``): a station cut off from ChargeNet that long drops it and falls back
-to the site's safe TxDefaultProfile, as an Absolute profile's second period would.
+to the site's safe TxDefaultProfile, as an Absolute profile's second period would. A station
+still connected whose profile the load manager has not renewed for that long (it renews at
+half of it) gets the safe limit and no discharge on its next pull.
 """
 
-from django.db import transaction
+from datetime import timedelta
+
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -94,12 +97,11 @@ def answered_update(*, params: dict, station: ChargingStation, outcome: str, res
         profile.save(update_fields=["status", "updated_at"])
 
 
-@transaction.atomic
 def pull_update(*, station_pk: int, profile_id: int) -> dict | None:
     """The schedule update for a station's PullDynamicScheduleUpdate (camelCase), or None
     when it holds no Dynamic profile with that id from ChargeNet."""
     profile = (
-        ChargingProfile.objects.select_for_update()
+        ChargingProfile.objects
         .filter(station_id=station_pk, profile_id=profile_id, kind=ChargingProfileKind.DYNAMIC,
                 status=ProfileStatus.ACTIVE)
         .order_by("-pk").first()
@@ -107,8 +109,14 @@ def pull_update(*, station_pk: int, profile_id: int) -> dict | None:
     if profile is None:
         return None
     update = {**schedule_update(profile.periods[0]), **(profile.schedule_update or {})}
-    profile.dyn_update_at = timezone.now()
-    profile.save(update_fields=["dyn_update_at", "updated_at"])
+    stale_after = profile.max_offline_duration_s
+    if stale_after and profile.dyn_update_at and timezone.now() - profile.dyn_update_at > timedelta(
+            seconds=stale_after):
+        # ChargeNet has not renewed it (the load manager renews at half this): as an Absolute
+        # profile would after its validity, it falls to the safe limit and never discharges.
+        update = {"limit": profile.fallback_limit if profile.fallback_limit is not None else 0.0}
+        if profile.periods[0].get("setpoint") is not None:
+            update.update(setpoint=0.0, dischargeLimit=0.0)
     return update
 
 
@@ -125,6 +133,8 @@ def as_dynamic(params: dict, *, validity_s: int) -> dict:
         periods=[params["periods"][0]],
         dyn_update_interval_s=min(DYN_UPDATE_INTERVAL_S, max(1, validity_s // 2)),
         max_offline_duration_s=validity_s,
+        # the Absolute profile's limit after its validity (its second period), else its only one
+        fallback_limit=params["periods"][-1]["limit"],
     )
     return dynamic
 

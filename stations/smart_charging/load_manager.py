@@ -626,8 +626,9 @@ async def _send_profile(item: ProfileToSend):
                 command="update_dynamic_schedule", params=dynamic.update_of(item.dynamic_params), **send)
             if result.outcome == CommandOutcome.ACCEPTED:
                 return result
-            if result.outcome != CommandOutcome.REJECTED:
-                return result  # offline, timeout: tried again like any failure
+            if result.outcome in (CommandOutcome.OFFLINE, CommandOutcome.TIMEOUT):
+                return result  # tried again like any failure
+            # Rejected (it lost the profile, e.g. rebooted) or a CALLERROR: the profile anew.
         result = await send_command_async(command="set_charging_profile", params=item.dynamic_params, **send)
         refused = await run(_refuses_dynamic, item.station_id)
         if result.outcome == CommandOutcome.ACCEPTED or not refused:

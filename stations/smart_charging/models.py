@@ -90,7 +90,14 @@ class ChargingProfile(models.Model):
     schedule_update = models.JSONField(
         null=True, blank=True, help_text="2.1 Dynamic: the latest ChargingScheduleUpdate (camelCase) for the station"
     )
-    dyn_update_at = models.DateTimeField(null=True, blank=True, help_text="2.1 Dynamic: when it was last updated")
+    dyn_update_at = models.DateTimeField(
+        null=True, blank=True, help_text="2.1 Dynamic: when ChargeNet last set or updated it (pulls do not count)"
+    )
+    fallback_limit = models.FloatField(
+        null=True, blank=True,
+        help_text="2.1 Dynamic: the limit a pull gets once ChargeNet has not updated the profile for "
+                  "max_offline_duration_s (and no discharge)",
+    )
     status = models.CharField(max_length=10, choices=ProfileStatus.choices, default=ProfileStatus.PENDING)
     source = models.CharField(max_length=15, choices=ProfileSource.choices, default=ProfileSource.OPERATOR)
     command = models.ForeignKey(

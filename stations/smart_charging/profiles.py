@@ -81,6 +81,9 @@ class SetChargingProfileParams(serializers.Serializer):
         min_value=0, required=False, help_text="2.1 Dynamic: the station pulls an update this often (0: never)")
     max_offline_duration_s = serializers.IntegerField(
         min_value=1, required=False, help_text="2.1: the station drops the profile after this long offline")
+    fallback_limit = serializers.FloatField(
+        min_value=0, required=False,
+        help_text="2.1 Dynamic: what a pull gets when ChargeNet has not updated it for max_offline_duration_s")
     profile_id = serializers.IntegerField(min_value=1, required=False, help_text="assigned by ChargeNet if omitted")
     source = serializers.ChoiceField(choices=ProfileSource.values, default=ProfileSource.OPERATOR)
 
@@ -310,6 +313,7 @@ def prepare_set(params: dict, station: ChargingStation) -> dict:
         source=params["source"],
         dyn_update_interval_s=params.get("dyn_update_interval_s"),
         max_offline_duration_s=params.get("max_offline_duration_s"),
+        fallback_limit=params.get("fallback_limit"),
         dyn_update_at=timezone.now() if params["kind"] == ChargingProfileKind.DYNAMIC else None,
     )
     params["profile_pk"] = profile.pk

@@ -174,3 +174,27 @@ async def test_update_dynamic_schedule_command_needs_a_held_dynamic_profile(site
             await send_command_async(station_id="CS-21", command="update_dynamic_schedule",
                                      params={"profile_id": 5, "setpoint": -5000, "discharge_limit": -3000})
         assert await client.communicator.receive_nothing(timeout=0.2)
+
+
+async def test_a_pull_for_a_profile_not_renewed_in_time_gets_no_discharge(site, ocpp):
+    """As an Absolute profile falls to ChargingOnly at the safe default after its validity,
+    a Dynamic one does once the load manager has not renewed it for maxOfflineDuration."""
+    from datetime import timedelta
+
+    async with ocpp("CS-21", version="2.1") as client:
+        station = Station21(client)
+        try:
+            await start_session(station)
+            await eventually(lambda: station.tx_profiles(), "the session's profile")
+            held = await ChargingProfile.objects.aget(profile_id=PROFILE_ID, status=ProfileStatus.ACTIVE)
+            first = dict(held.periods[0], operation_mode="CentralSetpoint", setpoint=-5000, discharge_limit=-7000)
+            await ChargingProfile.objects.filter(pk=held.pk).aupdate(periods=[first], fallback_limit=4140)
+            fresh = await station.result("PullDynamicScheduleUpdate", {"chargingProfileId": PROFILE_ID})
+            assert fresh["scheduleUpdate"]["setpoint"] == -5000.0
+            await ChargingProfile.objects.filter(pk=held.pk).aupdate(
+                dyn_update_at=timezone.now() - timedelta(seconds=901))
+            stale = await station.result("PullDynamicScheduleUpdate", {"chargingProfileId": PROFILE_ID})
+        finally:
+            station.reader.cancel()
+    assert stale == {"status": "Accepted",
+                     "scheduleUpdate": {"limit": 4140.0, "setpoint": 0.0, "dischargeLimit": 0.0}}
