@@ -17,7 +17,8 @@ and sits out the allocation, whose limit grows by what it feeds the site.
 Each TxProfile holds the allocated limit for ``profile_validity_s`` and then falls to the
 site's safe default: if ChargeNet stops, every EVSE is back at the TxDefaultProfile that
 keeps the site within its limit however many cars charge. Profiles are renewed at half
-their validity.
+their validity. OCPP 2.1 stations get one Dynamic profile per session instead, moved with
+UpdateDynamicSchedule (``stations.smart_charging.dynamic``, which says how it stays safe).
 """
 
 import logging
