@@ -71,7 +71,8 @@ class StationHandler21(Ocpp2Handlers, ChargePoint):
         2.1; one that breaks the schema (or arrives before the station is Accepted) is logged
         and dropped, as the station expects no answer."""
         station_id = self.station.station_id
-        if len(frame) != 4 or frame[2] not in SEND_HANDLERS or not isinstance(frame[3], dict):
+        if len(frame) != 4 or not isinstance(frame[2], str) or frame[2] not in SEND_HANDLERS or not isinstance(
+                frame[3], dict):
             logger.warning("%s: SEND ignored (not a known SEND message): %.200s", station_id, frame)
             return
         if self.station.registration_status != RegistrationStatus.ACCEPTED:
@@ -88,6 +89,9 @@ class StationHandler21(Ocpp2Handlers, ChargePoint):
         await getattr(self, SEND_HANDLERS[action])(payload)
 
     async def on_notify_periodic_event_stream(self, payload: dict) -> None:
+        if any("\x00" in item["v"] for item in payload["data"]):  # the only free text; PostgreSQL refuses NUL
+            logger.warning("%s: stream %s data dropped: NUL characters", self.station.station_id, payload["id"])
+            return
         write = streams.StreamWrite(
             station_pk=self.station.station_pk, stream_id=payload["id"], basetime=parse_timestamp(payload["basetime"]),
             data=[(float(item["t"]), item["v"]) for item in payload["data"]],

@@ -14,7 +14,6 @@ from stations.models import ChargingProfile, ChargingStation, Evse, ProfileStatu
 from stations.smart_charging.dynamic import DYN_UPDATE_INTERVAL_S
 from stations.smart_charging.load_manager import rebalance_site_async
 from stations.smart_charging.profiles import LOAD_MANAGER_PROFILE_ID
-from tests.conftest import adb
 from tests.gateway.ocpp21 import valid_21_answer
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -136,6 +136,9 @@ async def test_bad_open_gets_a_callerror(station, ocpp21, payload, code):
     [6, "b-3", "NotifyPeriodicEventStream", {"id": 1, "basetime": T0, "data": [{"t": 0, "v": "1"}]}],
     [6, "b-4", "Heartbeat", {}],
     [6, "b-5", "NotifyPeriodicEventStream"],
+    [6, "b-6", {"not": "a name"}, {}],
+    [6, "b-7", "NotifyPeriodicEventStream", {"id": 1, "pending": 0, "basetime": T0,
+                                             "data": [{"t": 0, "v": "a\u0000b"}]}],
 ])
 async def test_bad_send_is_dropped_without_answer_and_the_connection_kept(station, ocpp21, frame):
     async with ocpp21() as client:
