@@ -55,6 +55,7 @@ _SITE_OWNER_POLICY: dict[str, tuple[str, frozenset[str]]] = {
     "stations.siteloadlimit": ("site__organization__members", frozenset({VIEW, ADD, CHANGE, DELETE})),
     "stations.siteloadlimitperiod": ("limit__site__organization__members", frozenset({VIEW, ADD, CHANGE, DELETE})),
     "stations.chargingprofile": ("station__site__organization__members", frozenset({VIEW})),
+    "stations.periodiceventstream": ("station__site__organization__members", frozenset({VIEW})),
 }
 
 # model label -> what finance may do (on every row: finance works network-wide)

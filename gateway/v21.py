@@ -11,17 +11,22 @@ import logging
 
 from django.utils import timezone
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
+from ocpp.exceptions import OCPPError
 from ocpp.exceptions import NotSupportedError
 from ocpp.routing import on
 from ocpp.v21 import ChargePoint
 from ocpp.v21.enums import Action
 
+from gateway import validation
+from gateway.batcher import stream_batcher
+from gateway.formats import first_invalid_date_time
 from gateway.frames import db, parse_timestamp
 from gateway.ocpp2 import Ocpp2Handlers
-from stations.models import StationEvent
+from stations.models import RegistrationStatus, StationEvent
 from stations.services import reports
 from stations.services.authorization import Authorization
-from stations.smart_charging import station_reports
+from stations.smart_charging import dynamic, station_reports
+from stations.streams import services as streams
 
 logger = logging.getLogger(__name__)
 
@@ -62,11 +67,45 @@ class StationHandler21(Ocpp2Handlers, ChargePoint):
             logger.warning("%s: the station could not process our answer: %.300s", self.station.station_id, raw_msg)
             return True
         if message_type == SEND:
-            # No answer, ever. ChargeNet refuses periodic event streams (OpenPeriodicEventStream),
-            # so a SEND is unexpected: logged, not stored.
-            logger.info("%s: SEND ignored: %.300s", self.station.station_id, raw_msg)
+            await self._route_send(frame)  # no answer, ever: not even to a bad one
             return True
         return False
+
+    async def _route_send(self, frame: list) -> None:
+        """A SEND: [6, messageId, action, payload]. Only NotifyPeriodicEventStream exists in
+        2.1; one that breaks the schema (or arrives before the station is Accepted) is logged
+        and dropped, as the station expects no answer."""
+        station_id = self.station.station_id
+        if len(frame) != 4 or not isinstance(frame[2], str) or frame[2] not in SEND_HANDLERS or not isinstance(
+                frame[3], dict):
+            logger.warning("%s: SEND ignored (not a known SEND message): %.200s", station_id, frame)
+            return
+        if self.station.registration_status != RegistrationStatus.ACCEPTED:
+            logger.warning("%s: SEND ignored: the station is not Accepted", station_id)
+            return
+        action, payload = frame[2], frame[3]
+        try:
+            if first_invalid_date_time(self._ocpp_version, action, payload) is not None:
+                raise ValueError("basetime is not an RFC 3339 date-time")
+            validation.check(action, self._ocpp_version, payload)
+        except (OCPPError, ValueError) as error:
+            logger.warning("%s: %s dropped: %s", station_id, action, getattr(error, "description", error))
+            return
+        await getattr(self, SEND_HANDLERS[action])(payload)
+
+    async def on_notify_periodic_event_stream(self, payload: dict) -> None:
+        if any("\x00" in item["v"] for item in payload["data"]):  # the only free text; PostgreSQL refuses NUL
+            logger.warning("%s: stream %s data dropped: NUL characters", self.station.station_id, payload["id"])
+            return
+        write = streams.StreamWrite(
+            station_pk=self.station.station_pk, stream_id=payload["id"], basetime=parse_timestamp(payload["basetime"]),
+            data=[(float(item["t"]), item["v"]) for item in payload["data"]],
+        )
+        if not await stream_batcher().submit(write):
+            applied = await db(streams.write_batch)([write])
+            if not applied[0]:
+                logger.info("%s: data of stream %s dropped: the stream is not open", self.station.station_id,
+                            payload["id"])
 
     async def _record(self, kind: str, timestamp: str | None, summary: str) -> None:
         await db(reports.record_event)(
@@ -115,19 +154,38 @@ class StationHandler21(Ocpp2Handlers, ChargePoint):
 
     @on(Action.pull_dynamic_schedule_update)
     async def on_pull_dynamic_schedule_update(self, charging_profile_id, **kw):
-        # ChargeNet sends no Dynamic profiles: there is no update to give for any id.
-        return self._call_result.PullDynamicScheduleUpdate(
-            status="Rejected", status_info={"reason_code": "UnknownProfile"}
-        )
+        update = await db(dynamic.pull_update)(station_pk=self.station.station_pk, profile_id=charging_profile_id)
+        if update is None:
+            return self._call_result.PullDynamicScheduleUpdate(status="Rejected", status_info={
+                "reason_code": "UnknownProfile",
+                "additional_info": f"no Dynamic profile {charging_profile_id} from this CSMS is in force"})
+        return self._call_result.PullDynamicScheduleUpdate(status="Accepted", schedule_update=_snake(update))
 
     # --- N: periodic event streams --------------------------------------------------------
 
     @on(Action.open_periodic_event_stream)
     async def on_open_periodic_event_stream(self, constant_stream_data, **kw):
-        return self._call_result.OpenPeriodicEventStream(
-            status="Rejected", status_info={"reason_code": "NotSupported"}
+        params = constant_stream_data.get("params") or {}
+        refusal = await db(streams.open_stream)(
+            station_pk=self.station.station_pk, stream_id=constant_stream_data["id"],
+            variable_monitoring_id=constant_stream_data["variable_monitoring_id"],
+            interval_s=params.get("interval"), values=params.get("values"),
         )
+        if refusal is not None:
+            return self._call_result.OpenPeriodicEventStream(
+                status="Rejected", status_info={"reason_code": refusal.reason_code, "additional_info": refusal.info})
+        return self._call_result.OpenPeriodicEventStream(status="Accepted")
 
     @on(Action.close_periodic_event_stream)
     async def on_close_periodic_event_stream(self, id, **kw):
+        await db(streams.close_stream)(station_pk=self.station.station_pk, stream_id=id)
         return self._call_result.ClosePeriodicEventStream()
+
+
+SEND_HANDLERS = {"NotifyPeriodicEventStream": "on_notify_periodic_event_stream"}
+
+
+def _snake(update: dict) -> dict:
+    """ChargingScheduleUpdateType keys as the package's result classes take them (it turns
+    them back into camelCase)."""
+    return {"discharge_limit" if key == "dischargeLimit" else key: value for key, value in update.items()}

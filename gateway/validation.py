@@ -67,6 +67,8 @@ def schema_name(action: str, version: str, *, response: bool) -> str:
 def compiled(action: str, version: str, response: bool = False):
     """The compiled check for one action's request (or response) in one version."""
     path = SCHEMA_ROOT / _SCHEMA_DIRS[version] / "schemas" / f"{schema_name(action, version, response=response)}.json"
+    if not response and not path.exists():  # 2.1 SEND messages (NotifyPeriodicEventStream) have no "Request"
+        path = path.with_name(f"{action}.json")
     try:
         schema = json.loads(path.read_text(encoding="utf-8-sig"))
     except OSError:

@@ -17,6 +17,7 @@ from stations import models
 from stations.commands.forms import COMMON_COMMANDS, CommandForm
 from stations.commands.service import CommandError, send_command
 from stations.firmware import admin as firmware_admin
+from stations.streams import admin as streams_admin
 from stations.services.registry import RegistrationError, register_station
 from stations.selectors import site_power_shares, station_live_state
 from stations.services.traffic import recent_frames
@@ -239,7 +240,7 @@ class ChargingStationAdmin(admin.ModelAdmin):
         "is_online", "connected_at", "last_seen", "last_boot_at", "boot_reason", "firmware_status",
         "firmware_status_at", "diagnostics_status", "diagnostics_status_at", "local_list_version", "created_at",
     ]
-    inlines = [EvseInline]
+    inlines = [EvseInline, streams_admin.PeriodicEventStreamInline]
     actions = [
         "approve_registration", "reject_registration", "generate_new_password",
         _command_action("reset", {"type": "soft"}, "Reset (soft)"),
@@ -251,6 +252,7 @@ class ChargingStationAdmin(admin.ModelAdmin):
         _command_action("get_configuration", {}, "Read configuration (1.6)"),
         _command_action("get_base_report", {}, "Read device model (2.0.1)"),
         _command_action("send_local_list", {}, "Send local authorisation list"),
+        _command_action("get_periodic_event_stream", {}, "Read periodic event streams (2.1)"),
         firmware_admin.request_diagnostics,
     ]
     change_form_template = "admin/stations/chargingstation/change_form.html"

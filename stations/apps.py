@@ -18,5 +18,7 @@ class StationsConfig(AppConfig):
             tasks,  # noqa: F401  (Celery finds tasks of sub-packages only if imported)
         )
         from stations.smart_charging.commands import register_commands
+        from stations.streams.commands import register_commands as register_stream_commands
 
         register_commands()
+        register_stream_commands()

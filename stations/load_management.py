@@ -925,9 +925,15 @@ class _V2xState:
         }
         self.total = list(base_w)  # W
         self.phase = [[b, b, b] for b in base_w]  # thirds of a W on L1-L3 (base load is balanced)
+        self._weights = {car.session_id: _weights(car.phases, car.phase)[1:] for car in cars}
+        # held_wh per car, dropped whenever the car's power changes: the planner asks for it far
+        # more often (every tried move) than it changes (every move made)
+        self._held: dict[str, list[float]] = {}
+        self.changed: list[int] = []  # the slot of every change to the plan, in turn
+        self._room: dict[str, list] = {}  # slots_with_room: [changes seen, has room per slot, order, list]
 
     def weights(self, car: V2xDemand) -> tuple[int, int, int]:
-        return _weights(car.phases, car.phase)[1:]
+        return self._weights[car.session_id]
 
     def up_room(self, car: V2xDemand, j: int) -> float:
         """How much more the car may draw in slot j (W)."""
@@ -946,18 +952,54 @@ class _V2xState:
                 room = min(room, (self.phase[j][k] + self.phase_cap[j]) / w)
         return max(0.0, room)
 
+    def can_lower(self, car: V2xDemand, a: int) -> bool:
+        """Whether ``move`` could take anything from slot a at all (it moves nothing at or
+        below _EPS Wh)."""
+        return self.down_room(car, a) * self.seconds[car.session_id][a] / 3600 > _EPS
+
+    def slots_with_room(self, car: V2xDemand, order: list[int]) -> list[int]:
+        """The slots of ``order`` (in that order) where the car may draw more than _EPS Wh:
+        where ``move`` could put energy. Kept per car and brought up to date with the slots
+        changed since (``changed``): the planner asks far more often than the plan changes."""
+        cached = self._room.get(car.session_id)
+        if cached is None or cached[2] is not order:
+            has_room = [self._has_room(car, b) for b in range(len(self.slots))]
+            cached = self._room[car.session_id] = [len(self.changed), has_room, order, None]
+        elif cached[0] < len(self.changed):
+            has_room = cached[1]
+            for b in set(self.changed[cached[0]:]):
+                room = self._has_room(car, b)
+                if room != has_room[b]:
+                    has_room[b] = room
+                    cached[3] = None
+            cached[0] = len(self.changed)
+        if cached[3] is None:
+            has_room = cached[1]
+            cached[3] = [b for b in order if has_room[b]]
+        return cached[3]
+
+    def _has_room(self, car: V2xDemand, b: int) -> bool:
+        """``up_room(car, b)`` is worth more than _EPS Wh in slot b."""
+        sb = self.seconds[car.session_id][b]
+        return sb > 0 and self.up_room(car, b) * sb / 3600 > _EPS
+
     def add(self, car: V2xDemand, j: int, watts: float) -> None:
+        self.changed.append(j)
+        self._held.pop(car.session_id, None)
         self.power[car.session_id][j] += watts
         self.total[j] += watts
         for k, w in enumerate(self.weights(car)):
             self.phase[j][k] += w * watts
 
     def held_wh(self, car: V2xDemand) -> list[float]:
-        """Net energy the car holds at the end of each slot, from now."""
-        held, total = [], 0.0
-        for watts, seconds in zip(self.power[car.session_id], self.seconds[car.session_id], strict=True):
-            total += watts * seconds / 3600
-            held.append(total)
+        """Net energy the car holds at the end of each slot, from now (callers must not change it)."""
+        held = self._held.get(car.session_id)
+        if held is None:
+            held, total = [], 0.0
+            for watts, seconds in zip(self.power[car.session_id], self.seconds[car.session_id], strict=True):
+                total += watts * seconds / 3600
+                held.append(total)
+            self._held[car.session_id] = held
         return held
 
     def move(self, car: V2xDemand, a: int, b: int, wanted_wh: float) -> float:
@@ -967,7 +1009,12 @@ class _V2xState:
         sa, sb = self.seconds[car.session_id][a], self.seconds[car.session_id][b]
         if sa <= 0 or sb <= 0 or a == b:
             return 0.0
-        amount = min(wanted_wh, self.down_room(car, a) * sa / 3600, self.up_room(car, b) * sb / 3600)
+        amount = min(wanted_wh, self.down_room(car, a) * sa / 3600)
+        if amount <= _EPS:
+            return 0.0
+        amount = min(amount, self.up_room(car, b) * sb / 3600)
+        if amount <= _EPS:
+            return 0.0
         held = self.held_wh(car)
         if b > a:  # less first, more later: the car holds less in between
             amount = min(amount, min(held[a:b]) - car.floor_wh)
@@ -1009,8 +1056,17 @@ def _feed(state: _V2xState, giver: V2xDemand, taker: V2xDemand, j: int, needed_w
             watts = min(watts, (taker.ceiling_wh - max(state.held_wh(taker)[j:])) * 3600 / st)
         return watts
 
-    for b in order:
-        want_w = wanted_w() - state.up_room(taker, j)
+    # The plan changes only when a move succeeds: what the taker wants, and whether the giver
+    # can give anything more in slot j, are computed again only then. A giver that cannot go
+    # lower in slot j frees nothing whatever slot it would win the energy back in.
+    giver_seconds = state.seconds[giver.session_id]
+    if sg <= 0 or not state.can_lower(giver, j):
+        return 0.0
+    want_w = wanted_w() - state.up_room(taker, j)
+    # Only slots where the giver could draw more can take its energy back (``move`` moves
+    # nothing elsewhere). A move changes slots j and b only, so the list stays true for the
+    # slots still ahead of b.
+    for b in state.slots_with_room(giver, order):
         if want_w <= _EPS:
             break
         if b == j:
@@ -1021,11 +1077,14 @@ def _feed(state: _V2xState, giver: V2xDemand, taker: V2xDemand, j: int, needed_w
         take = max(0.0, min(state.up_room(taker, j), wanted_w()))
         surplus_wh = moved_wh - take * factor * sg / 3600
         if surplus_wh > _EPS:  # freed more than the taker can use: give the rest back exactly
-            state.add(giver, b, -surplus_wh * 3600 / state.seconds[giver.session_id][b])
+            state.add(giver, b, -surplus_wh * 3600 / giver_seconds[b])
             state.add(giver, j, surplus_wh * 3600 / sg)
         if take > _EPS:
             state.add(taker, j, take)
             gained += take * st / 3600
+        if not state.can_lower(giver, j):
+            break
+        want_w = wanted_w() - state.up_room(taker, j)
     return gained
 
 
@@ -1139,10 +1198,13 @@ def plan_v2x(
         dearest = sorted(range(len(slots)), key=lambda j: (-prices[j], j))
         for car in givers:
             for a in dearest:
+                if not state.can_lower(car, a):
+                    continue  # nothing to sell in slot a: every move from it would move nothing
                 for b in cheapest:
                     if prices[a] - prices[b] <= min_spread:
                         break
-                    state.move(car, a, b, math.inf)
+                    if state.move(car, a, b, math.inf) > 0 and not state.can_lower(car, a):
+                        break
 
     energy = {car.session_id: (state.held_wh(car)[-1] if slots else 0.0) for car in cars}
     overload = [max(0.0, state.total[j] - state.import_cap[j], *(

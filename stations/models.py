@@ -92,6 +92,10 @@ class ChargingStation(models.Model):
     accepts_profiles = models.BooleanField(
         null=True, blank=True, help_text="unknown until it answers a charging profile; No: counted at its maximum"
     )
+    accepts_dynamic_profiles = models.BooleanField(
+        null=True, blank=True,
+        help_text="2.1: takes Dynamic charging profiles (unknown until it answers one); No: Absolute profiles",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -567,6 +571,7 @@ from stations.smart_charging.models import (  # noqa: E402,F401  (models of this
     SiteLoadLimitPeriod,
     SiteLoadSample,
 )
+from stations.streams.models import PeriodicEventSample, PeriodicEventStream  # noqa: E402,F401
 
 
 class DisplayMessage(models.Model):

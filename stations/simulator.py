@@ -1320,6 +1320,28 @@ class Station21(Station201):
             meter_value=[self._meter_value(values)], **(fields or {}),
         ))
 
+    @on(Action21.set_charging_profile)
+    def on_set_charging_profile(self, evse_id, charging_profile, **_):
+        """As 2.0.1; a Dynamic profile is remembered, so UpdateDynamicSchedule can move its period."""
+        answer = super().on_set_charging_profile(evse_id, charging_profile)
+        if charging_profile["charging_profile_kind"] == "Dynamic":
+            schedule = charging_profile["charging_schedule"][0]
+            self._dynamic = getattr(self, "_dynamic", {})
+            self._dynamic[charging_profile["id"]] = (
+                evse_id, charging_profile["charging_profile_purpose"], schedule["charging_rate_unit"],
+                dict(schedule["charging_schedule_period"][0]))
+        return answer
+
+    @on(Action21.update_dynamic_schedule)
+    def on_update_dynamic_schedule(self, charging_profile_id, schedule_update, **_):
+        held = getattr(self, "_dynamic", {}).get(charging_profile_id)
+        if held is None:
+            return result21.UpdateDynamicSchedule(status="Rejected", status_info={"reason_code": "UnknownProfile"})
+        evse_id, purpose, unit, period = held
+        period.update({k: v for k, v in schedule_update.items() if k in ("limit", "setpoint", "discharge_limit")})
+        apply_profile(self.station.evses_at(evse_id or None), purpose, unit, [period])
+        return result21.UpdateDynamicSchedule(status="Accepted")
+
     @on(Action21.notify_allowed_energy_transfer)
     def on_notify_allowed_energy_transfer(self, transaction_id, allowed_energy_transfer, **_):
         return result21.NotifyAllowedEnergyTransfer(status="Accepted")

@@ -1,7 +1,7 @@
 """The smart-charging commands, registered into the command catalog at app start."""
 
 from stations.commands.catalog import CommandSpec, register
-from stations.smart_charging import profiles, v2x
+from stations.smart_charging import dynamic, profiles, v2x
 
 
 def register_commands() -> None:
@@ -13,6 +13,14 @@ def register_commands() -> None:
             "SetChargingProfile (station maximum, TxDefault or Tx profile; 2.1: setpoints, discharge)",
             prepare=profiles.prepare_set,
             on_answer=profiles.answered_set,
+        ),
+        CommandSpec(
+            "update_dynamic_schedule",
+            dynamic.UpdateDynamicScheduleParams,
+            dynamic.update_dynamic_schedule,
+            "2.1 UpdateDynamicSchedule: new limit / setpoint / discharge limit for a Dynamic profile the station holds",
+            prepare=dynamic.prepare_update,
+            on_answer=dynamic.answered_update,
         ),
         CommandSpec(
             "clear_charging_profile",

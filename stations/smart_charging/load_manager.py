@@ -17,7 +17,8 @@ and sits out the allocation, whose limit grows by what it feeds the site.
 Each TxProfile holds the allocated limit for ``profile_validity_s`` and then falls to the
 site's safe default: if ChargeNet stops, every EVSE is back at the TxDefaultProfile that
 keeps the site within its limit however many cars charge. Profiles are renewed at half
-their validity.
+their validity. OCPP 2.1 stations get one Dynamic profile per session instead, moved with
+UpdateDynamicSchedule (``stations.smart_charging.dynamic``, which says how it stays safe).
 """
 
 import logging
@@ -62,6 +63,7 @@ from stations.models import (
     SiteLoadLimit,
     SiteLoadSample,
 )
+from stations.smart_charging import dynamic
 from stations.smart_charging.profiles import (
     FALLBACK_PROFILE_ID,
     FALLBACK_STACK_LEVEL,
@@ -204,7 +206,8 @@ def _planned_caps(config: SiteLoadLimit, limit: SiteLimit, infos: list[SessionIn
     curve = _curve(config)
     if not curve or curve[0][0] > now:
         return {}
-    demands = [i.demand for i in infos]
+    # A session on priority charging charges now, at what the allocator gives it: not planned.
+    demands = [i.demand for i in infos if not i.demand.priority]
     if not any(d.departure and d.energy_request_wh for d in demands):
         return {}
     prefer = "lowest" if config.optimise_for == SiteLoadLimit.Optimise.PRICE else "highest"
@@ -238,15 +241,16 @@ def may_discharge(info: SessionInfo) -> bool:
 
 def _v2x_discharges(config: SiteLoadLimit, limit: SiteLimit, infos: list[SessionInfo], now: datetime):
     """The cars to discharge now and by how much, from a V2X plan of the site (empty when no
-    car may discharge). Sessions without a departure count as the site's other load, at their
-    maximum; a car stays above what it held at the start of the plan minus its room to its
+    car may discharge). Sessions without a departure, and sessions on priority charging, count as
+    the site's other load, at their maximum; a car stays above what it held at the start of the plan minus its room to its
     minimum state of charge (``ev_min_energy_request_wh``)."""
-    if not any(may_discharge(i) for i in infos):
+    if not any(may_discharge(i) and not i.demand.priority for i in infos):
         return {}
     cars, other_w = [], 0.0
     for info in infos:
         demand, state = info.demand, info.state
-        if demand.departure is None or not demand.controlled:
+        # A car on priority charging draws its maximum now, like a session without a plan.
+        if demand.departure is None or not demand.controlled or demand.priority:
             other_w += demand.max_power_w if demand.max_power_w is not None else (
                 (demand.max_current_a or 0) * config.voltage_v * demand.phases)
             continue
@@ -307,6 +311,7 @@ class ProfileToSend:
     params: dict
     decrease: bool
     setpoint_w: int | None = None  # V2X: a discharge setpoint (negative W)
+    dynamic_params: dict | None = None  # the same as a 2.1 Dynamic profile, for stations that take them
 
 
 @dataclass
@@ -466,8 +471,14 @@ def _profile(info: SessionInfo, limit_w: int, fallback: DefaultLimit, config: Si
     )
     return ProfileToSend(
         session_pk=info.session.pk, station_id=info.session.station.station_id, limit_w=limit_w, params=params,
-        decrease=decrease,
+        decrease=decrease, dynamic_params=_dynamic(info, params, config),
     )
+
+
+def _dynamic(info: SessionInfo, params: dict, config: SiteLoadLimit) -> dict | None:
+    if not dynamic.takes_dynamic(info.session.station):
+        return None
+    return dynamic.as_dynamic(params, validity_s=config.profile_validity_s)
 
 
 def discharge_profile_params(
@@ -510,7 +521,7 @@ def _discharge_profile(
     )
     return ProfileToSend(
         session_pk=info.session.pk, station_id=info.session.station.station_id, limit_w=0, params=params,
-        decrease=True, setpoint_w=discharge.setpoint_w,
+        decrease=True, setpoint_w=discharge.setpoint_w, dynamic_params=_dynamic(info, params, config),
     )
 
 
@@ -577,8 +588,6 @@ class RebalanceOutcome:
 
 async def rebalance_site_async(site_pk: int) -> RebalanceOutcome:
     """Re-balance one site now (see the module docstring). Safe to call from any process."""
-    from stations.commands.service import send_command_async
-
     run = sync_to_async(_call, thread_sensitive=False)
     if not await run(claim, site_pk=site_pk):
         return RebalanceOutcome(site_pk=site_pk, ran=False)
@@ -593,10 +602,7 @@ async def rebalance_site_async(site_pk: int) -> RebalanceOutcome:
             for item in sorted(plan.to_send, key=lambda p: not p.decrease):
                 if not item.decrease and round_failures:
                     break
-                result = await send_command_async(
-                    station_id=item.station_id, command="set_charging_profile", params=item.params,
-                    source="load_manager",
-                )
+                result = await _send_profile(item)
                 if result.outcome == CommandOutcome.ACCEPTED:
                     sent += 1
                     await run(record_sent, session_pk=item.session_pk, limit_w=item.limit_w, at=plan.at,
@@ -619,6 +625,34 @@ async def rebalance_site_async(site_pk: int) -> RebalanceOutcome:
     return RebalanceOutcome(
         site_pk=site_pk, ran=True, sessions=sessions, profiles_sent=sent, failures=failures, next_change=next_change
     )
+
+
+async def _send_profile(item: ProfileToSend):
+    """Put the item's limit (or setpoint) in force. A 2.1 station that holds the session's
+    Dynamic profile gets an UpdateDynamicSchedule; otherwise it gets the Dynamic profile, and a
+    station that refuses Dynamic profiles the Absolute one (from then on, straight away)."""
+    from stations.commands.service import send_command_async
+
+    run = sync_to_async(_call, thread_sensitive=False)
+    send = dict(station_id=item.station_id, source="load_manager")
+    if item.dynamic_params is not None:
+        if await run(dynamic.holds, station_id=item.station_id, dynamic_params=item.dynamic_params):
+            result = await send_command_async(
+                command="update_dynamic_schedule", params=dynamic.update_of(item.dynamic_params), **send)
+            if result.outcome == CommandOutcome.ACCEPTED:
+                return result
+            if result.outcome in (CommandOutcome.OFFLINE, CommandOutcome.TIMEOUT):
+                return result  # tried again like any failure
+            # Rejected (it lost the profile, e.g. rebooted) or a CALLERROR: the profile anew.
+        result = await send_command_async(command="set_charging_profile", params=item.dynamic_params, **send)
+        refused = await run(_refuses_dynamic, item.station_id)
+        if result.outcome == CommandOutcome.ACCEPTED or not refused:
+            return result
+    return await send_command_async(command="set_charging_profile", params=item.params, **send)
+
+
+def _refuses_dynamic(station_id: str) -> bool:
+    return ChargingStation.objects.filter(station_id=station_id, accepts_dynamic_profiles=False).exists()
 
 
 def _drop_lease(*, site_pk: int) -> None:

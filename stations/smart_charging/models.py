@@ -80,6 +80,24 @@ class ChargingProfile(models.Model):
     duration_s = models.PositiveIntegerField(null=True, blank=True)
     min_charging_rate = models.FloatField(null=True, blank=True)
     periods = models.JSONField()
+    # 2.1 Dynamic profiles: the one period follows UpdateDynamicSchedule / PullDynamicScheduleUpdate.
+    dyn_update_interval_s = models.PositiveIntegerField(
+        null=True, blank=True, help_text="2.1 Dynamic: the station pulls an update this often"
+    )
+    max_offline_duration_s = models.PositiveIntegerField(
+        null=True, blank=True, help_text="2.1: the station drops the profile after this long offline"
+    )
+    schedule_update = models.JSONField(
+        null=True, blank=True, help_text="2.1 Dynamic: the latest ChargingScheduleUpdate (camelCase) for the station"
+    )
+    dyn_update_at = models.DateTimeField(
+        null=True, blank=True, help_text="2.1 Dynamic: when ChargeNet last set or updated it (pulls do not count)"
+    )
+    fallback_limit = models.FloatField(
+        null=True, blank=True,
+        help_text="2.1 Dynamic: the limit a pull gets once ChargeNet has not updated the profile for "
+                  "max_offline_duration_s (and no discharge)",
+    )
     status = models.CharField(max_length=10, choices=ProfileStatus.choices, default=ProfileStatus.PENDING)
     source = models.CharField(max_length=15, choices=ProfileSource.choices, default=ProfileSource.OPERATOR)
     command = models.ForeignKey(

@@ -10,9 +10,10 @@ Profile ids: operators' profiles count up from 1; the load manager uses fixed id
 EVSE (a profile with the same id replaces the one the station holds, so they never pile up).
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Max
+from django.utils import timezone
 from rest_framework import serializers
 
 from stations.commands.catalog import V16, V21, CommandError
@@ -76,6 +77,13 @@ class SetChargingProfileParams(serializers.Serializer):
     start_schedule = serializers.DateTimeField(required=False)
     duration_s = serializers.IntegerField(min_value=1, required=False)
     min_charging_rate = serializers.FloatField(min_value=0, required=False)
+    dyn_update_interval_s = serializers.IntegerField(
+        min_value=0, required=False, help_text="2.1 Dynamic: the station pulls an update this often (0: never)")
+    max_offline_duration_s = serializers.IntegerField(
+        min_value=1, required=False, help_text="2.1: the station drops the profile after this long offline")
+    fallback_limit = serializers.FloatField(
+        min_value=0, required=False,
+        help_text="2.1 Dynamic: what a pull gets when ChargeNet has not updated it for max_offline_duration_s")
     profile_id = serializers.IntegerField(min_value=1, required=False, help_text="assigned by ChargeNet if omitted")
     source = serializers.ChoiceField(choices=ProfileSource.values, default=ProfileSource.OPERATOR)
 
@@ -97,6 +105,12 @@ class SetChargingProfileParams(serializers.Serializer):
             raise serializers.ValidationError({"start_schedule": "a recurring profile needs its start"})
         if kind == ChargingProfileKind.RELATIVE and "start_schedule" in attrs:
             raise serializers.ValidationError({"start_schedule": "a relative profile has no start"})
+        if kind == ChargingProfileKind.DYNAMIC and len(periods) != 1:
+            raise serializers.ValidationError({"periods": "a Dynamic profile has one period (updates change it)"})
+        if kind == ChargingProfileKind.DYNAMIC and "start_schedule" in attrs:
+            raise serializers.ValidationError({"start_schedule": "a Dynamic profile has no start"})
+        if kind != ChargingProfileKind.DYNAMIC and attrs.get("dyn_update_interval_s"):
+            raise serializers.ValidationError({"dyn_update_interval_s": "only for a Dynamic profile"})
         if "valid_from" in attrs and "valid_to" in attrs and attrs["valid_from"] >= attrs["valid_to"]:
             raise serializers.ValidationError({"valid_to": "must be after valid_from"})
         return attrs
@@ -198,6 +212,16 @@ def set_charging_profile(p: dict, version: str) -> tuple[str, dict]:
     profile["id"] = p["profile_id"]
     if p.get("transaction_id"):
         profile["transactionId"] = p["transaction_id"]
+    dynamic = p["kind"] == ChargingProfileKind.DYNAMIC
+    if (dynamic or p.get("max_offline_duration_s")) and version != V21:
+        raise CommandError(f"Dynamic profiles and max_offline_duration_s need an OCPP 2.1 station; "
+                           f"this one speaks {version}")
+    if p.get("max_offline_duration_s"):
+        profile["maxOfflineDuration"] = p["max_offline_duration_s"]
+    if dynamic:
+        if p.get("dyn_update_interval_s") is not None:
+            profile["dynUpdateInterval"] = p["dyn_update_interval_s"]
+        profile["dynUpdateTime"] = _iso(p.get("dyn_update_time") or datetime.now(UTC).replace(microsecond=0))
     profile["chargingSchedule"] = [{"id": p["profile_id"], **_schedule(p, version)}]
     return "SetChargingProfile", {"evseId": p["evse_id"], "chargingProfile": profile}
 
@@ -287,6 +311,10 @@ def prepare_set(params: dict, station: ChargingStation) -> dict:
         min_charging_rate=params.get("min_charging_rate"),
         periods=[dict(period) for period in params["periods"]],
         source=params["source"],
+        dyn_update_interval_s=params.get("dyn_update_interval_s"),
+        max_offline_duration_s=params.get("max_offline_duration_s"),
+        fallback_limit=params.get("fallback_limit"),
+        dyn_update_at=timezone.now() if params["kind"] == ChargingProfileKind.DYNAMIC else None,
     )
     params["profile_pk"] = profile.pk
     return params
@@ -296,12 +324,19 @@ def answered_set(*, params: dict, station: ChargingStation, outcome: str, respon
     profile = ChargingProfile.objects.filter(pk=params.get("profile_pk")).first()
     if profile is None:
         return
+    dynamic = profile.kind == ChargingProfileKind.DYNAMIC
     if outcome == CommandOutcome.ACCEPTED:
         ChargingProfile.objects.filter(station=station, status=ProfileStatus.ACTIVE).filter(
             _same_slot(profile)
         ).exclude(pk=profile.pk).update(status=ProfileStatus.REPLACED)
         profile.status = ProfileStatus.ACTIVE
-        ChargingStation.objects.filter(pk=station.pk).update(accepts_profiles=True)
+        ChargingStation.objects.filter(pk=station.pk).update(
+            accepts_profiles=True, **({"accepts_dynamic_profiles": True} if dynamic else {}))
+    elif dynamic and outcome in (CommandOutcome.REJECTED, CommandOutcome.ERROR):
+        # A station that refuses Dynamic profiles (or cannot read one) may still take the
+        # others: only Dynamic ones are given up (the load manager sends Absolute ones).
+        profile.status = ProfileStatus.REJECTED if outcome == CommandOutcome.REJECTED else ProfileStatus.FAILED
+        ChargingStation.objects.filter(pk=station.pk).update(accepts_dynamic_profiles=False)
     elif outcome == CommandOutcome.REJECTED:
         profile.status = ProfileStatus.REJECTED
         ChargingStation.objects.filter(pk=station.pk).update(accepts_profiles=False)

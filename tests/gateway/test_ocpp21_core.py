@@ -180,15 +180,12 @@ async def test_priority_charging_notice_is_recorded(station, ocpp21):
     assert event.summary == "priority charging on for transaction TX-1"
 
 
-async def test_dynamic_schedule_pull_and_event_streams_are_refused_politely(station, ocpp21):
+async def test_pull_for_a_profile_chargenet_did_not_send_is_rejected(station, ocpp21):
+    """(Dynamic profiles and periodic event streams: tests/gateway/test_ocpp21_dynamic_profiles.py
+    and test_ocpp21_event_streams.py.)"""
     async with ocpp21() as client:
         pull = await result21(client, "PullDynamicScheduleUpdate", {"chargingProfileId": 3})
-        opened = await result21(client, "OpenPeriodicEventStream", {"constantStreamData": {
-            "id": 1, "variableMonitoringId": 2, "params": {"interval": 60, "values": 10},
-        }})
-        closed = await result21(client, "ClosePeriodicEventStream", {"id": 1})
-    assert pull["status"] == "Rejected" and opened["status"] == "Rejected"
-    assert closed == {}
+    assert pull["status"] == "Rejected" and pull["statusInfo"]["reasonCode"] == "UnknownProfile"
 
 
 @pytest.mark.parametrize("action", ["BatterySwap", "NotifySettlement", "VatNumberValidation",

@@ -176,3 +176,24 @@ def test_site_owner_sets_the_load_limit_of_their_site_only(network):
     assert "Site A" in listing.text and "Site B" not in listing.text
     own_limit = SiteLoadLimit.objects.get(site=network.site_a)
     assert client_for(network.owner_b).get(change_url(own_limit)).status_code == 404
+
+
+def test_site_owner_sees_only_their_stations_periodic_event_streams(network):
+    from datetime import UTC, datetime
+
+    from stations.models import PeriodicEventStream
+
+    opened = datetime(2026, 12, 1, tzinfo=UTC)
+    own = PeriodicEventStream.objects.create(station=network.station_a, stream_id=1, variable_monitoring_id=11,
+                                             opened_at=opened, last_value="own-value")
+    other = PeriodicEventStream.objects.create(station=network.station_b, stream_id=2, variable_monitoring_id=22,
+                                               opened_at=opened, last_value="other-value")
+    owner = client_for(network.owner_a)
+    page = owner.get(reverse("admin:stations_periodiceventstream_changelist"))
+    assert page.status_code == 200
+    assert "own-value" in page.text and "other-value" not in page.text
+    assert owner.get(change_url(own)).status_code == 200
+    assert owner.get(change_url(other)).status_code == 404
+    station_page = owner.get(change_url(network.station_a))
+    assert "own-value" in station_page.text
+

@@ -51,6 +51,9 @@ SAMPLES = {
              "operation_mode": "CentralSetpoint"},
         ],
     },
+    "update_dynamic_schedule": {"profile_id": 100001, "limit": 11000, "setpoint": -5000, "discharge_limit": -7000},
+    "get_periodic_event_stream": {},
+    "adjust_periodic_event_stream": {"stream_id": 1, "interval_s": 60, "values": 10},
     "clear_charging_profile": {"evse_id": 1, "purpose": "TxProfile", "stack_level": 1},
     "get_composite_schedule": {"evse_id": 1, "duration_s": 3600, "charging_rate_unit": "W"},
     "get_charging_profiles": {"request_id": 8, "evse_id": 1, "purpose": "TxProfile", "profile_ids": [4]},
@@ -121,7 +124,8 @@ def test_v2x_period_fields_reach_the_21_payload():
 @pytest.mark.parametrize("version", [V16, "2.0.1"])
 def test_v2x_fields_and_commands_are_refused_for_older_stations(version):
     for command in ("set_charging_profile", "notify_allowed_energy_transfer", "afrr_signal", "set_der_control",
-                    "get_der_control", "clear_der_control", "use_priority_charging"):
+                    "get_der_control", "clear_der_control", "use_priority_charging", "update_dynamic_schedule",
+                    "get_periodic_event_stream", "adjust_periodic_event_stream"):
         takes_id = command in ("set_charging_profile", "notify_allowed_energy_transfer", "use_priority_charging")
         numeric_id = {"transaction_id": "17"} if takes_id else {}  # 1.6 would refuse "TX-1" first
         params = validate_params(command, {**SAMPLES[command], **numeric_id})
@@ -170,3 +174,27 @@ def test_der_control_must_name_exactly_one_known_control():
     for control in ({}, {"brewCoffee": {}}, {"curve": {}, "gradient": {}}):
         with pytest.raises(CommandError):
             validate_params("set_der_control", {**SAMPLES["set_der_control"], "control": control})
+
+
+def test_dynamic_profile_reaches_the_21_payload_with_its_update_interval():
+    params = validate_params("set_charging_profile", {
+        "evse_id": 1, "purpose": "TxProfile", "transaction_id": "TX-1", "charging_rate_unit": "W",
+        "profile_id": 100001, "kind": "Dynamic", "dyn_update_interval_s": 300, "max_offline_duration_s": 900,
+        "periods": [{"start_period_s": 0, "limit": 11000}]})
+    action, payload = COMMANDS["set_charging_profile"].build(params, V21)
+    _validate_payload(Call("check", action, payload), V21)
+    profile = payload["chargingProfile"]
+    assert (profile["chargingProfileKind"], profile["dynUpdateInterval"], profile["maxOfflineDuration"]) == (
+        "Dynamic", 300, 900)
+    assert "dynUpdateTime" in profile and "startSchedule" not in profile["chargingSchedule"][0]
+    with pytest.raises(CommandError, match="2.1"):
+        COMMANDS["set_charging_profile"].build(params, "2.0.1")
+
+
+def test_dynamic_profile_has_one_period():
+    from rest_framework.exceptions import ValidationError
+
+    with pytest.raises((CommandError, ValidationError)):
+        validate_params("set_charging_profile", {
+            "evse_id": 1, "purpose": "TxProfile", "transaction_id": "TX-1", "charging_rate_unit": "W",
+            "kind": "Dynamic", "periods": [{"start_period_s": 0, "limit": 1}, {"start_period_s": 60, "limit": 2}]})
