@@ -36,6 +36,7 @@ from pki.services.ca import CaError, chain_of, issue_leaf, issuing_ca
 from pki.services.certificates import common_name, fingerprint
 from pki.services.contract_certificates import issue_contract_certificate
 from pki.services.validation import ChainInvalid, verify_chain
+from pki.services.vehicles import contract_charges_car
 from stations.models import IdToken, IdTokenStatus
 
 logger = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ def _install(header: dict, request: dict) -> Provisioned:
                                         driver_email=vehicle.driver.email)
     vehicle.emaid, vehicle.last_provisioned_at = emaid, timezone.now()
     vehicle.save(update_fields=["emaid", "last_provisioned_at"])
+    contract_charges_car(vehicle=vehicle)
     response = _response("CertificateInstallationRes", header, record, contract_key, oem.public_key())
     logger.info("contract %s issued to vehicle %s (driver %s)", emaid, pcid, vehicle.driver_id)
     return Provisioned(exi_response=response, emaid=emaid, certificate_pk=record.pk)
