@@ -244,8 +244,8 @@ def _v2x_discharges(config: SiteLoadLimit, limit: SiteLimit, infos: list[Session
     """The cars to discharge now and by how much, from a V2X plan of the site (empty when no
     car may discharge). Sessions without a departure count as the site's other load, at their
     maximum; a car stays above what it held at the start of the plan minus its room to its
-    minimum: the stricter of the car's own (``ev_min_energy_request_wh``) and the minimum
-    charge its driver set (``car_minimum_wh``)."""
+    minimum state of charge (``ev_min_energy_request_wh``), or above the minimum charge its
+    driver set (``car_minimum_wh``) where that is stricter."""
     if not any(may_discharge(i) for i in infos):
         return {}
     cars, other_w = [], 0.0
@@ -257,9 +257,10 @@ def _v2x_discharges(config: SiteLoadLimit, limit: SiteLimit, infos: list[Session
             continue
         held = info.session.energy_wh - info.session.energy_exported_wh
         floor = 0.0
-        minimums = [m for m in (state.ev_min_energy_request_wh, info.car_minimum_wh) if m is not None]
-        if minimums:
-            floor = min(0.0, float(max(minimums) - held))
+        if state.ev_min_energy_request_wh is not None:
+            floor = min(0.0, float(state.ev_min_energy_request_wh - held))
+        if info.car_minimum_wh is not None:  # the minimum charge its driver set, where stricter
+            floor = max(floor, min(0.0, float(info.car_minimum_wh - held)))
         ceiling = None if state.ev_max_energy_request_wh is None else max(0.0, state.ev_max_energy_request_wh - held)
         evse_max = demand.max_power_w if demand.max_power_w is not None else (
             (demand.max_current_a or 0) * config.voltage_v * demand.phases)
