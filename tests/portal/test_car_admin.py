@@ -71,3 +71,22 @@ def test_no_one_else_sees_or_changes_a_car_in_the_admin(network, family, who):
         302, 403, 404)
     family.refresh_from_db()
     assert family.allow_discharge is False and Car.objects.get(pk=family.pk).name == "Family car"
+
+
+def test_a_vehicle_added_in_the_admin_without_a_car_gets_one_and_keeps_a_chosen_one(network, family):
+    from pki.models import Vehicle
+
+    operator = client_for(network.operator)
+    add = reverse("admin:pki_vehicle_add")
+    driver_a = family.driver_id
+    assert operator.post(add, {"pcid": "WMIV1234567890ABC", "driver": driver_a, "name": "Red car",
+                               "active": "on"}).status_code == 302
+    assert Vehicle.objects.get(pcid="WMIV1234567890ABC").car.name == "Red car"
+    assert operator.post(add, {"pcid": "WMIV1234567890ABD", "driver": driver_a, "car": family.pk,
+                               "active": "on"}).status_code == 302
+    assert Vehicle.objects.get(pcid="WMIV1234567890ABD").car == family
+    other_driver = Driver.objects.get(user=network.driver_b)
+    wrong = operator.post(add, {"pcid": "WMIV1234567890ABE", "driver": other_driver.pk,
+                                "car": create_car(driver=Driver.objects.get(pk=driver_a), name="Van").pk,
+                                "active": "on"})
+    assert wrong.status_code == 200 and not Vehicle.objects.filter(pcid="WMIV1234567890ABE").exists()
