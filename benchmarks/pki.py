@@ -103,6 +103,21 @@ def main() -> None:
     timed("Get15118EVCertificate (install)", lambda: answer(
         action="Install", schema_version=exi.MSG_DEF, exi_request=exi_request))
 
+    from pki.iso15118.ev import Ev20, make_certificate_20
+
+    oem20_key = ec.generate_private_key(ec.SECP521R1())
+    oem20_root = make_certificate_20("Bench OEM Root 20", oem20_key, "Bench OEM Root 20", oem20_key, ca=True)
+    import_ca_chain(pem=oem20_root.public_bytes(serialization.Encoding.PEM).decode(), role=CaRole.OEM_ROOT,
+                    name="Bench OEM Root 20")
+    car20_key = ec.generate_private_key(ec.SECP521R1())
+    car20 = Ev20(provisioning_key=car20_key, trusted_roots=car.trusted_roots,
+                 provisioning_certificate=make_certificate_20("WMI20V1234567890AB", car20_key, "Bench OEM Root 20",
+                                                              oem20_key, ca=False))
+    register_vehicle(pcid="WMI20V1234567890AB", driver=Driver.objects.create(email="bench20@example.com"))
+    exi_request_20 = car20.installation_request()
+    timed("Get15118EVCertificate (ISO 15118-20)", lambda: answer(
+        action="Install", schema_version=exi.COMMON_MESSAGES, exi_request=exi_request_20))
+
 
 if __name__ == "__main__":
     main()

@@ -392,5 +392,10 @@ class Ocpp2Handlers(FrameRouter):
             station_id=self.station.station_id, payload=self.current_payload or {}
         )
         return self._call_result.Get15118EVCertificate(
-            status=answer["status"], exi_response=answer["exiResponse"], status_info=answer.get("statusInfo")
+            status=answer["status"], exi_response=answer["exiResponse"], status_info=answer.get("statusInfo"),
+            **self.ev_certificate_extras(answer),
         )
+
+    def ev_certificate_extras(self, answer: dict) -> dict:
+        """Fields of the Get15118EVCertificate answer only a later version has (2.1: remainingContracts)."""
+        return {}

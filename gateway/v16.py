@@ -238,6 +238,7 @@ class StationHandler16(FrameRouter, ChargePoint):
             answer = await pki_protocol.get_certificate_status(ocsp_request_data=payload["ocspRequestData"])
         elif message_id == "Get15118EVCertificate":
             answer = await pki_protocol.get_15118_ev_certificate(station_id=self.station.station_id, payload=payload)
+            answer.pop("remainingContracts", None)  # 2.1 only: the 1.6 PnC DataTransfer carries 2.0.1 payloads
         else:  # SignCertificate
             answer, deliver = await pki_protocol.sign_certificate(
                 station_pk=self.station.station_pk, csr=payload["csr"],

@@ -47,6 +47,11 @@ class StationHandler21(Ocpp2Handlers, ChargePoint):
             return {"allowed_energy_transfer": CHARGE_AND_DISCHARGE}
         return {}
 
+    def ev_certificate_extras(self, answer: dict) -> dict:
+        if answer.get("remainingContracts") is None:
+            return {}
+        return {"remaining_contracts": answer["remainingContracts"]}
+
     async def _handle_call(self, msg):
         handlers = self.route_map.get(msg.action)
         if handlers is None or "_on_action" not in handlers:

@@ -22,13 +22,14 @@ def dashboard_view(request):
     energy = selectors.energy_per_day(request.user)
     utilisation = selectors.utilisation_per_day(request.user)
     stations = selectors.dashboard_stations(request.user)
+    charging = selectors.charging_now([s.pk for s in stations])
     from chargenet.overview import overview_for
 
     context = {
         **admin.site.each_context(request),
         "overview": overview_for(request, admin.site),
         "title": "Live dashboard",
-        "stations": [(station, selectors.station_health(station)) for station in stations],
+        "stations": [(station, selectors.station_health(station), charging[station.pk]) for station in stations],
         "energy": energy,
         "utilisation": utilisation,
         "energy_chart": charts.bar_chart(title="Energy delivered per day (kWh)", unit="kWh",

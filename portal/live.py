@@ -134,6 +134,9 @@ def session_event(session: ChargingSession, cost=None) -> dict:
         "session": session.pk,
         "status": session.status,
         "energy_wh": session.energy_wh,
+        "energy_exported_wh": session.energy_exported_wh,
+        "soc_percent": session.soc_percent,
+        "operation_mode": session.operation_mode,
         # An ended session draws nothing, whatever its last sample said.
         "power_w": latest_power_w(session) if session.status == SessionStatus.ACTIVE else None,
         "meter_last_at": session.meter_last_at.isoformat() if session.meter_last_at else None,
@@ -162,13 +165,21 @@ def on_station_presence(sender, station_pk, online, **kwargs):
 
 
 def on_meter_values(sender, station_pk, session_pks, **kwargs):
-    """Per meter-value batch; costs nothing unless someone watches one of these sessions."""
+    """Per meter-value batch; costs nothing unless someone watches one of these sessions or a
+    dashboard this station shows on (its cars' state of charge, energy in and out)."""
     watched = watched_groups()
-    wanted = [pk for pk in session_pks if session_group(pk) in watched]
-    if not wanted:
+    if not watched:
         return
+    wanted = [pk for pk in session_pks if session_group(pk) in watched]
     for session in ChargingSession.objects.filter(pk__in=wanted):
         broadcast([session_group(session.pk)], session_event(session))
+    station_id, groups = _dashboard_groups(station_pk)
+    groups = [group for group in groups if group in watched]
+    if station_id is not None and groups:
+        from portal.selectors import charging_now
+
+        cars = charging_now([station_pk])[station_pk]
+        broadcast(groups, {"kind": "charging", "station": station_id, "charging": cars})
 
 
 def on_session_started(sender, session, **kwargs):

@@ -8,7 +8,15 @@ from zoneinfo import ZoneInfo
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from stations.models import ChargingSession, ChargingStation, ConnectorStatus, Measurand, MeterSample, Phase
+from stations.models import (
+    ChargingSession,
+    ChargingStation,
+    ConnectorStatus,
+    Measurand,
+    MeterSample,
+    Phase,
+    SessionStatus,
+)
 from stations.selectors import sessions_visible_to, stations_visible_to
 
 FAULTED, OFFLINE, ONLINE = 0, 1, 2
@@ -97,18 +105,38 @@ def dashboard_stations(user) -> list[ChargingStation]:
     return sorted(stations, key=lambda s: (station_health(s), s.station_id))
 
 
+def charging_now(station_pks: list[int]) -> dict[int, list[dict]]:
+    """Per station, its sessions in progress with what the car reported: state of charge,
+    energy in and out, the 2.1 operation mode (the dashboard's "Charging now" column). One query."""
+    rows: dict[int, list[dict]] = {pk: [] for pk in station_pks}
+    sessions = (
+        ChargingSession.objects.filter(station_id__in=station_pks, status=SessionStatus.ACTIVE)
+        .select_related("evse").order_by("station_id", "evse__evse_id", "started_at")
+    )
+    for session in sessions:
+        rows[session.station_id].append({
+            "session": session.pk, "evse": session.evse.evse_id if session.evse else None,
+            "energy_wh": session.energy_wh, "energy_exported_wh": session.energy_exported_wh,
+            "soc_percent": session.soc_percent, "operation_mode": session.operation_mode,
+        })
+    return rows
+
+
 def dashboard_state(user) -> dict:
     """The dashboard's live part as JSON (the WebSocket's fallback polls it)."""
+    stations = dashboard_stations(user)
+    charging = charging_now([s.pk for s in stations])
     return {
         "stations": [
             {
                 "station": s.station_id, "online": s.is_online, "health": station_health(s),
+                "charging": charging[s.pk],
                 "connectors": [
                     {"evse": e.evse_id, "connector": c.connector_id, "status": c.status, "error_code": c.error_code}
                     for e in s.evses.all() for c in e.connectors.all()
                 ],
             }
-            for s in dashboard_stations(user)
+            for s in stations
         ]
     }
 

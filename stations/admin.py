@@ -20,6 +20,7 @@ from stations.firmware import admin as firmware_admin
 from stations.services.registry import RegistrationError, register_station
 from stations.selectors import site_power_shares, station_live_state
 from stations.services.traffic import recent_frames
+from stations.smart_charging.der import station_der_controls
 
 
 class EvseInline(admin.TabularInline):
@@ -337,6 +338,7 @@ class ChargingStationAdmin(admin.ModelAdmin):
                     "evse", "connector"),
                 recent_commands=station.commands.select_related("requested_by")[:10],
                 recent_events=station.events.all()[:10],
+                der=station_der_controls(station),
                 recent_frames=readable_frames(recent_frames(station.station_id)) if station.is_online else None,
             )
         # The whole page, its form included (shown and read back), in the site's zone.
@@ -474,12 +476,18 @@ class MeterSampleInline(admin.TabularInline):
 class ChargingSessionAdmin(admin.ModelAdmin):
     list_display = [
         "station", "transaction_id", "evse", "id_token_value", "status", "started_at", "stopped_at", "energy_wh",
+        "energy_exported_wh", "soc", "operation_mode",
     ]
     list_filter = ["status", "offline"]
     search_fields = ["station__station_id", "transaction_id", "id_token_value"]
     date_hierarchy = "started_at"
     readonly_fields = [f.name for f in models.ChargingSession._meta.fields]
     inlines = [MeterSampleInline]
+
+    @admin.display(description="SoC", ordering="soc_percent")
+    def soc(self, session):
+        """The car's state of charge as last reported (its history is in the meter values below)."""
+        return "—" if session.soc_percent is None else f"{session.soc_percent:g} %"
 
     def has_add_permission(self, request):
         return False

@@ -325,6 +325,10 @@ class ChargingSession(models.Model):
     export_last_at = models.DateTimeField(null=True, blank=True)
     energy_exported_wh = models.BigIntegerField(default=0, help_text="V2X: energy the car fed back")
     operation_mode = models.CharField(max_length=20, blank=True, help_text="OCPP 2.1 operationMode in force")
+    # The car's state of charge as the station last reported it (measurand SoC, or a DC car's
+    # charging needs); every reading is kept in the meter data too.
+    soc_percent = models.FloatField(null=True, blank=True, help_text="the car's state of charge, %, latest")
+    soc_at = models.DateTimeField(null=True, blank=True, help_text="when the car reported that state of charge")
     stop_reason = models.CharField(max_length=40, blank=True)
     charging_state = models.CharField(max_length=20, blank=True)
     last_seq_no = models.PositiveIntegerField(null=True, blank=True)

@@ -149,7 +149,9 @@ def station_live_state(station: ChargingStation) -> dict:
         ],
         "sessions": [
             {"evse": s.evse.evse_id if s.evse else None, "transaction_id": s.transaction_id,
-             "id_token": s.id_token_value, "energy_wh": s.energy_wh, "power_w": s.power_w}
+             "id_token": s.id_token_value, "energy_wh": s.energy_wh, "power_w": s.power_w,
+             "energy_exported_wh": s.energy_exported_wh, "soc_percent": s.soc_percent,
+             "operation_mode": s.operation_mode}
             for s in sessions
         ],
     }
@@ -170,6 +172,9 @@ def site_power_shares(site: Site) -> list[dict]:
     total = sum(s.power_w or 0 for s in sessions)
     rows = [{"station": s.station.station_id, "evse": s.evse.evse_id if s.evse else None,
              "transaction_id": s.transaction_id, "energy_kwh": f"{s.energy_wh / 1000:.2f}",
+             "exported_kwh": f"{s.energy_exported_wh / 1000:.2f}",
+             "soc": None if s.soc_percent is None else f"{s.soc_percent:g} %",
+             "operation_mode": s.operation_mode,
              "power_w": s.power_w or 0, "power_kw": f"{(s.power_w or 0) / 1000:.1f}",
              "share_percent": round(100 * (s.power_w or 0) / total, 1) if total else 0.0} for s in sessions]
     return sorted(rows, key=lambda row: -row["power_w"])

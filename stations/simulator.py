@@ -9,6 +9,11 @@ on, as on a real charger. A 2.1 station built ``bidirectional`` has a car that m
 back (ISO 15118-20 BPT): it tells its V2X charging needs after the start and follows a
 discharging setpoint, metering what it feeds on its export register.
 
+Every car that plugs in has a battery (``battery_wh``) at an initial state of charge
+(``initial_soc``); its SoC rises with what it draws and falls with what it feeds back, and
+goes out with each meter value (measurand SoC, location EV) and, for a bidirectional 2.1 car,
+as the energies of its V2X charging needs (to its target, minimum and full SoC).
+
 ``SimulatedStation`` knows sessions, not messages: what each step looks like on the wire
 lives in one ``ChargePoint`` subclass per OCPP version at the bottom of this module. The
 module does not import Django, so it runs in tests, benchmarks and commands alike::
@@ -154,6 +159,30 @@ class Session:
         return self.seq_no - 1
 
 
+TARGET_SOC = 80.0  # % a bidirectional car asks to leave with
+MIN_SOC = 20.0  # % below which it never discharges (its V2X minimum)
+
+
+@dataclass
+class Car:
+    """The car plugged into an EVSE: a battery whose SoC follows the energy through the outlet."""
+
+    battery_wh: float
+    soc_at_start: float  # %
+    import_start_wh: int  # the EVSE's registers when it plugged in
+    export_start_wh: int
+
+    def soc(self, imported_wh: int, exported_wh: int) -> float:
+        """State of charge (%, 0-100) after this much drawn and fed back since plug-in."""
+        held_wh = self.soc_at_start / 100 * self.battery_wh + (imported_wh - self.import_start_wh) - (
+            exported_wh - self.export_start_wh)
+        return max(0.0, min(100.0, 100 * held_wh / self.battery_wh))
+
+    def energy_to(self, soc: float, now_soc: float) -> int:
+        """Wh from ``now_soc`` to ``soc`` (negative: it may give that much)."""
+        return round((soc - now_soc) / 100 * self.battery_wh)
+
+
 class Evse:
     """One EVSE with one connector and its own energy meter."""
 
@@ -172,6 +201,7 @@ class Evse:
         self.tx_limit_w: float | None = None
         self.default_limit_w: float | None = None
         self.setpoint_w: float | None = None  # 2.1 CentralSetpoint; negative: the car discharges
+        self.car: Car | None = None  # plugged in for the session
 
     @property
     def charging(self) -> bool:
@@ -213,6 +243,14 @@ class Evse:
 
     def power_now_w(self) -> int:
         return self.drawn_w() if self.charging else 0
+
+    def plug_in(self, *, battery_wh: float, soc: float) -> None:
+        self.car = Car(battery_wh=battery_wh, soc_at_start=soc, import_start_wh=self.meter_wh(),
+                       export_start_wh=self.export_wh())
+
+    def soc(self) -> float | None:
+        """The plugged-in car's state of charge now (%), None without a car."""
+        return None if self.car is None else self.car.soc(self.meter_wh(), self.export_wh())
 
     def limit(self, *, tx_limit_w: float | None = None, default_limit_w: float | None = None,
               clear_tx: bool = False, setpoint_w: float | None = None) -> None:
@@ -270,6 +308,8 @@ class SimulatedStation:
         firmware_behaviour: str = "ok",
         bidirectional: bool = False,
         departure_s: float = 6 * 3600,
+        battery_wh: float = 60_000,
+        initial_soc: float = 40.0,
         connect=websocket_connect,
         http=http_request,
     ):
@@ -297,6 +337,10 @@ class SimulatedStation:
         self.firmware_behaviour = firmware_behaviour
         self.bidirectional = bidirectional  # 2.1: its cars may discharge
         self.departure_s = departure_s  # 2.1 V2X: when its car says it leaves, from the start
+        if battery_wh <= 0 or not 0 <= initial_soc <= 100:
+            raise ValueError("a car's battery needs a capacity above 0 Wh and an initial SoC of 0-100 %")
+        self.battery_wh = battery_wh  # each car that plugs in
+        self.initial_soc = initial_soc
         self.firmware_busy = False  # an update or upload in progress: a second one is refused
         self.pending_installed: int | None = None  # 2.0.1: report Installed (this requestId) after the boot
         self.reboot_reason = "RemoteReset"
@@ -578,10 +622,12 @@ class SimulatedStation:
             started_at=now_iso(),
             ends_at=time.monotonic() + self.timing.session_s,
         )
+        evse.plug_in(battery_wh=self.battery_wh, soc=self.initial_soc)
         evse.start_charging()
         accepted = await protocol.start_transaction(evse, session)
         if session.transaction_id is None:  # the CSMS did not open a transaction
             evse.stop_charging()
+            evse.car = None
             evse.idle_until = time.monotonic() + self.timing.pause_s
             await protocol.send_status(evse)
             return
@@ -608,6 +654,7 @@ class SimulatedStation:
         if await protocol.stop_transaction(evse, evse.session) is not None:
             self.stats.sessions_completed += 1
         evse.session = None
+        evse.car = None  # the car leaves
         evse.idle_until = time.monotonic() + self.timing.pause_s
         await protocol.send_status(evse)
 
@@ -711,11 +758,16 @@ class _Protocol:
 
 
 def _sampled_values(evse: Evse, context: str, *, with_power: bool = True) -> list[dict]:
-    """Energy register (Wh) and, optionally, active power (W): keys in 1.6 spelling."""
+    """Energy register (Wh), optionally active power (W), and the plugged-in car's state of
+    charge (%): keys in 1.6 spelling."""
     values = [{"value": evse.meter_wh(), "measurand": "Energy.Active.Import.Register", "unit": "Wh",
                "context": context}]
     if with_power:
         values.append({"value": evse.power_now_w(), "measurand": "Power.Active.Import", "unit": "W",
+                       "context": context})
+    soc = evse.soc()
+    if soc is not None:
+        values.append({"value": round(soc, 1), "measurand": "SoC", "unit": "Percent", "location": "EV",
                        "context": context})
     return values
 
@@ -1019,7 +1071,7 @@ class Station201(_Protocol, ChargePoint201):
         # 2.0.1 sends numbers, with the unit in unitOfMeasure.
         return {"timestamp": now_iso(), "sampled_value": [
             {"value": sv["value"], "measurand": sv["measurand"], "context": sv["context"],
-             "unit_of_measure": {"unit": sv["unit"]}}
+             "unit_of_measure": {"unit": sv["unit"]}, **({"location": sv["location"]} if "location" in sv else {})}
             for sv in sampled_values
         ]}
 
@@ -1236,14 +1288,19 @@ class Station21(Station201):
         accepted = await super().start_transaction(evse, session)
         if accepted and self.station.bidirectional:
             departure = datetime.now(UTC).timestamp() + self.station.departure_s
+            car, soc = evse.car, evse.soc()
+            target_wh = max(0, car.energy_to(TARGET_SOC, soc))
             await self.request(call21.NotifyEVChargingNeeds(evse_id=evse.evse_id, charging_needs={
                 "requested_energy_transfer": "AC_BPT",
                 "available_energy_transfer": ["AC_three_phase", "AC_BPT"],
                 "departure_time": datetime.fromtimestamp(departure, UTC).isoformat(timespec="seconds"),
-                "ac_charging_parameters": {"energy_amount": 10_000, "ev_min_current": 6, "ev_max_current": 16,
+                "ac_charging_parameters": {"energy_amount": target_wh, "ev_min_current": 6, "ev_max_current": 16,
                                            "ev_max_voltage": 400},
-                "v2x_charging_parameters": {"max_charge_power": evse.power_w, "max_discharge_power": evse.power_w,
-                                            "ev_target_energy_request": 10_000, "ev_min_energy_request": -20_000},
+                "v2x_charging_parameters": {
+                    "max_charge_power": evse.power_w, "max_discharge_power": evse.power_w,
+                    "ev_target_energy_request": target_wh, "ev_min_energy_request": car.energy_to(MIN_SOC, soc),
+                    "ev_max_energy_request": car.energy_to(100.0, soc), "target_soc": int(TARGET_SOC),
+                },
             }))
         return accepted
 

@@ -1,4 +1,4 @@
-"""EXI encoding and decoding of ISO 15118-2 messages and fragments.
+"""EXI encoding and decoding of ISO 15118-2 and -20 messages and fragments.
 
 Messages are plain dicts in the codec's JSON shape: element names as keys, attributes
 (``Id``, ``Algorithm``, ``URI``) as keys too, base64Binary content as base64 strings,
@@ -6,6 +6,12 @@ hexBinary as hex strings, simple content under ``value``. A whole message is
 ``{"V2G_Message": {...}}``; any other single element (``{"SignedInfo": ...}``,
 ``{"CertificateInstallationReq": ...}``) is encoded as an EXI fragment, which is what
 ISO 15118-2 signatures digest.
+
+ISO 15118-20 (namespace ``COMMON_MESSAGES``) has no ``V2G_Message`` wrapper: a message is its
+root element with the ``Header`` inside (``{"CertificateInstallationReq": {"Header": ...}}``).
+The codec encodes the -20 elements it knows as signed (``OEMProvisioningCertificateChain``,
+``PnC_AReqAuthorizationMode``) as fragments; every other element, ``SignedInstallationData``
+included, as a document of that root element. Signature digests take that encoding as it is.
 
 The codec is a Java program (see ``fetch_codec``), started once per process on first use
 and reached through py4j. Calls block; run them off the event loop.
@@ -24,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 LOCAL_PROVIDER = "pki.services.contracts.LocalContractProvider"
 MSG_DEF = "urn:iso:15118:2:2013:MsgDef"
+COMMON_MESSAGES = "urn:iso:std:iso:15118:-20:CommonMessages"  # ISO 15118-20: messages are root elements
 XMLDSIG = "http://www.w3.org/2000/09/xmldsig#"
 
 

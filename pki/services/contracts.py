@@ -39,9 +39,12 @@ class EvCertificateAnswer:
     status: str  # Accepted | Failed
     exi_response: str = ""
     reason: str = ""
+    remaining_contracts: int | None = None  # ISO 15118-20's RemainingContractCertificateChains (for 2.1)
 
     def as_ocpp(self) -> dict:
         payload = {"status": self.status, "exiResponse": self.exi_response}
+        if self.remaining_contracts is not None:
+            payload["remainingContracts"] = self.remaining_contracts
         if self.reason:
             payload["statusInfo"] = {"reasonCode": "Provider", "additionalInfo": self.reason[:512]}
         return payload
@@ -67,7 +70,8 @@ class LocalContractProvider(ContractCertificateProvider):
         except (ProvisioningRefused, ExiUnavailable) as error:
             logger.warning("%s: Get15118EVCertificate %s refused: %s", request.station_id, request.action, error)
             return EvCertificateAnswer(status="Failed", reason=str(error))
-        return EvCertificateAnswer(status="Accepted", exi_response=provisioned.exi_response)
+        return EvCertificateAnswer(status="Accepted", exi_response=provisioned.exi_response,
+                                   remaining_contracts=provisioned.remaining_contracts)
 
 
 class HttpContractProvider(ContractCertificateProvider):

@@ -13,58 +13,56 @@ key is encrypted to the current contract's key. The old contract stays valid unt
 expires (the EV may not have installed the new one).
 
 Everything is one transaction: a failure anywhere leaves no certificate behind.
+
+ISO 15118-20 requests (CommonMessages schema) are answered by ``provisioning_20``.
 """
 
 import base64
 import logging
-import secrets
-import string
-from dataclasses import dataclass
-from datetime import timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from pki import keys
 from pki.iso15118 import exi, security
 from pki.models import CaRole, Certificate, CertificateKind, Vehicle
-from pki.services.ca import CaError, chain_of, issue_leaf, issuing_ca
+from pki.services import provisioning_20
+from pki.services.ca import chain_of, issuing_ca
 from pki.services.certificates import common_name, fingerprint
 from pki.services.contract_certificates import issue_contract_certificate
+from pki.services.provisioning_base import (
+    Provisioned,
+    ProvisioningRefused,
+    check_not_cancelled,
+    check_trusted_root,
+    cps_signer,
+    der_b64,
+    load_certificate,
+    new_emaid,
+)
 from pki.services.validation import ChainInvalid, verify_chain
 from pki.services.vehicles import contract_charges_car
 from stations.models import IdToken, IdTokenStatus
 
+__all__ = ["ISO15118_2", "ISO15118_20", "Provisioned", "ProvisioningRefused", "answer", "cps_signer"]
+
 logger = logging.getLogger(__name__)
 
 ISO15118_2 = exi.MSG_DEF
-CPS_VALIDITY = timedelta(days=90)
-CPS_RENEW_BEFORE = timedelta(days=7)
-EMAID_ALPHABET = string.ascii_uppercase + string.digits
-
-
-class ProvisioningRefused(Exception):
-    """The request cannot be answered with a contract; the message says why."""
-
-
-@dataclass(frozen=True)
-class Provisioned:
-    exi_response: str  # base64
-    emaid: str
-    certificate_pk: int
+ISO15118_20 = exi.COMMON_MESSAGES
 
 
 def answer(*, action: str, schema_version: str, exi_request: str) -> Provisioned:
-    if schema_version != ISO15118_2:
-        raise ProvisioningRefused(f"schema {schema_version!r} is not supported: only ISO 15118-2 ({ISO15118_2})")
+    if schema_version not in (ISO15118_2, ISO15118_20):
+        raise ProvisioningRefused(f"schema {schema_version!r} is not supported: only ISO 15118-2 ({ISO15118_2}) "
+                                  f"and ISO 15118-20 ({ISO15118_20})")
     try:
         raw = base64.b64decode(exi_request, validate=True)
     except ValueError:
         raise ProvisioningRefused("exiRequest is not base64") from None
+    if schema_version == ISO15118_20:
+        return provisioning_20.answer(action=action, raw=raw)
     try:
         message = exi.decode(raw)
     except exi.ExiError as error:
@@ -77,13 +75,6 @@ def answer(*, action: str, schema_version: str, exi_request: str) -> Provisioned
     return (_install if action == "Install" else _update)(header, body[expected])
 
 
-def _certificate(der_b64: str, what: str) -> x509.Certificate:
-    try:
-        return x509.load_der_x509_certificate(security.unb64(der_b64))
-    except (ValueError, TypeError):
-        raise ProvisioningRefused(f"the {what} is not a DER certificate") from None
-
-
 def _check_signature(header: dict, name: str, element: dict, signer: x509.Certificate) -> None:
     try:
         security.verify(header.get("Signature"), {name: element}, signer.public_key())
@@ -91,36 +82,21 @@ def _check_signature(header: dict, name: str, element: dict, signer: x509.Certif
         raise ProvisioningRefused(f"{name}: {error}") from None
 
 
-def _check_trusted_root(element: dict) -> None:
-    """The EV lists the V2G roots it trusts; it can only check our CPS signature under ours."""
-    listed = (element.get("ListOfRootCertificateIDs") or {}).get("RootCertificateID") or []
-    ours = x509.load_pem_x509_certificate(issuing_ca(CaRole.V2G_ROOT).certificate.pem.encode()).serial_number
-    if not any(_as_int(entry.get("X509SerialNumber")) == ours for entry in listed):
-        raise ProvisioningRefused("the EV does not list our V2G root among its trusted roots")
-
-
-def _as_int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 @transaction.atomic
 def _install(header: dict, request: dict) -> Provisioned:
-    oem = _certificate(request.get("OEMProvisioningCert", ""), "OEM provisioning certificate")
+    oem = load_certificate(request.get("OEMProvisioningCert", ""), "OEM provisioning certificate")
     _check_signature(header, "CertificateInstallationReq", request, oem)
     try:
         verify_chain(oem, [], roles=[CaRole.OEM_ROOT])
     except ChainInvalid as error:
         raise ProvisioningRefused(f"OEM provisioning certificate: {error}") from None
-    _check_trusted_root(request)
+    check_trusted_root(request)
     pcid = common_name(oem.subject)
     vehicle = Vehicle.objects.select_for_update().select_related("driver").filter(pcid=pcid, active=True).first()
     if vehicle is None:
         raise ProvisioningRefused(f"vehicle {pcid} is not registered for Plug & Charge")
-    emaid = vehicle.emaid or _new_emaid()
-    _check_not_cancelled(emaid)
+    emaid = vehicle.emaid or new_emaid()
+    check_not_cancelled(emaid)
     contract_key = ec.generate_private_key(ec.SECP256R1())
     record = issue_contract_certificate(emaid=emaid, public_key=contract_key.public_key(),
                                         driver_email=vehicle.driver.email)
@@ -135,9 +111,9 @@ def _install(header: dict, request: dict) -> Provisioned:
 @transaction.atomic
 def _update(header: dict, request: dict) -> Provisioned:
     chain = request.get("ContractSignatureCertChain") or {}
-    current = _certificate(chain.get("Certificate", ""), "contract certificate")
+    current = load_certificate(chain.get("Certificate", ""), "contract certificate")
     _check_signature(header, "CertificateUpdateReq", request, current)
-    _check_trusted_root(request)
+    check_trusted_root(request)
     record = Certificate.objects.filter(sha256_fingerprint=fingerprint(current), kind=CertificateKind.CONTRACT).first()
     if record is None:
         raise ProvisioningRefused("the contract certificate was not issued here")
@@ -160,22 +136,11 @@ def _update(header: dict, request: dict) -> Provisioned:
     return Provisioned(exi_response=response, emaid=emaid, certificate_pk=new.pk)
 
 
-def _check_not_cancelled(emaid: str) -> None:
-    """A blocked eMAID is a cancelled contract: issuing would re-open it."""
-    status = IdToken.objects.filter(value=emaid).values_list("status", flat=True).first()
-    if status not in (None, IdTokenStatus.ACCEPTED):
-        raise ProvisioningRefused(f"contract {emaid} is {status.lower()}")
-
-
-def _der_b64(cert: x509.Certificate) -> str:
-    return security.b64(cert.public_bytes(serialization.Encoding.DER))
-
-
 def _chain(leaf: x509.Certificate, intermediates: list[x509.Certificate], element_id: str | None = None) -> dict:
     chain = {"Id": element_id} if element_id else {}
-    chain["Certificate"] = _der_b64(leaf)
+    chain["Certificate"] = der_b64(leaf)
     if intermediates:
-        chain["SubCertificates"] = {"Certificate": [_der_b64(c) for c in intermediates]}
+        chain["SubCertificates"] = {"Certificate": [der_b64(c) for c in intermediates]}
     return chain
 
 
@@ -196,34 +161,3 @@ def _response(name: str, request_header: dict, contract: Certificate, contract_k
     header = {"SessionID": request_header.get("SessionID") or "00", "Signature": security.sign(signed, signer_key)}
     return security.b64(exi.encode({"V2G_Message": {"Header": header, "Body": {name: body}}}))
 
-
-def cps_signer() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate, list[x509.Certificate]]:
-    """The CPS signing key, its certificate and sub-CAs (leaf side first); a new signer is
-    issued from CPS sub-CA 2 when none is valid for another week."""
-    try:
-        ca = issuing_ca(CaRole.CPS_SUB_CA_2)
-    except CaError as error:
-        raise ProvisioningRefused(str(error)) from None
-    record = (
-        Certificate.objects.filter(kind=CertificateKind.CPS_SIGNER, issuer_ca=ca, revoked_at=None,
-                                   not_after__gt=timezone.now() + CPS_RENEW_BEFORE)
-        .exclude(encrypted_private_key=None).order_by("-not_after").first()
-    )
-    if record is None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        record = issue_leaf(ca=ca, kind=CertificateKind.CPS_SIGNER, public_key=key.public_key(),
-                            common_name=f"{settings.PKI_ORGANIZATION} CPS", validity=CPS_VALIDITY)
-        record.encrypted_private_key = keys.seal_private_key(key, bound_to=record.sha256_fingerprint)
-        record.save(update_fields=["encrypted_private_key"])
-    else:
-        key = keys.open_private_key(bytes(record.encrypted_private_key), bound_to=record.sha256_fingerprint)
-    return key, x509.load_pem_x509_certificate(record.pem.encode()), chain_of(ca)
-
-
-def _new_emaid() -> str:
-    prefix = settings.PKI_EMAID_PREFIX.upper()
-    for _ in range(10):
-        emaid = f"{prefix}C{''.join(secrets.choice(EMAID_ALPHABET) for _ in range(8))}"
-        if not Vehicle.objects.filter(emaid=emaid).exists() and not IdToken.objects.filter(value=emaid).exists():
-            return emaid
-    raise ProvisioningRefused("no free eMAID")  # pragma: no cover - 36^8 values

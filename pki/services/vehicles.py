@@ -40,7 +40,9 @@ def register_vehicle(*, driver: Driver, pcid: str, name: str = "", car: Car | No
         raise VehicleError(str(error)) from None
 
 
-def contract_charges_car(*, vehicle: Vehicle) -> None:
-    """The vehicle's contract (its eMAID token) charges the vehicle's car."""
-    if vehicle.emaid:
-        IdToken.objects.filter(value=vehicle.emaid, driver_id=vehicle.driver_id).update(car_id=vehicle.car_id)
+def contract_charges_car(*, vehicle: Vehicle, emaid: str | None = None) -> None:
+    """The contract installed in the vehicle (``emaid``, by default the vehicle's own: its
+    eMAID token) charges the vehicle's car."""
+    emaid = emaid or vehicle.emaid
+    if emaid:
+        IdToken.objects.filter(value=emaid, driver_id=vehicle.driver_id).update(car_id=vehicle.car_id)

@@ -178,6 +178,7 @@ class SessionSerializer(serializers.ModelSerializer):
         fields = [
             "id", "station", "evse_id", "connector_id", "transaction_id", "id_token", "authorization_status",
             "status", "started_at", "stopped_at", "meter_start_wh", "meter_stop_wh", "energy_wh",
+            "energy_exported_wh", "soc_percent", "soc_at", "operation_mode",
             "stop_reason", "charging_state", "offline", "cost", "currency", "station_cost",
         ]
         read_only_fields = fields

@@ -124,6 +124,8 @@ _REGISTER_FIELDS = [
     "export_last_wh",
     "export_last_at",
     "energy_exported_wh",
+    "soc_percent",
+    "soc_at",
     "last_seq_no",
     "offline",
     "charging_state",

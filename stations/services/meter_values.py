@@ -57,6 +57,11 @@ class Sample:
         return self.measurand == ENERGY_REGISTER and self.phase == Phase.NONE and self.location == Location.OUTLET
 
     @property
+    def is_soc(self) -> bool:
+        """The car's state of charge (whatever location the station names: EV or outlet)."""
+        return self.measurand == Measurand.SOC and self.phase == Phase.NONE
+
+    @property
     def is_export_register(self) -> bool:
         """V2X: the energy the car fed back through the outlet."""
         return self.measurand == EXPORT_REGISTER and self.phase == Phase.NONE and self.location == Location.OUTLET
@@ -145,6 +150,9 @@ def apply_energy_registers(session: ChargingSession, samples: list[Sample]) -> s
     """
     changed: set[str] = set()
     for sample in samples:
+        if sample.is_soc:
+            changed |= apply_soc(session, percent=sample.value, at=sample.timestamp)
+            continue
         if sample.is_export_register:
             changed |= _apply_export_register(session, sample)
             continue
@@ -181,6 +189,17 @@ def recompute_energy(session: ChargingSession) -> set[str]:
         session.energy_wh = energy
         return {"energy_wh"}
     return set()
+
+
+def apply_soc(session: ChargingSession, *, percent: float, at: datetime) -> set[str]:
+    """Keep the latest state of charge on the session (an older reading arriving late does not
+    replace a newer one); values outside 0-100 % are no state of charge and are ignored."""
+    if not 0 <= percent <= 100 or (session.soc_at is not None and at < session.soc_at):
+        return set()
+    if session.soc_percent == percent and session.soc_at == at:
+        return set()
+    session.soc_percent, session.soc_at = percent, at
+    return {"soc_percent", "soc_at"}
 
 
 def _apply_export_register(session: ChargingSession, sample: Sample) -> set[str]:

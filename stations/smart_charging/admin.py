@@ -50,7 +50,8 @@ class SiteLoadLimitAdmin(admin.ModelAdmin):
         from django.utils import timezone
 
         samples = list(SiteLoadSample.objects.filter(site=config.site, at__gte=timezone.now() - timedelta(hours=24)))
-        return mark_safe(charts.power_chart_svg(samples, title=f"{config.site}: limit, allocated and measured power"))
+        title = f"{config.site}: drawn and fed back, with the import and export limits"
+        return mark_safe(charts.power_chart_svg(samples, title=title))
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

@@ -191,12 +191,18 @@ def site_power(site: Site, *, hours: int) -> dict:
         .select_related("session__station", "session__evse")
         .order_by("session_id")
     )
+    config = SiteLoadLimit.objects.filter(site=site).first()
     return {
         "site": site.pk,
+        "max_export_power_w": config.max_export_power_w if config else 0,
         "samples": [
             {
                 "at": s.at, "limit_w": s.limit_w, "allocated_w": s.allocated_w, "measured_w": s.measured_w,
                 "discharge_w": s.discharge_w,
+                # V2X: metered export and the export limit, as magnitudes; grid_w is the net
+                # (positive: drawn from the grid, negative: fed into it).
+                "measured_export_w": s.measured_export_w, "export_limit_w": s.export_limit_w,
+                "grid_w": s.measured_w - s.measured_export_w,
                 "sessions": s.sessions, "queued": s.queued, "profiles_sent": s.profiles_sent,
             }
             for s in samples
@@ -212,6 +218,10 @@ def site_power(site: Site, *, hours: int) -> dict:
                 "departure_at": state.departure_at,
                 "energy_request_wh": state.energy_request_wh,
                 "setpoint_w": state.setpoint_w,
+                "operation_mode": state.session.operation_mode,
+                "soc_percent": state.session.soc_percent,
+                "energy_wh": state.session.energy_wh,
+                "energy_exported_wh": state.session.energy_exported_wh,
                 "requested_energy_transfer": state.requested_energy_transfer,
                 "can_discharge": state.can_discharge,
             }
@@ -223,9 +233,12 @@ def site_power(site: Site, *, hours: int) -> dict:
 class SitePowerView(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(parameters=[HOURS], responses=OpenApiResponse(description="limit, allocated and measured power"))
+    @extend_schema(parameters=[HOURS], responses=OpenApiResponse(
+        description="import limit, allocated and measured power; V2X: export limit, discharge setpoints, "
+                    "metered export and the net grid power (grid_w, negative when feeding back)"))
     def get(self, request, pk: int):
-        """The site's power over time (one point per re-balance) and each session's share now."""
+        """The site's power over time (one point per re-balance) and each session's share now:
+        what the site drew from the grid and what it fed back, with both limits."""
         site = _site_for(request, pk)
         return Response(site_power(site, hours=_hours(request)))
 

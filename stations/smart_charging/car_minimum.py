@@ -2,17 +2,18 @@
 less fed back, from its start, like ``ev_min_energy_request_wh``) at which the car is at the
 minimum its driver set (``Car.min_soc_percent`` and/or ``Car.min_energy_kwh``).
 
-That takes the battery's state of charge now (the session's latest ``SoC`` meter value, no
-older than ``SOC_MAX_AGE``) and its capacity (``Display.BatteryEnergyCapacity`` as the
-station reports it, else the car's ``battery_capacity_kwh``). A minimum that cannot be
-checked that way counts as not yet reached: the car then does not discharge.
+That takes the battery's state of charge now (the session's latest, ``soc_percent`` as of
+``soc_at``: a ``SoC`` meter value or a DC car's charging needs, no older than
+``SOC_MAX_AGE``) and its capacity (``Display.BatteryEnergyCapacity`` as the station reports
+it, else the car's ``battery_capacity_kwh``). A minimum that cannot be checked that way
+counts as not yet reached: the car then does not discharge.
 """
 
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from stations.models import Car, Measurand, MeterSample
+from stations.models import Car, ChargingSession, Measurand, MeterSample
 
 SOC_MAX_AGE = timedelta(minutes=10)
 
@@ -23,30 +24,25 @@ class Battery:
     capacity_wh: float | None = None
 
 
-def batteries(session_pks: list[int], *, now: datetime) -> dict[int, Battery]:
-    """The latest state of charge (recent only) and reported capacity of each session, in one query."""
-    if not session_pks:
+def batteries(sessions: list[ChargingSession], *, now: datetime) -> dict[int, Battery]:
+    """Each session's state of charge (recent only) and reported capacity, in one query."""
+    if not sessions:
         return {}
+    capacities: dict[int, float] = {}
     rows = (
-        MeterSample.objects.filter(
-            session_id__in=session_pks,
-            measurand__in=[Measurand.SOC, Measurand.DISPLAY_BATTERY_ENERGY_CAPACITY],
-        )
-        .order_by("session_id", "measurand", "-timestamp")
-        .values_list("session_id", "measurand", "timestamp", "value")
+        MeterSample.objects.filter(session__in=sessions, measurand=Measurand.DISPLAY_BATTERY_ENERGY_CAPACITY)
+        .order_by("session_id", "-timestamp")
+        .values_list("session_id", "value")
     )
-    latest: dict[tuple[int, int], tuple[datetime, float]] = {}
-    for session_id, measurand, timestamp, value in rows:
-        latest.setdefault((session_id, measurand), (timestamp, value))
-    out = {}
-    for session_id in session_pks:
-        soc = latest.get((session_id, Measurand.SOC))
-        capacity = latest.get((session_id, Measurand.DISPLAY_BATTERY_ENERGY_CAPACITY))
-        out[session_id] = Battery(
-            soc_percent=soc[1] if soc is not None and soc[0] >= now - SOC_MAX_AGE else None,
-            capacity_wh=capacity[1] if capacity is not None and capacity[1] > 0 else None,
+    for session_id, value in rows:
+        capacities.setdefault(session_id, value)
+    return {
+        s.pk: Battery(
+            soc_percent=s.soc_percent if s.soc_at is not None and s.soc_at >= now - SOC_MAX_AGE else None,
+            capacity_wh=capacities[s.pk] if capacities.get(s.pk, 0) > 0 else None,
         )
-    return out
+        for s in sessions
+    }
 
 
 def minimum_held_wh(car: Car | None, battery: Battery, *, held_wh: float) -> float | None:

@@ -101,11 +101,23 @@ def amps(power_w: int, phases: int, voltage_v: float) -> float:
 def measured_power(session_pks: list[int], *, now: datetime) -> dict[int, float]:
     """Latest power per session: Power.Active.Import (total, else the sum over phases), else
     the slope of the last two energy register readings. Only recent readings count."""
+    return _metered_power(session_pks, now=now, power=Measurand.POWER_ACTIVE_IMPORT,
+                          register=Measurand.ENERGY_ACTIVE_IMPORT_REGISTER)
+
+
+def measured_export_power(session_pks: list[int], *, now: datetime) -> dict[int, float]:
+    """V2X: latest power each session fed back, read like ``measured_power`` from
+    Power.Active.Export or the slope of the export register."""
+    return _metered_power(session_pks, now=now, power=Measurand.POWER_ACTIVE_EXPORT,
+                          register=Measurand.ENERGY_ACTIVE_EXPORT_REGISTER)
+
+
+def _metered_power(session_pks: list[int], *, now: datetime, power: int, register: int) -> dict[int, float]:
     rows = (
         MeterSample.objects.filter(
             session_id__in=session_pks,
             timestamp__gte=now - MEASUREMENT_MAX_AGE,
-            measurand__in=[Measurand.POWER_ACTIVE_IMPORT, Measurand.ENERGY_ACTIVE_IMPORT_REGISTER],
+            measurand__in=[power, register],
         )
         .order_by("session_id", "-timestamp")
         .values_list("session_id", "timestamp", "measurand", "phase", "value")
@@ -113,23 +125,23 @@ def measured_power(session_pks: list[int], *, now: datetime) -> dict[int, float]
     latest_power: dict[int, tuple[datetime, dict[int, float]]] = {}
     registers: dict[int, list[tuple[datetime, float]]] = {}
     for session_id, timestamp, measurand, phase, value in rows:
-        if measurand == Measurand.POWER_ACTIVE_IMPORT:
+        if measurand == power:
             seen = latest_power.setdefault(session_id, (timestamp, {}))
             if seen[0] == timestamp:
                 seen[1].setdefault(phase, value)
         elif phase == Phase.NONE and len(registers.setdefault(session_id, [])) < 2:
             registers[session_id].append((timestamp, value))
-    power = {}
+    watts = {}
     for session_id in session_pks:
         if session_id in latest_power:
             by_phase = latest_power[session_id][1]
-            power[session_id] = by_phase.get(Phase.NONE, sum(v for p, v in by_phase.items() if p != Phase.NONE))
+            watts[session_id] = by_phase.get(Phase.NONE, sum(v for p, v in by_phase.items() if p != Phase.NONE))
         elif len(registers.get(session_id, [])) == 2:
             (t1, e1), (t0, e0) = registers[session_id]
             seconds = (t1 - t0).total_seconds()
             if seconds > 0:
-                power[session_id] = max(0.0, (e1 - e0) * 3600 / seconds)
-    return power
+                watts[session_id] = max(0.0, (e1 - e0) * 3600 / seconds)
+    return watts
 
 
 @dataclass
@@ -153,7 +165,8 @@ def _demands(site: Site, *, now: datetime) -> list[SessionInfo]:
     states = {s.session_id: s for s in SessionLoadState.objects.filter(session__in=sessions)}
     power = measured_power([s.pk for s in sessions], now=now)
     cars = {s.pk: s.id_token.car if s.id_token is not None else None for s in sessions}
-    battery = car_minimum.batteries([pk for pk, car in cars.items() if car is not None and car.has_minimum], now=now)
+    battery = car_minimum.batteries([s for s in sessions if cars[s.pk] is not None and cars[s.pk].has_minimum],
+                                    now=now)
     infos = []
     for session in sessions:
         state = states.get(session.pk) or SessionLoadState(session=session)
@@ -450,6 +463,8 @@ def plan_rebalance(*, site_pk: int, now: datetime | None = None) -> RebalancePla
         allocated_w=allocation.total_w,
         discharge_w=sum(-d.setpoint_w for d in discharges.values()),
         measured_w=int(measured),
+        measured_export_w=int(sum(measured_export_power([i.session.pk for i in infos], now=now).values())),
+        export_limit_w=config.max_export_power_w,
         sessions=len(demands),
         queued=len(allocation.queued),
     )

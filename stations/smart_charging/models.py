@@ -209,8 +209,8 @@ class SessionLoadState(models.Model):
 
 
 class SiteLoadSample(models.Model):
-    """One point of the site's power chart: the limit in force, what the stations were
-    allowed, and what they drew."""
+    """One point of the site's power chart: the limits in force (import and export), what the
+    stations were allowed, what the cars drew and what discharging cars fed back."""
 
     site = models.ForeignKey("stations.Site", on_delete=models.CASCADE, related_name="load_samples")
     at = models.DateTimeField()
@@ -218,6 +218,12 @@ class SiteLoadSample(models.Model):
     allocated_w = models.PositiveIntegerField()
     measured_w = models.PositiveIntegerField()
     discharge_w = models.PositiveIntegerField(default=0, help_text="V2X: what discharging cars were set to feed")
+    measured_export_w = models.PositiveIntegerField(
+        default=0, help_text="V2X: what discharging cars fed back, metered (Power.Active.Export or the export register)"
+    )
+    export_limit_w = models.PositiveIntegerField(
+        null=True, blank=True, help_text="V2X: the site's export limit then (max_export_power_w)"
+    )
     sessions = models.PositiveSmallIntegerField(default=0)
     queued = models.PositiveSmallIntegerField(default=0)
     profiles_sent = models.PositiveSmallIntegerField(default=0)

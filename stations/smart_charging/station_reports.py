@@ -5,6 +5,7 @@ camelCase frames (the ocpp package's case conversion is lossy for nested free-fo
 from datetime import datetime
 
 from django.db import transaction
+from django.utils import timezone
 
 from stations.models import (
     ChargingProfile,
@@ -15,6 +16,7 @@ from stations.models import (
     SessionStatus,
     SiteLoadLimit,
 )
+from stations.services.meter_values import apply_soc
 from stations.smart_charging.dispatch import request_rebalance
 from stations.timestamps import parse_timestamp
 
@@ -54,6 +56,11 @@ def record_charging_needs(*, station_pk: int, payload: dict) -> str:
         elif dc.get("evMaxCurrent") and dc.get("evMaxVoltage"):
             max_power_w = int(dc["evMaxCurrent"] * dc["evMaxVoltage"])
     departure = parse_timestamp(needs["departureTime"]) if needs.get("departureTime") else None
+    if dc and dc.get("stateOfCharge") is not None:  # a DC car says where its battery stands
+        at = parse_timestamp(payload["timestamp"]) if payload.get("timestamp") else timezone.now()
+        changed = apply_soc(session, percent=float(dc["stateOfCharge"]), at=at)
+        if changed:
+            session.save(update_fields=sorted(changed | {"updated_at"}))
     v2x = _v2x_needs(needs, session)
     if v2x.get("target_energy_wh") is not None:
         energy_wh = v2x.pop("target_energy_wh")

@@ -34,7 +34,7 @@ def plugged_in(network, token: IdToken) -> ChargingSession:
                                              is_online=True, charging_rate_unit="W")
     evse = Evse.objects.create(station=station, evse_id=1, max_power_w=11_000)
     session = ChargingSession.objects.create(station=station, evse=evse, transaction_id="V2G-1", id_token=token,
-                                             driver=token.driver, started_at=now)
+                                             driver=token.driver, started_at=now, soc_percent=70, soc_at=now)
     SessionLoadState.objects.create(session=session, departure_at=now + timedelta(hours=6), energy_request_wh=10_000,
                                     requested_energy_transfer="AC_BPT", ev_max_discharge_power_w=7_000,
                                     ev_min_energy_request_wh=-30_000)

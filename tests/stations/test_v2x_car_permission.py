@@ -28,6 +28,7 @@ from stations.models import (
     SiteLoadLimitPeriod,
 )
 from stations.services.cars import create_car, set_car_tokens
+from stations.services.meter_values import apply_soc
 from stations.smart_charging import load_manager
 from stations.smart_charging.load_manager import plan_rebalance
 
@@ -79,8 +80,12 @@ def plug_in(site, token_value: str, *, ev_min_energy_request_wh: int = -15_000) 
 
 
 def report(session, measurand, value, *, minutes_ago: float = 1):
+    """A meter value of the car, kept as the meter value service keeps it (SoC: on the session too)."""
+    at = timezone.now() - timedelta(minutes=minutes_ago)
     MeterSample.objects.create(station=session.station, session=session, evse_id=1, measurand=measurand,
-                               value=value, timestamp=timezone.now() - timedelta(minutes=minutes_ago))
+                               value=value, timestamp=at)
+    if measurand == Measurand.SOC:
+        session.save(update_fields=apply_soc(session, percent=value, at=at))
 
 
 def setpoint(site, session) -> int | None:

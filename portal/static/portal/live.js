@@ -34,6 +34,29 @@
     if (label) { label.textContent = status + (errorCode && errorCode !== "NoError" ? " (" + errorCode + ")" : ""); }
   }
 
+  /* The dashboard's "Charging now" cell: each car's state of charge, energy in and out, mode. */
+  function setCharging(station, cars) {
+    var cell = document.querySelector('[data-station="' + station + '"] .charging');
+    if (!cell || !cars) { return; }
+    cell.textContent = "";
+    if (!cars.length) { cell.textContent = "\u2014"; return; }
+    cars.forEach(function (c) {
+      var car = document.createElement("span");
+      car.className = "car";
+      car.setAttribute("data-session", c.session);
+      var soc = document.createElement("span");
+      soc.className = "soc";
+      soc.textContent = c.soc_percent === null ? "SoC \u2014" : "SoC " + (Math.round(c.soc_percent * 10) / 10) + " %";
+      car.appendChild(document.createTextNode("EVSE " + (c.evse === null ? "?" : c.evse) + ": "));
+      car.appendChild(soc);
+      car.appendChild(document.createTextNode(" \u00b7 " + c.energy_wh + " Wh in" +
+        (c.energy_exported_wh ? " \u00b7 " + c.energy_exported_wh + " Wh out" : "") +
+        (c.operation_mode ? " \u00b7 " + c.operation_mode : "")));
+      cell.appendChild(car);
+      cell.appendChild(document.createTextNode(" "));
+    });
+  }
+
   function setPresence(station, online) {
     var row = document.querySelector('[data-station="' + station + '"]');
     if (!row) { return; }
@@ -75,6 +98,14 @@
   function setSession(event) {
     var energy = document.getElementById("energy-kwh");
     if (energy) { energy.textContent = kwh(event.energy_wh); energy.setAttribute("data-wh", event.energy_wh); }
+    var exported = document.getElementById("exported-kwh");
+    if (exported && event.energy_exported_wh !== undefined) { exported.textContent = kwh(event.energy_exported_wh); }
+    var soc = document.getElementById("soc-percent");
+    if (soc && event.soc_percent !== undefined) {
+      soc.textContent = event.soc_percent === null ? "\u2014" : (Math.round(event.soc_percent * 10) / 10) + " %";
+    }
+    var mode = document.getElementById("operation-mode");
+    if (mode && event.operation_mode) { mode.textContent = event.operation_mode; }
     var power = document.getElementById("power-kw");
     if (power) { power.textContent = event.power_w === null ? "-" : (event.power_w / 1000).toFixed(1); }
     var status = document.getElementById("session-status");
@@ -92,9 +123,11 @@
     if (event.kind === "connector") { setConnector(event.station, event.evse, event.connector, event.status, event.error_code); resort(); }
     else if (event.kind === "presence") { setPresence(event.station, event.online); resort(); }
     else if (event.kind === "session") { setSession(event); }
+    else if (event.kind === "charging") { setCharging(event.station, event.charging); }
     else if (event.stations) {
       event.stations.forEach(function (s) {
         setPresence(s.station, s.online);
+        setCharging(s.station, s.charging);
         s.connectors.forEach(function (c) { setConnector(s.station, c.evse, c.connector, c.status, c.error_code); });
       });
       resort();

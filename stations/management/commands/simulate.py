@@ -159,6 +159,10 @@ class Command(BaseCommand):
                             help="2.1 stations' cars may discharge (V2X): they send V2X charging needs")
         parser.add_argument("--departure-hours", type=float, default=6,
                             help="2.1 V2X: when the cars say they leave, hours after the start (default 6)")
+        parser.add_argument("--battery-kwh", type=float, default=60,
+                            help="each car's battery (default 60 kWh); its SoC follows what it draws and feeds")
+        parser.add_argument("--initial-soc", type=float, default=40,
+                            help="each car's state of charge when it plugs in, %% (default 40)")
         parser.add_argument("--prefix", default="SIM-", help="station id prefix (default SIM-)")
         parser.add_argument("--ramp", type=float, default=None,
                             help="seconds over which the stations connect (default: 100 stations a second)")
@@ -172,6 +176,8 @@ class Command(BaseCommand):
         count = options["stations"]
         if count < 1:
             raise CommandError("--stations must be at least 1")
+        if options["battery_kwh"] <= 0 or not 0 <= options["initial_soc"] <= 100:
+            raise CommandError("--battery-kwh must be above 0 and --initial-soc between 0 and 100")
         url = options["url"].rstrip("/")
         members = fleet_members(options["prefix"], count)
         try:
@@ -200,6 +206,7 @@ class Command(BaseCommand):
                 id_token=member.id_token, power_w=int(options["power_kw"] * 1000), timing=timing, stats=stats,
                 firmware_behaviour=behaviours[n], bidirectional=options["bidirectional"],
                 departure_s=options["departure_hours"] * 3600,
+                battery_wh=options["battery_kwh"] * 1000, initial_soc=options["initial_soc"],
             )
             for n, member in enumerate(members)
         ]

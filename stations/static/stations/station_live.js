@@ -18,9 +18,12 @@
       if (!state.sessions.length) { list.appendChild(Object.assign(document.createElement("li"), {textContent: "Nothing."})); }
       state.sessions.forEach(function (s) {
         var power = s.power_w === null ? "" : " · " + (s.power_w / 1000).toFixed(1) + " kW";
+        var fed = s.energy_exported_wh ? " in, " + (s.energy_exported_wh / 1000).toFixed(2) + " kWh fed back" : "";
+        var soc = s.soc_percent === null || s.soc_percent === undefined ? "" : " · SoC " + s.soc_percent + " %";
+        var mode = s.operation_mode ? " · " + s.operation_mode : "";
         list.appendChild(Object.assign(document.createElement("li"), {
           textContent: "EVSE " + (s.evse === null ? "?" : s.evse) + " · transaction " + s.transaction_id +
-            " · token " + s.id_token + " · " + (s.energy_wh / 1000).toFixed(2) + " kWh" + power}));
+            " · token " + s.id_token + " · " + (s.energy_wh / 1000).toFixed(2) + " kWh" + fed + power + soc + mode}));
       });
       text(document.getElementById("live-mode"), "live");
     }
