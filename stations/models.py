@@ -235,6 +235,11 @@ class Car(models.Model):
     def has_minimum(self) -> bool:
         return bool(self.min_soc_percent) or bool(self.min_energy_kwh)
 
+    def clean(self):
+        if self.min_energy_kwh is not None and self.battery_capacity_kwh is not None \
+                and self.min_energy_kwh > self.battery_capacity_kwh:
+            raise ValidationError({"min_energy_kwh": "cannot be more than the battery holds"})
+
 
 class IdTokenType(models.TextChoices):
     CENTRAL = "Central"

@@ -46,6 +46,10 @@ def test_operator_sees_and_changes_a_cars_permission_and_minimum(network, family
     bad = operator.post(url, {"driver": family.driver_id, "name": "Family car", "min_soc_percent": "150",
                               "id_tokens-TOTAL_FORMS": "0", "id_tokens-INITIAL_FORMS": "0"})
     assert bad.status_code == 200 and "less than or equal to 100" in bad.text
+    too_much = operator.post(url, {"driver": family.driver_id, "name": "Family car", "min_energy_kwh": "70",
+                                   "battery_capacity_kwh": "60", "id_tokens-TOTAL_FORMS": "0",
+                                   "id_tokens-INITIAL_FORMS": "0"})
+    assert too_much.status_code == 200 and "more than the battery holds" in too_much.text
     family.refresh_from_db()
     assert family.min_soc_percent == 35
     driver_page = operator.get(reverse("admin:stations_driver_change", args=[family.driver_id]))
