@@ -10,9 +10,10 @@ ask the ``RebalancePolicy`` which stations must hear about it, send those TxProf
 point of the site's power chart.
 
 V2X: on a site where a car may discharge (an OCPP 2.1 station, a bidirectional car that its
-driver allowed to and that is above its minimum charge, a departure time), ``plan_v2x`` plans charging and discharging; a car
-planned to discharge now gets a 2.1 TxProfile with a negative setpoint (CentralSetpoint)
-and sits out the allocation, whose limit grows by what it feeds the site.
+driver allowed to and that is above its minimum charge, a departure time), ``plan_v2x``
+plans charging and discharging; a car planned to discharge now gets a 2.1 TxProfile with a
+negative setpoint (CentralSetpoint) and sits out the allocation, whose limit grows by what
+it feeds the site.
 
 Each TxProfile holds the allocated limit for ``profile_validity_s`` and then falls to the
 site's safe default: if ChargeNet stops, every EVSE is back at the TxDefaultProfile that

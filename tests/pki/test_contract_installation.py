@@ -178,7 +178,8 @@ async def test_the_contract_charges_the_vehicles_car_and_2_1_authorize_follows_i
 
     async with ocpp("CP-1", version="2.1") as client:
         await _boot(client)
-        answer = await client.result("Get15118EVCertificate", _request("Install", await adb(car.installation_request)()))
+        request = await adb(car.installation_request)()
+        answer = await client.result("Get15118EVCertificate", _request("Install", request))
         emaid = (await adb(car.accept)(answer["exiResponse"])).emaid
         plug_in = {"idToken": {"idToken": emaid, "type": "eMAID"}, "certificate": car.contract_chain_pem()}
         charging_only = await client.result("Authorize", plug_in)

@@ -17,7 +17,16 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from stations.load_management import SessionDemand, SiteLimit, SiteLimitPeriod
-from stations.models import Car, ChargingSession, ChargingStation, Driver, Evse, IdToken, SessionLoadState, SiteLoadLimit
+from stations.models import (
+    Car,
+    ChargingSession,
+    ChargingStation,
+    Driver,
+    Evse,
+    IdToken,
+    SessionLoadState,
+    SiteLoadLimit,
+)
 from stations.smart_charging import car_minimum, load_manager
 
 NOW = datetime(2026, 12, 6, 17, 0, tzinfo=UTC)
@@ -32,7 +41,8 @@ def drivers_cars(draw) -> list[Car]:
         driver = Driver(pk=d + 1, email=f"d{d}@example.com")
         for c in range(draw(st.integers(min_value=1, max_value=3))):
             cars.append(Car(
-                pk=len(cars) + 1, driver=driver, name=f"car {d}.{c}", allow_discharge=draw(st.sampled_from([True, True, False])),
+                pk=len(cars) + 1, driver=driver, name=f"car {d}.{c}",
+                allow_discharge=draw(st.sampled_from([True, True, False])),
                 min_soc_percent=draw(st.integers(min_value=0, max_value=100) | st.none()),
                 min_energy_kwh=draw(st.none() | st.integers(min_value=0, max_value=600).map(lambda v: Decimal(v) / 10)),
                 battery_capacity_kwh=draw(st.none() | st.integers(min_value=20, max_value=100).map(Decimal)),
@@ -145,7 +155,8 @@ def test_the_plan_keeps_each_car_above_the_stricter_minimum(scenario):
             # Known battery, above the driver's minimum; the plan never takes it below.
             assert battery.soc_percent is not None
             capacity = battery.capacity_wh or float(driver_car.battery_capacity_kwh) * 1000
-            least = max((driver_car.min_soc_percent or 0) / 100 * capacity, float(driver_car.min_energy_kwh or 0) * 1000)
+            least = max((driver_car.min_soc_percent or 0) / 100 * capacity,
+                        float(driver_car.min_energy_kwh or 0) * 1000)
             above = battery.soc_percent / 100 * capacity - least
             assert above > 0 and car.floor_wh >= -above - TOL
         # The car's own minimum (unknown: where it is now) holds too.
