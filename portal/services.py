@@ -168,8 +168,6 @@ def remote_stop(*, user, driver: Driver, session_pk: int) -> CommandResult:
 def car_cards(driver: Driver) -> list[IdToken]:
     """The driver's cards that may be moved between cars on the Cars page: all their tokens
     but the contracts of their Plug & Charge vehicles, which stay with their vehicle's car."""
-    from pki.models import Vehicle
-
     contracts = Vehicle.objects.filter(driver=driver).exclude(emaid="").values("emaid")
     return list(IdToken.objects.filter(driver=driver).exclude(value__in=contracts).select_related("car")
                 .order_by("value"))
