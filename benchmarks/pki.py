@@ -82,9 +82,9 @@ def main() -> None:
 
     from pki.iso15118 import exi
     from pki.iso15118.ev import Ev, make_certificate
-    from pki.models import Vehicle
     from pki.services.ca import import_ca_chain
     from pki.services.provisioning import answer
+    from pki.services.vehicles import register_vehicle
     from stations.models import Driver
 
     started = time.perf_counter()
@@ -98,7 +98,7 @@ def main() -> None:
     car = Ev(provisioning_key=car_key, trusted_roots=[ca_x509(CertificateAuthority.objects.get(role=CaRole.V2G_ROOT))],
              provisioning_certificate=make_certificate("WMIV1234567890ABC", car_key, "Bench OEM Root", oem_key,
                                                        ca=False))
-    Vehicle.objects.create(pcid="WMIV1234567890ABC", driver=Driver.objects.create(email="bench@example.com"))
+    register_vehicle(pcid="WMIV1234567890ABC", driver=Driver.objects.create(email="bench@example.com"))
     exi_request = car.installation_request()
     timed("Get15118EVCertificate (install)", lambda: answer(
         action="Install", schema_version=exi.MSG_DEF, exi_request=exi_request))
@@ -113,7 +113,7 @@ def main() -> None:
     car20 = Ev20(provisioning_key=car20_key, trusted_roots=car.trusted_roots,
                  provisioning_certificate=make_certificate_20("WMI20V1234567890AB", car20_key, "Bench OEM Root 20",
                                                               oem20_key, ca=False))
-    Vehicle.objects.create(pcid="WMI20V1234567890AB", driver=Driver.objects.create(email="bench20@example.com"))
+    register_vehicle(pcid="WMI20V1234567890AB", driver=Driver.objects.create(email="bench20@example.com"))
     exi_request_20 = car20.installation_request()
     timed("Get15118EVCertificate (ISO 15118-20)", lambda: answer(
         action="Install", schema_version=exi.COMMON_MESSAGES, exi_request=exi_request_20))

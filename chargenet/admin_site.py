@@ -185,7 +185,8 @@ TASK_SECTIONS = {
                 "stations.connector", "stations.connectorstatuschange", "stations.stationevent",
                 "stations.devicemodelvariable", "stations.commandlog", "stations.siteloadlimit",
                 "stations.chargingprofile", "stations.displaymessage"],
-    "Sessions": ["stations.chargingsession", "stations.reservation", "stations.idtoken", "stations.driver"],
+    "Sessions": ["stations.chargingsession", "stations.reservation", "stations.idtoken", "stations.driver",
+                 "stations.car"],
     "Billing": ["billing.invoice", "billing.chargedetailrecord", "billing.tariff", "billing.tariffassignment",
                 "billing.drivergroup", "billing.sessiontariff", "billing.marketpricefeed", "billing.marketprice",
                 "roaming.roamingcdr"],  # what partners bill us for our drivers: finance settles it

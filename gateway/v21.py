@@ -38,14 +38,17 @@ CALLRESULTERROR = 5
 SEND = 6
 
 
-# What a driver who allowed discharge may choose from; without it 2.1 means "charging only".
+# What a car allowed to discharge may choose from; without it 2.1 means "charging only".
 CHARGE_AND_DISCHARGE = ["AC_single_phase", "AC_two_phase", "AC_three_phase", "DC", "AC_BPT", "DC_BPT"]
 
 
 class StationHandler21(Ocpp2Handlers, ChargePoint):
     def authorize_extras(self, auth: Authorization) -> dict:
-        driver = auth.token.driver if auth.accepted and auth.token is not None else None
-        if driver is not None and driver.allow_discharge:
+        """The token's car (a card assigned to it, or its Plug & Charge contract) decides;
+        a token on no car charges only. ``authorize`` loaded the car with the token."""
+        token = auth.token if auth.accepted else None
+        car = token.car if token is not None and token.car_id is not None else None
+        if car is not None and car.allow_discharge:
             return {"allowed_energy_transfer": CHARGE_AND_DISCHARGE}
         return {}
 

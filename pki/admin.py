@@ -230,11 +230,27 @@ class InstalledCertificateAdmin(OperatorOnly, admin.ModelAdmin):
 class VehicleAdmin(OperatorOnly, admin.ModelAdmin):
     """Cars registered for Plug & Charge: the PCID names the driver a contract is issued for."""
 
-    list_display = ["pcid", "name", "driver", "emaid", "active", "last_provisioned_at"]
+    list_display = ["pcid", "name", "driver", "car", "emaid", "active", "last_provisioned_at"]
     list_filter = ["active"]
     search_fields = ["pcid", "name", "emaid", "driver__email"]
-    autocomplete_fields = ["driver"]
+    autocomplete_fields = ["driver", "car"]
     readonly_fields = ["emaid", "last_provisioned_at", "created_at"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if "car" in form.base_fields:
+            form.base_fields["car"].required = False
+            form.base_fields["car"].help_text = "the driver's car; empty: a new car named after the vehicle"
+        return form
+
+    def save_model(self, request, obj, form, change):
+        from pki.services.vehicles import contract_charges_car
+        from stations.services.cars import create_car
+
+        if obj.car_id is None:
+            obj.car = create_car(driver=obj.driver, name=obj.name or obj.pcid)
+        super().save_model(request, obj, form, change)
+        contract_charges_car(vehicle=obj)
 
     def has_delete_permission(self, request, obj=None):
         return is_operator(request.user)

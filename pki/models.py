@@ -5,6 +5,7 @@ key-encryption key (``pki/keys.py``); nothing in the admin or the API reads that
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -187,11 +188,14 @@ class Vehicle(models.Model):
     """A driver's car registered for Plug & Charge. An EV asking for a contract certificate
     (CertificateInstallationReq) names itself by its provisioning certificate ID, the PCID:
     the common name of its OEM provisioning certificate. The built-in contract provider
-    issues the contract for the driver registered here, under this vehicle's eMAID."""
+    issues the contract for the driver registered here, under this vehicle's eMAID. The
+    vehicle is one of the driver's ``stations.Car``: its eMAID token charges that car."""
 
     pcid = models.CharField("PCID", max_length=64, unique=True,
                             help_text="the common name of the car's OEM provisioning certificate")
     driver = models.ForeignKey("stations.Driver", on_delete=models.CASCADE, related_name="vehicles")
+    car = models.OneToOneField("stations.Car", on_delete=models.CASCADE, related_name="vehicle",
+                               help_text="the driver's car (V2X permission, minimum charge)")
     name = models.CharField(max_length=100, blank=True)
     emaid = models.CharField("eMAID", max_length=36, blank=True, db_index=True,
                              help_text="empty: one is assigned at the first installation")
@@ -204,3 +208,7 @@ class Vehicle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name or self.pcid} ({self.driver})"
+
+    def clean(self):
+        if self.car_id is not None and self.driver_id is not None and self.car.driver_id != self.driver_id:
+            raise ValidationError({"car": "one of the vehicle's driver's cars"})

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django import forms
 from django.contrib.auth.password_validation import validate_password
 
@@ -67,10 +69,51 @@ class StartForm(forms.Form):
 
 
 class VehicleForm(forms.Form):
-    pcid = forms.CharField(label="PCID", max_length=18,
+    """Add a car; with a PCID it is registered for Plug & Charge too."""
+
+    name = forms.CharField(label="Name", max_length=100, required=False,
+                           help_text="e.g. Family car. Empty with a PCID: the PCID.")
+    pcid = forms.CharField(label="PCID (Plug & Charge, optional)", max_length=18, required=False,
                            help_text="The car's provisioning certificate ID: 14 to 18 letters and digits, "
                                      "in the car's Plug & Charge menu or papers.")
-    name = forms.CharField(label="Name", max_length=100, required=False)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("name", "").strip() and not data.get("pcid", "").strip():
+            self.add_error("name", "Name the car (or give its PCID).")
+        return data
+
+
+class CarForm(forms.Form):
+    """One car on the Cars page: V2X permission, minimum charge, the cards that charge it."""
+
+    name = forms.CharField(label="Name", max_length=100)
+    allow_discharge = forms.BooleanField(
+        label="Allow discharge", required=False,
+        help_text="When the site needs it, this car may feed it (OCPP 2.1 chargers, ISO 15118-20 cars). It always "
+                  "leaves with the energy it asked for by its departure time.")
+    min_soc_percent = forms.IntegerField(
+        label="Minimum charge (%)", required=False, min_value=0, max_value=100,
+        help_text="Never discharged below this state of charge.")
+    min_energy_kwh = forms.DecimalField(
+        label="Minimum charge (kWh)", required=False, min_value=0, max_value=Decimal("9999.9"), decimal_places=1,
+        help_text="Never discharged below this much energy in the battery.")
+    battery_capacity_kwh = forms.DecimalField(
+        label="Battery (kWh)", required=False, min_value=1, max_value=Decimal("9999.9"), decimal_places=1,
+        help_text="Its usable capacity: needed for a minimum charge when the charger does not report it.")
+    cards = forms.TypedMultipleChoiceField(
+        label="Cards used with this car", coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="A session with one of these cards is this car's. A card on no car only ever charges.")
+
+    def __init__(self, *args, car=None, cards=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        from portal.templatetags.portal_extras import plain
+
+        def label(token) -> str:
+            elsewhere = token.car is not None and token.car != car
+            return f"{token.value} ({plain(token.type)}{f', now on {token.car.name}' if elsewhere else ''})"
+
+        self.fields["cards"].choices = [(t.pk, label(t)) for t in cards]
 
 
 def time_zone_choices() -> list[tuple[str, str]]:

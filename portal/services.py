@@ -9,8 +9,19 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
+from pki.models import Vehicle
 from stations.commands.service import CommandError, CommandResult, StationNotFound, send_command
-from stations.models import ChargingSession, ChargingStation, Driver, IdToken, IdTokenStatus, IdTokenType, SessionStatus
+from stations.models import (
+    Car,
+    ChargingSession,
+    ChargingStation,
+    Driver,
+    IdToken,
+    IdTokenStatus,
+    IdTokenType,
+    SessionStatus,
+)
+from stations.services.cars import CarError, set_car_tokens, update_car
 
 
 class PortalError(ValueError):
@@ -153,13 +164,34 @@ def remote_stop(*, user, driver: Driver, session_pk: int) -> CommandResult:
         raise PortalError(str(error))
 
 
-# --- V2X ---------------------------------------------------------------------------------
-def set_allow_discharge(*, driver: Driver, allowed: bool) -> None:
-    """The driver's consent to V2X: the load manager may discharge their cars (always back to
-    what they asked for by departure) only while this is on. Taking it back takes effect at
-    the next re-balance of any site where one of their cars charges."""
-    Driver.objects.filter(pk=driver.pk).update(allow_discharge=allowed)
-    driver.allow_discharge = allowed
+# --- cars (V2X) --------------------------------------------------------------------------
+def car_cards(driver: Driver) -> list[IdToken]:
+    """The driver's cards that may be moved between cars on the Cars page: all their tokens
+    but the contracts of their Plug & Charge vehicles, which stay with their vehicle's car."""
+    contracts = Vehicle.objects.filter(driver=driver).exclude(emaid="").values("emaid")
+    return list(IdToken.objects.filter(driver=driver).exclude(value__in=contracts).select_related("car")
+                .order_by("value"))
+
+
+def save_car(*, driver: Driver, car_pk: int, name: str, allow_discharge: bool, min_soc_percent,
+             min_energy_kwh, battery_capacity_kwh, card_pks: list[int]) -> Car:
+    """One car's settings from the Cars page, all or nothing. Another driver's car is
+    ``Car.DoesNotExist``; bad values are a ``PortalError`` with the reason."""
+    car = Car.objects.filter(driver=driver, pk=car_pk).first()
+    if car is None:
+        raise Car.DoesNotExist
+    offered = car_cards(driver)
+    chosen = [t for t in offered if t.pk in set(card_pks)]
+    if len(chosen) != len(set(card_pks)):
+        raise PortalError("Choose your own cards.")
+    try:
+        with transaction.atomic():
+            car = update_car(car=car, name=name, allow_discharge=allow_discharge, min_soc_percent=min_soc_percent,
+                             min_energy_kwh=min_energy_kwh, battery_capacity_kwh=battery_capacity_kwh)
+            set_car_tokens(car=car, chosen=chosen, offered=offered)
+    except CarError as error:
+        raise PortalError(str(error)) from None
+    return car
 
 
 def update_profile(*, driver: Driver, name: str, time_zone: str, address: str | None = None) -> Driver:

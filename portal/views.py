@@ -18,12 +18,12 @@ from billing.invoice_selectors import invoices_visible_to
 from billing.prices import session_cost
 from billing.pdf import pdf_filename, render_invoice_pdf
 from chargenet import roles
-from pki.models import Vehicle
 from pki.services.vehicles import VehicleError, register_vehicle
 from portal import charts, live, selectors, services
-from portal.forms import ProfileForm, SessionFilterForm, SignupForm, StartForm, TokenForm, VehicleForm
+from portal.forms import CarForm, ProfileForm, SessionFilterForm, SignupForm, StartForm, TokenForm, VehicleForm
 from roaming import selectors as roaming_selectors
-from stations.models import ChargingSession, CommandLog, IdToken, IdTokenStatus, SessionStatus
+from stations.models import Car, ChargingSession, CommandLog, IdToken, IdTokenStatus, SessionStatus
+from stations.services.cars import CarError, create_car
 
 
 def driver_required(view):
@@ -214,7 +214,7 @@ def tokens(request):
             messages.success(request, f"Card {token.value} added; you can charge with it now.")
             return redirect("portal:tokens")
     return render(request, "portal/tokens.html", {
-        "form": form, "tokens": IdToken.objects.filter(driver=request.driver).order_by("value"),
+        "form": form, "tokens": IdToken.objects.filter(driver=request.driver).select_related("car").order_by("value"),
     })
 
 
@@ -261,41 +261,79 @@ def token_block(request, pk):
     return redirect("portal:tokens")
 
 
+def _cars_page(request, *, add_form=None, bound: tuple[int, CarForm] | None = None, status: int = 200):
+    """The Cars page: each car with its settings form (``bound``: the one just sent back with
+    its errors), its Plug & Charge registration, and the form to add a car."""
+    driver = request.driver
+    cards = services.car_cards(driver)
+    cars = []
+    for car in Car.objects.filter(driver=driver).select_related("vehicle").order_by("name", "pk"):
+        if bound is not None and bound[0] == car.pk:
+            form = bound[1]
+        else:
+            form = CarForm(prefix=f"car-{car.pk}", car=car, cards=cards, initial={
+                "name": car.name, "allow_discharge": car.allow_discharge, "min_soc_percent": car.min_soc_percent,
+                "min_energy_kwh": car.min_energy_kwh, "battery_capacity_kwh": car.battery_capacity_kwh,
+                "cards": [t.pk for t in cards if t.car_id == car.pk],
+            })
+        vehicle = getattr(car, "vehicle", None)
+        cars.append({"car": car, "form": form, "vehicle": vehicle})
+    return render(request, "portal/vehicles.html", {"cars": cars, "form": add_form or VehicleForm()}, status=status)
+
+
 @driver_required
 def vehicles(request):
-    """Plug & Charge: the driver registers a car; it gets its contract the next time it plugs in."""
+    """The driver's cars: add one (with a PCID it is registered for Plug & Charge and gets its
+    contract the next time it plugs in), set each one's V2X permission and minimum charge."""
     form = VehicleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        name, pcid = form.cleaned_data["name"], form.cleaned_data["pcid"].strip()
         try:
-            vehicle = register_vehicle(driver=request.driver, pcid=form.cleaned_data["pcid"],
-                                       name=form.cleaned_data["name"])
+            if pcid:
+                car = register_vehicle(driver=request.driver, pcid=pcid, name=name).car
+            else:
+                car = create_car(driver=request.driver, name=name)
         except VehicleError as error:
             form.add_error("pcid", str(error))
+        except CarError as error:
+            form.add_error("name", str(error))
         else:
-            messages.success(request, f"{vehicle.name or vehicle.pcid} is registered: plug it in at a Plug & Charge "
-                                      "charger and it receives its contract.")
+            messages.success(request, f"{car.name} is registered: plug it in at a Plug & Charge charger and it "
+                                      "receives its contract." if pcid else f"{car.name} is added.")
             return redirect("portal:vehicles")
-    return render(request, "portal/vehicles.html", {
-        "form": form, "vehicles": Vehicle.objects.filter(driver=request.driver).order_by("pcid"),
-        "allow_discharge": request.driver.allow_discharge,
-    })
+    return _cars_page(request, add_form=form, status=400 if request.method == "POST" else 200)
 
 
 @driver_required
 @require_POST
-def vehicle_discharge(request):
-    """V2X consent: the checkbox on the Cars page."""
-    allowed = request.POST.get("allow_discharge") == "on"
-    services.set_allow_discharge(driver=request.driver, allowed=allowed)
-    messages.success(request, "Your cars may now feed the site when it needs it; they always leave with the "
-                              "energy you asked for." if allowed else "Your cars will only charge.")
-    return redirect("portal:vehicles")
+def car_update(request, pk):
+    """One car's settings: V2X permission, minimum charge, the cards that charge it."""
+    car = Car.objects.filter(driver=request.driver, pk=pk).first()
+    if car is None:
+        raise Http404("No such car.")
+    form = CarForm(request.POST, prefix=f"car-{car.pk}", car=car, cards=services.car_cards(request.driver))
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            car = services.save_car(
+                driver=request.driver, car_pk=car.pk, name=data["name"], allow_discharge=data["allow_discharge"],
+                min_soc_percent=data["min_soc_percent"], min_energy_kwh=data["min_energy_kwh"],
+                battery_capacity_kwh=data["battery_capacity_kwh"], card_pks=data["cards"])
+        except services.PortalError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, f"{car.name} is saved: it may feed the site when the site needs it, never "
+                                      "below its minimum charge." if car.allow_discharge
+                                      else f"{car.name} is saved: it only charges.")
+            return redirect("portal:vehicles")
+    return _cars_page(request, bound=(car.pk, form), status=400)
 
 
 @driver_required
 @require_POST
 def vehicle_remove(request, pk):
-    removed, _ = Vehicle.objects.filter(driver=request.driver, pk=pk).delete()
+    """Remove a car (and its Plug & Charge registration: it gets no new contract)."""
+    removed, _ = Car.objects.filter(driver=request.driver, pk=pk).delete()
     if not removed:
         raise Http404("No such car.")
     messages.success(request, "The car is removed; it gets no new contract.")

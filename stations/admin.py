@@ -398,19 +398,68 @@ class ConnectorStatusChangeAdmin(admin.ModelAdmin):
     date_hierarchy = "timestamp"
 
 
+class CarInline(admin.TabularInline):
+    """A driver's cars on the driver's page: V2X permission and minimum charge at a glance."""
+
+    model = models.Car
+    extra = 0
+    show_change_link = True
+    fields = ["name", "allow_discharge", "min_soc_percent", "min_energy_kwh", "battery_capacity_kwh"]
+
+
 @admin.register(models.Driver)
 class DriverAdmin(admin.ModelAdmin):
-    list_display = ["email", "name", "user", "allow_discharge", "created_at"]
-    list_filter = ["allow_discharge"]
+    list_display = ["email", "name", "user", "cars_allowing_discharge", "created_at"]
     search_fields = ["email", "name"]
+    inlines = [CarInline]
+
+    @admin.display(description="cars allowing discharge")
+    def cars_allowing_discharge(self, driver) -> str:
+        cars = [car.name for car in driver.cars.all() if car.allow_discharge]
+        return ", ".join(cars) or "—"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("cars")
+
+
+class CarTokenInline(admin.TabularInline):
+    model = models.IdToken
+    fk_name = "car"
+    extra = 0
+    fields = ["value", "type", "status"]
+    readonly_fields = fields
+    can_delete = False
+    verbose_name, verbose_name_plural = "token charging this car", "tokens charging this car"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.Car)
+class CarAdmin(admin.ModelAdmin):
+    """Each car's V2X permission and minimum charge; tokens are assigned on the token's page."""
+
+    list_display = ["name", "driver", "allow_discharge", "min_soc_percent", "min_energy_kwh", "battery_capacity_kwh"]
+    list_filter = ["allow_discharge"]
+    list_editable = ["allow_discharge", "min_soc_percent", "min_energy_kwh"]
+    search_fields = ["name", "driver__email", "driver__name"]
+    autocomplete_fields = ["driver"]
+    inlines = [CarTokenInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change:
+            from stations.services.cars import rebalance_where_charging
+
+            rebalance_where_charging(obj)
 
 
 @admin.register(models.IdToken)
 class IdTokenAdmin(admin.ModelAdmin):
-    list_display = ["value", "type", "status", "expires_at", "driver"]
+    list_display = ["value", "type", "status", "expires_at", "driver", "car"]
     list_filter = ["type", "status"]
     search_fields = ["value", "driver__email"]
-    autocomplete_fields = ["driver"]
+    autocomplete_fields = ["driver", "car"]
 
 
 class MeterSampleInline(admin.TabularInline):

@@ -6,6 +6,8 @@ transaction are both a ``ChargingSession``.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -186,13 +188,61 @@ class Driver(models.Model):
     time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Berlin")
     # The postal address invoices are made out to (billing copies it onto each invoice).
     address = models.TextField(blank=True, help_text="postal address for invoices, one line per line")
-    allow_discharge = models.BooleanField(
-        default=False, help_text="V2X: the load manager may discharge this driver's cars (never below their request)"
-    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name or self.email
+
+
+class Car(models.Model):
+    """A driver's car. V2X permission and the minimum charge are the car's: a driver may let
+    the family car feed the site and keep the one they commute with charging only.
+
+    Which car a session charges is known from its token: a card assigned to the car, or the
+    eMAID of the car's Plug & Charge contract (``pki.Vehicle`` links here). A session whose
+    token is on no car never discharges."""
+
+    driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="cars")
+    name = models.CharField(max_length=100)
+    allow_discharge = models.BooleanField(
+        default=False,
+        help_text="V2X: the load manager may discharge it (never below its minimum charge; it leaves with "
+                  "what it asked for)",
+    )
+    min_soc_percent = models.PositiveSmallIntegerField(
+        "minimum charge (%)", null=True, blank=True, validators=[MaxValueValidator(100)],
+        help_text="never discharged below this state of charge; empty: the car's own minimum only",
+    )
+    min_energy_kwh = models.DecimalField(
+        "minimum charge (kWh)", max_digits=5, decimal_places=1, null=True, blank=True,
+        validators=[MinValueValidator(0)], help_text="never discharged below this much energy in the battery",
+    )
+    battery_capacity_kwh = models.DecimalField(
+        "battery (kWh)", max_digits=5, decimal_places=1, null=True, blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="usable capacity: turns the state of charge into energy when the charger does not report it",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["driver", "name", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(min_soc_percent__lte=100), name="car_min_soc_at_most_100"),
+            models.CheckConstraint(condition=Q(min_energy_kwh__gte=0), name="car_min_energy_not_negative"),
+            models.CheckConstraint(condition=Q(battery_capacity_kwh__gt=0), name="car_battery_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.driver})"
+
+    @property
+    def has_minimum(self) -> bool:
+        return bool(self.min_soc_percent) or bool(self.min_energy_kwh)
+
+    def clean(self):
+        if self.min_energy_kwh is not None and self.battery_capacity_kwh is not None \
+                and self.min_energy_kwh > self.battery_capacity_kwh:
+            raise ValidationError({"min_energy_kwh": "cannot be more than the battery holds"})
 
 
 class IdTokenType(models.TextChoices):
@@ -225,6 +275,10 @@ class IdToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     group_id = models.CharField(max_length=36, blank=True, help_text="Parent id / group id token")
     driver = models.ForeignKey(Driver, on_delete=models.SET_NULL, null=True, blank=True, related_name="id_tokens")
+    car = models.ForeignKey(
+        Car, on_delete=models.SET_NULL, null=True, blank=True, related_name="id_tokens",
+        help_text="the driver's car this token charges (V2X permission and minimum charge); none: never discharged",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -232,6 +286,10 @@ class IdToken(models.Model):
 
     def __str__(self) -> str:
         return self.value
+
+    def clean(self):
+        if self.car_id is not None and self.car.driver_id != self.driver_id:
+            raise ValidationError({"car": "a token charges one of its own driver's cars"})
 
 
 class SessionStatus(models.TextChoices):

@@ -8,6 +8,7 @@ sessions and tokens.
 from django.db.models import Prefetch, Q, QuerySet
 
 from stations.models import (
+    Car,
     ChargingSession,
     ChargingStation,
     CommandLog,
@@ -90,6 +91,15 @@ def id_tokens_visible_to(user) -> QuerySet[IdToken]:
     if driver is None:
         return tokens.none()
     return tokens.filter(driver=driver)
+
+
+def cars_visible_to(user) -> QuerySet[Car]:
+    """Operators: every car; a driver: their own; anyone else: none."""
+    cars = Car.objects.select_related("driver")
+    if is_operator(user):
+        return cars
+    driver = getattr(user, "driver", None) if user and user.is_authenticated else None
+    return cars.filter(driver=driver) if driver is not None else cars.none()
 
 
 def drivers_visible_to(user) -> QuerySet[Driver]:

@@ -35,9 +35,10 @@ def dump(out: Path) -> None:
     from django.core.management import call_command
 
     from pki.iso15118.ev import Ev, make_certificate
-    from pki.models import CaRole, Vehicle
+    from pki.models import CaRole
     from pki.services.ca import ca_x509, import_ca_chain, issuing_ca
     from pki.services.provisioning import answer
+    from pki.services.vehicles import register_vehicle
     from stations.models import Driver
 
     call_command("migrate", verbosity=0)
@@ -50,7 +51,7 @@ def dump(out: Path) -> None:
     v2g_root = ca_x509(issuing_ca(CaRole.V2G_ROOT))
     ev = Ev(provisioning_key=key, trusted_roots=[v2g_root],
             provisioning_certificate=make_certificate("WMIV1234567890ABC", key, "OEM Root", oem_root_key, ca=False))
-    Vehicle.objects.create(pcid="WMIV1234567890ABC", driver=Driver.objects.create(email="interop@example.com"))
+    register_vehicle(pcid="WMIV1234567890ABC", driver=Driver.objects.create(email="interop@example.com"))
     request = ev.installation_request()
     response = answer(action="Install", schema_version="urn:iso:15118:2:2013:MsgDef", exi_request=request)
     out.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ from pki.services.provisioning_base import (
     new_emaid,
 )
 from pki.services.validation import ChainInvalid, verify_chain
+from pki.services.vehicles import contract_charges_car
 from stations.models import IdToken, IdTokenStatus
 
 __all__ = ["ISO15118_2", "ISO15118_20", "Provisioned", "ProvisioningRefused", "answer", "cps_signer"]
@@ -101,6 +102,7 @@ def _install(header: dict, request: dict) -> Provisioned:
                                         driver_email=vehicle.driver.email)
     vehicle.emaid, vehicle.last_provisioned_at = emaid, timezone.now()
     vehicle.save(update_fields=["emaid", "last_provisioned_at"])
+    contract_charges_car(vehicle=vehicle)
     response = _response("CertificateInstallationRes", header, record, contract_key, oem.public_key())
     logger.info("contract %s issued to vehicle %s (driver %s)", emaid, pcid, vehicle.driver_id)
     return Provisioned(exi_response=response, emaid=emaid, certificate_pk=record.pk)

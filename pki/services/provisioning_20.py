@@ -40,6 +40,7 @@ from pki.services.provisioning_base import (
     new_emaid,
 )
 from pki.services.validation import ChainInvalid, verify_chain
+from pki.services.vehicles import contract_charges_car
 from stations.models import IdToken, IdTokenStatus, IdTokenType
 
 logger = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ def _install(request: dict) -> Provisioned:
         vehicle.emaid = emaid
     vehicle.last_provisioned_at = timezone.now()
     vehicle.save(update_fields=["emaid", "last_provisioned_at"])
+    contract_charges_car(vehicle=vehicle, emaid=emaid)
     response = _response(header, x509.load_pem_x509_certificate(record.pem.encode()), contract_key, public_key, pcid)
     logger.info("ISO 15118-20 contract %s issued to vehicle %s (driver %s)", emaid, pcid, vehicle.driver_id)
     return Provisioned(exi_response=response, emaid=emaid, certificate_pk=record.pk, remaining_contracts=0)

@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from stations.models import (
+    Car,
     ChargingSession,
     ChargingStation,
     CommandLog,
@@ -144,10 +145,23 @@ class DriverSerializer(serializers.ModelSerializer):
 class IdTokenSerializer(serializers.ModelSerializer):
     driver = serializers.PrimaryKeyRelatedField(queryset=Driver.objects.all(), required=False, allow_null=True)
     driver_email = serializers.EmailField(source="driver.email", read_only=True, default=None)
+    car = serializers.PrimaryKeyRelatedField(queryset=Car.objects.all(), required=False, allow_null=True,
+                                             help_text="the driver's car it charges (V2X); null: none")
 
     class Meta:
         model = IdToken
-        fields = ["id", "value", "type", "status", "expires_at", "group_id", "driver", "driver_email", "created_at"]
+        fields = ["id", "value", "type", "status", "expires_at", "group_id", "driver", "driver_email", "car",
+                  "created_at"]
+
+    def validate(self, data):
+        driver = data["driver"] if "driver" in data else getattr(self.instance, "driver", None)
+        car = data["car"] if "car" in data else getattr(self.instance, "car", None)
+        if car is not None and (driver is None or car.driver_id != driver.pk):
+            if "car" not in data:
+                data["car"] = None  # the token changes driver: it leaves the old driver's car
+            else:
+                raise serializers.ValidationError({"car": "one of the token's driver's cars"})
+        return data
 
 
 class SessionSerializer(serializers.ModelSerializer):

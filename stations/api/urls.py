@@ -3,13 +3,14 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from stations.api import views
+from stations.api import cars, views
 from stations.smart_charging import api as smart_charging
 
 router = DefaultRouter()
 router.register("evses", views.EvseViewSet, basename="evse")
 router.register("drivers", views.DriverViewSet, basename="driver")
 router.register("id-tokens", views.IdTokenViewSet, basename="id-token")
+router.register("cars", cars.CarViewSet, basename="car")
 router.register("sessions", views.SessionViewSet, basename="session")
 router.register("commands", views.CommandLogViewSet, basename="command")
 

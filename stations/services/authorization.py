@@ -27,7 +27,7 @@ def authorize(*, value: str, type: str | None = None) -> Authorization:
     if type == IdTokenType.NO_AUTHORIZATION:
         # The station charges without identification (free vend); nothing to look up.
         return Authorization(status=IdTokenStatus.ACCEPTED)
-    token = IdToken.objects.filter(value=value).select_related("driver").first()
+    token = IdToken.objects.filter(value=value).select_related("driver", "car").first()
     external = _external_answer(value=value, type=type, token=token)
     if external is not None:
         return external

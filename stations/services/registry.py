@@ -75,4 +75,7 @@ def register_id_token(
         value=value,
         defaults={"type": type, "driver": driver, "status": status, "expires_at": expires_at},
     )
+    if token.car_id is not None and (driver is None or token.car.driver_id != driver.pk):
+        token.car = None  # another driver's token now: it no longer charges the old driver's car
+        token.save(update_fields=["car"])
     return token

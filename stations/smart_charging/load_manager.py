@@ -9,10 +9,11 @@ ask the ``RebalancePolicy`` which stations must hear about it, send those TxProf
 (decreases first; the increases only once every decrease was accepted), and record a
 point of the site's power chart.
 
-V2X: on a site where a car may discharge (an OCPP 2.1 station, a bidirectional car, a driver
-who allowed it, a departure time), ``plan_v2x`` plans charging and discharging; a car
-planned to discharge now gets a 2.1 TxProfile with a negative setpoint (CentralSetpoint)
-and sits out the allocation, whose limit grows by what it feeds the site.
+V2X: on a site where a car may discharge (an OCPP 2.1 station, a bidirectional car that its
+driver allowed to and that is above its minimum charge, a departure time), ``plan_v2x``
+plans charging and discharging; a car planned to discharge now gets a 2.1 TxProfile with a
+negative setpoint (CentralSetpoint) and sits out the allocation, whose limit grows by what
+it feeds the site.
 
 Each TxProfile holds the allocated limit for ``profile_validity_s`` and then falls to the
 site's safe default: if ChargeNet stops, every EVSE is back at the TxDefaultProfile that
@@ -46,6 +47,7 @@ from stations.load_management import (
     plan_v2x,
 )
 from stations.models import (
+    Car,
     ChargingProfileKind,
     ChargingProfilePurpose,
     ChargingSession,
@@ -63,7 +65,7 @@ from stations.models import (
     SiteLoadLimit,
     SiteLoadSample,
 )
-from stations.smart_charging import dynamic
+from stations.smart_charging import car_minimum, dynamic
 from stations.smart_charging.profiles import (
     FALLBACK_PROFILE_ID,
     FALLBACK_STACK_LEVEL,
@@ -150,16 +152,23 @@ class SessionInfo:
     evse: Evse
     state: SessionLoadState
     demand: SessionDemand
+    # V2X: the car the session's token charges (None: unknown, never discharged) and the net
+    # energy at which it is at its minimum charge (``car_minimum.minimum_held_wh``).
+    car: Car | None = None
+    car_minimum_wh: float | None = None
 
 
 def _demands(site: Site, *, now: datetime) -> list[SessionInfo]:
     sessions = list(
         ChargingSession.objects.filter(station__site=site, status=SessionStatus.ACTIVE, evse__isnull=False)
-        .select_related("station", "evse", "connector", "driver")
+        .select_related("station", "evse", "connector", "driver", "id_token__car")
         .order_by("pk")
     )
     states = {s.session_id: s for s in SessionLoadState.objects.filter(session__in=sessions)}
     power = measured_power([s.pk for s in sessions], now=now)
+    cars = {s.pk: s.id_token.car if s.id_token is not None else None for s in sessions}
+    battery = car_minimum.batteries([s for s in sessions if cars[s.pk] is not None and cars[s.pk].has_minimum],
+                                    now=now)
     infos = []
     for session in sessions:
         state = states.get(session.pk) or SessionLoadState(session=session)
@@ -188,7 +197,11 @@ def _demands(site: Site, *, now: datetime) -> list[SessionInfo]:
             ),
             arrival=session.pk,
         )
-        infos.append(SessionInfo(session=session, evse=evse, state=state, demand=demand))
+        car = cars[session.pk]
+        car_minimum_wh = car_minimum.minimum_held_wh(
+            car, battery.get(session.pk, car_minimum.Battery()), held_wh=session.energy_wh - session.energy_exported_wh)
+        infos.append(SessionInfo(session=session, evse=evse, state=state, demand=demand, car=car,
+                                 car_minimum_wh=car_minimum_wh))
     return infos
 
 
@@ -227,13 +240,17 @@ class Discharge:
 
 
 def may_discharge(info: SessionInfo) -> bool:
-    """The car, its driver and its station all allow discharge, and it says when it leaves."""
+    """The car (the one the session's token charges) asked for it and its driver allowed it,
+    it is above the minimum charge its driver set, its station allows it, and it says when
+    it leaves. A session whose car is unknown never discharges."""
     session, state = info.session, info.state
+    held = session.energy_wh - session.energy_exported_wh
     return (
         session.station.ocpp_version in V2X_STATIONS
         and state.can_discharge
-        and session.driver is not None
-        and session.driver.allow_discharge
+        and info.car is not None
+        and info.car.allow_discharge
+        and (info.car_minimum_wh is None or info.car_minimum_wh < held)
         and state.departure_at is not None
         and info.demand.controlled
     )
@@ -242,8 +259,9 @@ def may_discharge(info: SessionInfo) -> bool:
 def _v2x_discharges(config: SiteLoadLimit, limit: SiteLimit, infos: list[SessionInfo], now: datetime):
     """The cars to discharge now and by how much, from a V2X plan of the site (empty when no
     car may discharge). Sessions without a departure, and sessions on priority charging, count as
-    the site's other load, at their maximum; a car stays above what it held at the start of the plan minus its room to its
-    minimum state of charge (``ev_min_energy_request_wh``)."""
+    the site's other load, at their maximum; a car stays above what it held at the start of the
+    plan minus its room to its minimum state of charge (``ev_min_energy_request_wh``), or above
+    the minimum charge its driver set (``car_minimum_wh``) where that is stricter."""
     if not any(may_discharge(i) and not i.demand.priority for i in infos):
         return {}
     cars, other_w = [], 0.0
@@ -258,6 +276,8 @@ def _v2x_discharges(config: SiteLoadLimit, limit: SiteLimit, infos: list[Session
         floor = 0.0
         if state.ev_min_energy_request_wh is not None:
             floor = min(0.0, float(state.ev_min_energy_request_wh - held))
+        if info.car_minimum_wh is not None:  # the minimum charge its driver set, where stricter
+            floor = max(floor, min(0.0, float(info.car_minimum_wh - held)))
         ceiling = None if state.ev_max_energy_request_wh is None else max(0.0, state.ev_max_energy_request_wh - held)
         evse_max = demand.max_power_w if demand.max_power_w is not None else (
             (demand.max_current_a or 0) * config.voltage_v * demand.phases)

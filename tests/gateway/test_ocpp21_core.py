@@ -15,6 +15,7 @@ from stations.models import (
     ConnectorStatusChange,
     DeviceModelVariable,
     Driver,
+    IdToken,
     Location,
     Measurand,
     MeterSample,
@@ -24,6 +25,7 @@ from stations.models import (
     ReservationStatus,
     StationEvent,
 )
+from stations.services.cars import create_car, set_car_tokens, update_car
 from stations.services.registry import register_id_token
 from tests.conftest import adb, ocpp_connection
 from tests.gateway.ocpp21 import result21
@@ -95,14 +97,39 @@ async def test_authorize_takes_an_id_token_type_2_1_made_free_text(station, ocpp
     assert other["idTokenInfo"]["status"] == "Invalid"
 
 
-async def test_authorize_offers_bidirectional_modes_only_to_drivers_who_allowed_discharge(station, ocpp21):
-    await Driver.objects.filter(email="driver@example.com").aupdate(allow_discharge=True)
-    await adb(register_id_token)(value="TOKEN-2", driver_email="careful@example.com")
-    async with ocpp21() as client:
-        allowed = await result21(client, "Authorize", {"idToken": {"idToken": "TOKEN-1", "type": "ISO14443"}})
-        careful = await result21(client, "Authorize", {"idToken": {"idToken": "TOKEN-2", "type": "ISO14443"}})
-    assert "AC_BPT" in allowed["allowedEnergyTransfer"] and "DC_BPT" in allowed["allowedEnergyTransfer"]
-    assert "allowedEnergyTransfer" not in careful  # 2.1: omitted means charging only
+def _two_cars_one_allowed():
+    """driver@example.com: TOKEN-1 on a car that may discharge, TOKEN-2 on one that may not,
+    TOKEN-3 on no car."""
+    driver = Driver.objects.get(email="driver@example.com")
+    family = create_car(driver=driver, name="Family car", allow_discharge=True)
+    commuter = create_car(driver=driver, name="Commuter", allow_discharge=False)
+    tokens = [register_id_token(value=v, driver_email=driver.email) for v in ("TOKEN-2", "TOKEN-3")]
+    token_1 = IdToken.objects.get(value="TOKEN-1")
+    set_car_tokens(car=family, chosen=[token_1], offered=[token_1])
+    set_car_tokens(car=commuter, chosen=[tokens[0]], offered=tokens)
+    return family, commuter
+
+
+async def test_authorize_offers_bidirectional_modes_only_for_a_car_that_may_discharge(station, ocpp21):
+    family, commuter = await adb(_two_cars_one_allowed)()
+
+    async def allowed_transfer() -> list:
+        answers = {}
+        async with ocpp21() as client:
+            for value in ("TOKEN-1", "TOKEN-2", "TOKEN-3"):
+                answer = await result21(client, "Authorize", {"idToken": {"idToken": value, "type": "ISO14443"}})
+                assert answer["idTokenInfo"]["status"] == "Accepted"
+                answers[value] = answer.get("allowedEnergyTransfer")
+        return answers
+
+    first = await allowed_transfer()
+    assert {"AC_BPT", "DC_BPT"} <= set(first["TOKEN-1"])
+    # Same driver, another car: charging only (2.1: omitted); a card on no car likewise.
+    assert first["TOKEN-2"] is None and first["TOKEN-3"] is None
+    await adb(update_car)(car=family, allow_discharge=False)
+    await adb(update_car)(car=commuter, allow_discharge=True)
+    second = await allowed_transfer()
+    assert second["TOKEN-1"] is None and {"AC_BPT", "DC_BPT"} <= set(second["TOKEN-2"]) and second["TOKEN-3"] is None
 
 
 async def test_meter_values_with_2_1_measurands_keep_what_chargenet_stores(station, ocpp21):

@@ -12,10 +12,12 @@ from django.utils import timezone
 
 from stations.management.commands.simulate import fleet_members
 from stations.models import (
+    Car,
     ChargingProfile,
     ChargingSession,
     Driver,
     Evse,
+    IdToken,
     ProfileSource,
     Site,
     SiteLoadLimit,
@@ -47,7 +49,11 @@ def test_a_demand_peak_is_covered_by_discharge(start_daphne):
     for station_id in ("V2G-01", "PEAK-01"):
         station = register_station(station_id=station_id, site=site).station
         Evse.objects.create(station=station, evse_id=1, max_current_a=16)
-    Driver.objects.create(email=fleet_members("V2G-", 1)[0].driver_email, allow_discharge=True)
+    member = fleet_members("V2G-", 1)[0]
+    driver = Driver.objects.create(email=member.driver_email)
+    # The simulator registers its token only where none exists: this one charges a car that may discharge.
+    IdToken.objects.create(value=member.id_token, driver=driver,
+                           car=Car.objects.create(driver=driver, name="V2G car", allow_discharge=True))
 
     server = start_daphne()
     runs = [simulate(server, "--version", "2.1", "--bidirectional", "--prefix", "V2G-"),

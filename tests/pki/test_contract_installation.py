@@ -15,6 +15,7 @@ from pki.iso15118 import exi, security
 from pki.iso15118.ev import Ev, ResponseInvalid, make_certificate
 from pki.models import CaRole, Certificate, CertificateKind, Vehicle
 from pki.services.ca import ca_x509, import_ca_chain
+from pki.services.vehicles import register_vehicle
 from stations.models import Driver, IdToken
 from tests.conftest import adb
 
@@ -47,7 +48,7 @@ def car(hierarchy, oem_root_key, make_station):
                     name="Test OEM Root")
     make_station("CP-1")
     driver = Driver.objects.create(email="pnc-driver@example.com")
-    Vehicle.objects.create(pcid=PCID, driver=driver, name="Test car")
+    register_vehicle(pcid=PCID, driver=driver, name="Test car")
     return _car(oem_root_key, ca_x509(hierarchy[CaRole.V2G_ROOT]))
 
 
@@ -168,3 +169,25 @@ async def test_a_cancelled_contract_is_neither_renewed_nor_reissued(ocpp, car):
         assert answer["status"] == "Failed" and "is blocked" in answer["statusInfo"]["additionalInfo"], answer
     assert (await IdToken.objects.aget(value=installed.emaid)).status == "Blocked"
     assert await Certificate.objects.filter(kind=CertificateKind.CONTRACT).acount() == 1
+
+
+async def test_the_contract_charges_the_vehicles_car_and_2_1_authorize_follows_its_permission(ocpp, car):
+    """The eMAID token of an installed contract is on the vehicle's car: a 2.1 Authorize with
+    the contract offers bidirectional modes exactly while that car allows discharge."""
+    from stations.services.cars import update_car
+
+    async with ocpp("CP-1", version="2.1") as client:
+        await _boot(client)
+        request = await adb(car.installation_request)()
+        answer = await client.result("Get15118EVCertificate", _request("Install", request))
+        emaid = (await adb(car.accept)(answer["exiResponse"])).emaid
+        plug_in = {"idToken": {"idToken": emaid, "type": "eMAID"}, "certificate": car.contract_chain_pem()}
+        charging_only = await client.result("Authorize", plug_in)
+        vehicle = await Vehicle.objects.select_related("car").aget(pcid=PCID)
+        await adb(update_car)(car=vehicle.car, allow_discharge=True)
+        bidirectional = await client.result("Authorize", plug_in)
+    token = await IdToken.objects.aget(value=emaid)
+    assert token.car_id == vehicle.car_id and vehicle.car.name == "Test car"
+    assert charging_only["idTokenInfo"]["status"] == "Accepted" and "allowedEnergyTransfer" not in charging_only
+    assert bidirectional["idTokenInfo"]["status"] == "Accepted"
+    assert {"AC_BPT", "DC_BPT"} <= set(bidirectional["allowedEnergyTransfer"])

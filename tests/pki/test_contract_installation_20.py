@@ -16,6 +16,7 @@ from pki.iso15118 import exi, security, security_20
 from pki.iso15118.ev import Ev, Ev20, ResponseInvalid, make_certificate, make_certificate_20
 from pki.models import CaRole, Certificate, CertificateKind, Vehicle
 from pki.services.ca import ca_x509, import_ca_chain
+from pki.services.vehicles import register_vehicle
 from stations.models import Driver, IdToken, IdTokenType
 from tests.conftest import adb
 
@@ -62,7 +63,7 @@ def car(hierarchy, oem, driver, make_station):
                     name="Test OEM Root 20")
     make_station("CP-21")
     make_station("CP-201")
-    Vehicle.objects.create(pcid=PCID, driver=driver, name="Test car 20")
+    register_vehicle(pcid=PCID, driver=driver, name="Test car 20")
     return oem.car(ca_x509(hierarchy[CaRole.V2G_ROOT]))
 
 
@@ -92,6 +93,7 @@ async def test_a_20_car_installs_a_contract_through_a_21_station_and_charges_wit
     assert vehicle.emaid == installed.emaid and vehicle.last_provisioned_at is not None
     token = await IdToken.objects.select_related("driver").aget(value=installed.emaid)
     assert token.driver.email == "pnc20-driver@example.com"
+    assert token.car_id == vehicle.car_id  # the contract charges the vehicle's car (V2X permission)
 
 
 async def test_a_201_station_forwards_the_20_request_as_well(ocpp, car):
@@ -139,7 +141,7 @@ def test_the_answer_has_the_20_layout_and_the_2_path_keeps_its_own_signer(car, h
     root = make_certificate("Test OEM Root", root_key, "Test OEM Root", root_key, ca=True)
     import_ca_chain(pem=root.public_bytes(serialization.Encoding.PEM).decode(), role=CaRole.OEM_ROOT,
                     name="Test OEM Root")
-    Vehicle.objects.create(pcid="WMIV1234567890ABC", driver=Driver.objects.create(email="d2@example.com"))
+    register_vehicle(pcid="WMIV1234567890ABC", driver=Driver.objects.create(email="d2@example.com"))
     car2 = Ev(provisioning_key=key, trusted_roots=car.trusted_roots,
               provisioning_certificate=make_certificate("WMIV1234567890ABC", key, "Test OEM Root", root_key, ca=False))
     car2.accept(answer(action="Install", schema_version=ISO2, exi_request=car2.installation_request()).exi_response)

@@ -153,6 +153,7 @@ def test_driver_downloads_own_invoice_pdf_only(network):
 
 def test_driver_registers_a_car_for_plug_and_charge_and_removes_it(network):
     from pki.models import Vehicle
+    from stations.models import Car
 
     driver_a, driver_b = client_for(network.driver_a), client_for(network.driver_b)
     added = driver_a.post(reverse("portal:vehicles"), {"pcid": "wmiv1234567890abc", "name": "Blue car"})
@@ -161,12 +162,13 @@ def test_driver_registers_a_car_for_plug_and_charge_and_removes_it(network):
     assert "WMIV1234567890ABC" in page and "Blue car" in page and "not yet" in page
     # The same car cannot be claimed by another driver, nor is a malformed PCID taken.
     taken = driver_b.post(reverse("portal:vehicles"), {"pcid": "WMIV1234567890ABC"})
-    assert taken.status_code == 200 and "registered already" in taken.text
+    assert taken.status_code == 400 and "registered already" in taken.text
     bad = driver_b.post(reverse("portal:vehicles"), {"pcid": "short"})
-    assert bad.status_code == 200 and "14 to 18 letters and digits" in bad.text
+    assert bad.status_code == 400 and "14 to 18 letters and digits" in bad.text
+    assert not Car.objects.filter(driver__user=network.driver_b).exists()  # nothing half-written
     assert "WMIV1234567890ABC" not in driver_b.get(reverse("portal:vehicles")).text
-    vehicle = Vehicle.objects.get()
-    assert vehicle.driver.user == network.driver_a
-    assert driver_b.post(reverse("portal:vehicle_remove", args=[vehicle.pk])).status_code == 404
-    assert driver_a.post(reverse("portal:vehicle_remove", args=[vehicle.pk])).status_code == 302
-    assert not Vehicle.objects.exists()
+    vehicle = Vehicle.objects.select_related("car").get()
+    assert vehicle.driver.user == network.driver_a and vehicle.car.name == "Blue car"
+    assert driver_b.post(reverse("portal:vehicle_remove", args=[vehicle.car_id])).status_code == 404
+    assert driver_a.post(reverse("portal:vehicle_remove", args=[vehicle.car_id])).status_code == 302
+    assert not Vehicle.objects.exists() and not Car.objects.exists()

@@ -1,7 +1,7 @@
 """The load manager uses V2X, end to end with real frames: on a managed site whose grid limit
 is taken by the building, a car on an OCPP 2.1 station that may discharge feeds the site
 (a TxProfile with a negative CentralSetpoint) so that another car can charge; a car whose
-driver did not allow discharge is never asked to."""
+driver did not allow discharge is never asked to (the permission is the car's)."""
 
 import asyncio
 import uuid
@@ -22,6 +22,7 @@ from stations.models import (
     SiteLoadLimitPeriod,
     SiteLoadSample,
 )
+from stations.services.cars import create_car, set_car_tokens
 from tests.conftest import adb
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -84,9 +85,14 @@ def site(db):
 
 
 def setup_network(site, make_station, make_token, *, allow_discharge: bool):
-    make_token("TOKEN-V2G", driver_email="v2g@example.com")
+    """TOKEN-V2G charges the driver's car "V2G car" (``allow_discharge``); the same driver's
+    other car always allows discharge."""
+    token = make_token("TOKEN-V2G", driver_email="v2g@example.com")
     make_token("TOKEN-B", driver_email="b@example.com")
-    Driver.objects.filter(email="v2g@example.com").update(allow_discharge=allow_discharge)
+    driver = Driver.objects.get(email="v2g@example.com")
+    car = create_car(driver=driver, name="V2G car", allow_discharge=allow_discharge)
+    create_car(driver=driver, name="Other car", allow_discharge=True)
+    set_car_tokens(car=car, chosen=[token], offered=[token])
     v2g = make_station("CS-V2G", site=site)
     ChargingStation.objects.filter(pk=v2g.pk).update(charging_rate_unit="W")
     Evse.objects.create(station=v2g, evse_id=1, max_power_w=11_000, max_current_a=16)
@@ -163,7 +169,8 @@ async def test_a_car_that_may_discharge_covers_the_peak_for_another(site, make_s
     assert any(s.discharge_w > 0 for s in samples)
 
 
-async def test_no_discharge_for_a_driver_who_did_not_allow_it(site, make_station, make_token, ocpp):
+async def test_no_discharge_for_a_car_not_allowed_even_if_its_driver_allows_another(
+        site, make_station, make_token, ocpp):
     await adb(setup_network)(site, make_station, make_token, allow_discharge=False)
     car_profiles, _, _ = await run_evening(ocpp, expect_share=False)
     periods = [p["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"] for p in car_profiles]

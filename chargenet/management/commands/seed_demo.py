@@ -100,7 +100,12 @@ class Command(BaseCommand):
         member = fleet_members("DEMO-", stations)[0]
         driver, _ = Driver.objects.get_or_create(email=member.driver_email,
                                                  defaults={"name": "Demo Driver", "time_zone": "Europe/Berlin"})
-        register_id_token(value=member.id_token, driver_email=member.driver_email)
+        card = register_id_token(value=member.id_token, driver_email=member.driver_email)
+        if card.car_id is None:  # the Cars page shows a car with its card; it charges only until allowed
+            from stations.services.cars import create_car, set_car_tokens
+
+            car = driver.cars.first() or create_car(driver=driver, name="Demo car")
+            set_car_tokens(car=car, chosen=[card], offered=[card])
         if driver.user is None:
             user = User.objects.filter(username="driver").first() or User.objects.create_user(
                 "driver", member.driver_email, "driver")
