@@ -16,6 +16,7 @@ from stations.models import (
     Site,
     SiteLoadLimit,
 )
+from stations.services.cars import create_car, set_car_tokens
 from stations.smart_charging.load_manager import plan_rebalance
 from stations.smart_charging.station_reports import PRIORITY_CHARGING, record_priority_charging
 
@@ -26,8 +27,10 @@ pytestmark = pytest.mark.django_db
 def site(make_station, make_token):
     site = Site.objects.create(name="Depot")
     SiteLoadLimit.objects.create(site=site, max_power_w=16_000, min_interval_s=0, dead_band_w=100)
-    make_token("TOKEN-A", driver_email="a@example.com")
-    Driver.objects.filter(email="a@example.com").update(allow_discharge=True)
+    token = make_token("TOKEN-A", driver_email="a@example.com")
+    driver = Driver.objects.get(email="a@example.com")
+    car = create_car(driver=driver, name="Van", allow_discharge=True)
+    set_car_tokens(car=car, chosen=[token], offered=[token])
     for station_id in ("CS-A", "CS-B"):
         station = make_station(station_id, site=site)
         ChargingStation.objects.filter(pk=station.pk).update(
@@ -35,7 +38,7 @@ def site(make_station, make_token):
         evse = Evse.objects.create(station=station, evse_id=1, max_power_w=11_000, max_current_a=16)
         ChargingSession.objects.create(
             station=station, evse=evse, transaction_id=f"TX-{station_id[-1]}", started_at=timezone.now(),
-            driver=Driver.objects.get(email="a@example.com"))
+            driver=driver, id_token=token)
     return site
 
 
