@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from stations import credentials
-from stations.models import ChargingStation, Driver, IdToken
+from stations.models import Car, ChargingStation, Driver, IdToken
 from stations.services import registry
 from stations.simulator import (
     FIRMWARE_BEHAVIOURS,
@@ -129,6 +129,25 @@ def _bulk_prepare(members: list[FleetMember]) -> None:
     )
 
 
+def give_cars(members: list[FleetMember], *, battery_kwh: float) -> int:
+    """``--bidirectional``: each simulated card that charges no car yet gets a car that may
+    discharge (permission is per car; a session on no car never discharges). Cars a user set
+    up (or restricted) are left alone. Returns how many cars were made."""
+    made = 0
+    with transaction.atomic():
+        for chunk in _chunks([m.id_token for m in members]):
+            tokens = list(IdToken.objects.select_for_update().filter(value__in=chunk, car__isnull=True,
+                                                                     driver__isnull=False))
+            cars = Car.objects.bulk_create([
+                Car(driver_id=t.driver_id, name=f"Simulated car {t.value}", allow_discharge=True,
+                    battery_capacity_kwh=round(battery_kwh, 1)) for t in tokens])
+            for token, car in zip(tokens, cars):
+                token.car = car
+            IdToken.objects.bulk_update(tokens, ["car"])
+            made += len(cars)
+    return made
+
+
 def _chunks(items: list, size: int = 500):
     # SQLite limits the parameters of one query.
     for start in range(0, len(items), size):
@@ -156,7 +175,8 @@ class Command(BaseCommand):
                             help="seconds between heartbeats (default: what the CSMS sets at boot)")
         parser.add_argument("--power-kw", type=float, default=11, help="charging power (default 11 kW)")
         parser.add_argument("--bidirectional", action="store_true",
-                            help="2.1 stations' cars may discharge (V2X): they send V2X charging needs")
+                            help="2.1 stations' cars may discharge (V2X): they send V2X charging needs, and each "
+                                 "simulated card without a car gets one that allows discharge")
         parser.add_argument("--departure-hours", type=float, default=6,
                             help="2.1 V2X: when the cars say they leave, hours after the start (default 6)")
         parser.add_argument("--battery-kwh", type=float, default=60,
@@ -190,6 +210,10 @@ class Command(BaseCommand):
             if not asyncio.run(wait_for_server(url, options["wait"])):
                 raise CommandError(f"nothing listens at {url} after {options['wait']:g} s")
         prepare_fleet(members)
+        if options["bidirectional"]:
+            made = give_cars(members, battery_kwh=options["battery_kwh"])
+            if made:
+                self.stdout.write(f"{made} simulated card(s) now charge a car that may discharge.")
 
         timing = Timing(
             heartbeat_interval_s=options["heartbeat_interval"],
