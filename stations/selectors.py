@@ -158,23 +158,33 @@ def station_live_state(station: ChargingStation) -> dict:
 
 
 def site_power_shares(site: Site) -> list[dict]:
-    """Each session charging at the site now, with its latest power and its share of the
-    site's total, largest first (the site power page's table)."""
+    """Each session charging at the site now, with its latest power (drawn minus fed back:
+    a discharging car shows below zero) and its share of what the site's cars draw, largest
+    first (the site power page's table)."""
     from django.db.models import OuterRef, Subquery
 
     from stations.models import Measurand, MeterSample, Phase, SessionStatus
 
-    latest_power = MeterSample.objects.filter(
-        session=OuterRef("pk"), phase=Phase.NONE, measurand=Measurand.POWER_ACTIVE_IMPORT,
-    ).order_by("-timestamp").values("value")[:1]
+    def latest(measurand):
+        return Subquery(MeterSample.objects.filter(
+            session=OuterRef("pk"), phase=Phase.NONE, measurand=measurand,
+        ).order_by("-timestamp").values("value")[:1])
+
     sessions = list(ChargingSession.objects.filter(station__site=site, status=SessionStatus.ACTIVE)
-                    .select_related("station", "evse").annotate(power_w=Subquery(latest_power)))
-    total = sum(s.power_w or 0 for s in sessions)
-    rows = [{"station": s.station.station_id, "evse": s.evse.evse_id if s.evse else None,
-             "transaction_id": s.transaction_id, "energy_kwh": f"{s.energy_wh / 1000:.2f}",
-             "exported_kwh": f"{s.energy_exported_wh / 1000:.2f}",
-             "soc": None if s.soc_percent is None else f"{s.soc_percent:g} %",
-             "operation_mode": s.operation_mode,
-             "power_w": s.power_w or 0, "power_kw": f"{(s.power_w or 0) / 1000:.1f}",
-             "share_percent": round(100 * (s.power_w or 0) / total, 1) if total else 0.0} for s in sessions]
+                    .select_related("station", "evse")
+                    .annotate(drawn_w=latest(Measurand.POWER_ACTIVE_IMPORT),
+                              fed_w=latest(Measurand.POWER_ACTIVE_EXPORT)))
+    total = sum(s.drawn_w or 0 for s in sessions)
+    rows = []
+    for s in sessions:
+        power_w = (s.drawn_w or 0) - (s.fed_w or 0)
+        rows.append({
+            "station": s.station.station_id, "evse": s.evse.evse_id if s.evse else None,
+            "transaction_id": s.transaction_id, "energy_kwh": f"{s.energy_wh / 1000:.2f}",
+            "exported_kwh": f"{s.energy_exported_wh / 1000:.2f}",
+            "soc": None if s.soc_percent is None else f"{s.soc_percent:g} %",
+            "operation_mode": s.operation_mode,
+            "power_w": power_w, "power_kw": f"{power_w / 1000:.1f}",
+            "share_percent": round(100 * max(power_w, 0) / total, 1) if total else 0.0,
+        })
     return sorted(rows, key=lambda row: -row["power_w"])

@@ -1310,6 +1310,9 @@ class Station21(Station201):
         if self.station.bidirectional:
             values.append({"value": evse.export_wh(), "measurand": "Energy.Active.Export.Register", "unit": "Wh",
                            "context": context})
+            if evse.charging:
+                values.append({"value": evse.fed_w(), "measurand": "Power.Active.Export", "unit": "W",
+                               "context": context})
         transaction_info = {"transaction_id": session.transaction_id,
                             "charging_state": "Charging" if evse.charging else "EVConnected", **(info or {})}
         if evse.setpoint_w is not None:

@@ -7,7 +7,14 @@ import contextlib
 import pytest
 
 from stations.commands.service import send_command_async
-from stations.models import ChargingSession, ChargingStation, SessionLoadState, SessionStatus
+from stations.models import (
+    ChargingSession,
+    ChargingStation,
+    Measurand,
+    MeterSample,
+    SessionLoadState,
+    SessionStatus,
+)
 from stations.simulator import SimulatedStation, Timing
 from tests.conftest import PASSWORD, adb
 from tests.stations.asgi_transport import asgi_connect, asgi_http
@@ -52,6 +59,12 @@ async def test_simulated_21_car_discharges_on_a_setpoint_and_export_is_metered(m
             return session.energy_exported_wh >= 2
 
         await wait_until(fed_back, "energy fed back on the export register")
+
+        async def export_power():
+            return await MeterSample.objects.filter(
+                session_id=state.session_id, measurand=Measurand.POWER_ACTIVE_EXPORT, value=11_000).aexists()
+
+        await wait_until(export_power, "the power fed back (Power.Active.Export)")
     finally:
         station.close()
         await asyncio.wait_for(task, 30)

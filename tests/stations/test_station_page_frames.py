@@ -63,3 +63,15 @@ def test_site_power_page_shows_the_chart_and_each_sessions_share(db, make_statio
     rows = page[page.index('id="power-shares"'):]
     assert rows.index("P-1") < rows.index("P-2")  # largest first
     assert "<td>7.4</td>" in rows and "66.7 %" in rows and "33.3 %" in rows and "<td>1.23</td>" in rows
+
+    # A third car feeds the site (V2X): its power shows below zero, its share of what the cars draw is 0.
+    station = make_station("P-3", site=site)
+    session = ChargingSession.objects.create(station=station, evse=Evse.objects.create(station=station, evse_id=1),
+                                             transaction_id="3", status="Active", started_at=timezone.now())
+    for measurand, value in ((Measurand.POWER_ACTIVE_IMPORT, 0), (Measurand.POWER_ACTIVE_EXPORT, 5000)):
+        MeterSample.objects.create(session=session, station=station, evse_id=1, timestamp=timezone.now(),
+                                   measurand=measurand, value=value)
+    rows = client.get(f"/admin/stations/site/{site.pk}/power/?hours=24").content.decode()
+    rows = rows[rows.index('id="power-shares"'):]
+    assert rows.index("P-2") < rows.index("P-3")
+    assert "<td>-5.0</td>" in rows and "66.7 %" in rows and "0.0 %" in rows
