@@ -1,20 +1,23 @@
-"""Collects meter-value writes (and status reports) from all connections of this process into batches.
+"""Collects meter-value writes, status reports and boots from all connections of this
+process into batches (group commit).
 
-A frame waits at most ``OCPP_METER_BATCH_WINDOW_MS`` for others to join its batch (or
-until the batch is full), then the batch is written in one transaction and every frame in
-it is answered. A batch that fails as a whole sends each frame back to the per-message
-path, so one bad frame cannot take others down with it.
+When no batch of the kind is being written, a frame's batch is written at once (with the
+frames of the same event-loop turn); while one is being written, the frames that arrive
+wait for it to commit and then go together, at most ``OCPP_METER_BATCH_WINDOW_MS`` (or
+until the batch is full). So a quiet process answers without a batching delay and a busy
+one writes ever larger batches. Every frame is answered only once its batch committed. A
+batch that fails as a whole sends each frame back to the per-message path, so one bad
+frame cannot take others down with it.
 """
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 
-from collections.abc import Callable
-
-from gateway.dbpool import db
 from gateway import station_cache
+from gateway.dbpool import db
 from stations.services.boot import BootReport, record_boots
 from stations.services.boot import record_boot as record_one_boot
 from stations.services.meter_batch import write_batch
@@ -35,17 +38,21 @@ class Batcher:
         self.max_size = max_size
         self._pending: list[tuple[object, asyncio.Future]] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._writing = 0  # batches being written
 
     async def submit(self, write):
         """The write's result once committed; False when the caller must write it itself."""
         if self.window_s <= 0:
             return False
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self._pending.append((write, future))
         if len(self._pending) >= self.max_size:
             self._flush_now()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.window_s, self._flush_now)
+            # Now (after this turn of the loop) when the database is free, else after the
+            # batch being written, at the latest after the window.
+            self._timer = loop.call_later(0 if not self._writing else self.window_s, self._flush_now)
         return await future
 
     def _flush_now(self) -> None:
@@ -54,6 +61,7 @@ class Batcher:
             self._timer = None
         batch, self._pending = self._pending, []
         if batch:
+            self._writing += 1
             asyncio.get_running_loop().create_task(self._write(batch))
 
     async def _write(self, batch: list[tuple[object, asyncio.Future]]) -> None:
@@ -62,9 +70,13 @@ class Batcher:
         except Exception:
             logger.exception("%s batch of %d failed; writing its frames one by one", self.name, len(batch))
             applied = [False] * len(batch)
+        finally:
+            self._writing -= 1
         for (_, future), ok in zip(batch, applied, strict=True):
             if not future.done():
                 future.set_result(ok)
+        if self._pending and not self._writing:
+            self._flush_now()  # what gathered while this batch was written
 
 
 _batchers: dict[tuple[int, str], Batcher] = {}
