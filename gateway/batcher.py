@@ -1,10 +1,10 @@
 """Collects meter-value writes, status reports and boots from all connections of this
 process into batches (group commit).
 
-When no batch of the kind is being written, a frame's batch is written at once (with the
-frames of the same event-loop turn); while one is being written, the frames that arrive
-wait for it to commit and then go together, at most ``OCPP_METER_BATCH_WINDOW_MS`` (or
-until the batch is full). So a quiet process answers without a batching delay and a busy
+When fewer than ``MAX_WRITING`` batches of the kind are being written, a frame's batch is
+written at once (with the frames of the same event-loop turn); otherwise the frames that
+arrive wait for one to commit and then go together, at most ``OCPP_METER_BATCH_WINDOW_MS``
+(or until the batch is full). So a quiet process answers without a batching delay and a busy
 one writes ever larger batches. Every frame is answered only once its batch committed. A
 batch that fails as a whole sends each frame back to the per-message path, so one bad
 frame cannot take others down with it.
@@ -24,6 +24,10 @@ from stations.services.meter_batch import write_batch
 from stations.services.status import record_statuses
 
 logger = logging.getLogger(__name__)
+
+# Batches of one kind written at the same time: the second overlaps the first's round trips
+# to the database. A station has one frame in flight, so concurrent batches hold different rows.
+MAX_WRITING = 2
 
 
 class Batcher:
@@ -52,7 +56,7 @@ class Batcher:
         elif self._timer is None:
             # Now (after this turn of the loop) when the database is free, else after the
             # batch being written, at the latest after the window.
-            self._timer = loop.call_later(0 if not self._writing else self.window_s, self._flush_now)
+            self._timer = loop.call_later(0 if self._writing < MAX_WRITING else self.window_s, self._flush_now)
         return await future
 
     def _flush_now(self) -> None:
@@ -75,7 +79,7 @@ class Batcher:
         for (_, future), ok in zip(batch, applied, strict=True):
             if not future.done():
                 future.set_result(ok)
-        if self._pending and not self._writing:
+        if self._pending and self._writing < MAX_WRITING:
             self._flush_now()  # what gathered while this batch was written
 
 
