@@ -134,6 +134,8 @@ class FrameRouter:
         return table
 
     async def start(self):
+        """The package's loop, for a connection object with ``recv()`` (the consumer does
+        not use it: it hands frames to ``route_message`` as they come)."""
         while True:
             await self.route_message(await self._connection.recv())
 
@@ -141,6 +143,8 @@ class FrameRouter:
         """Route one inbound frame. Nothing a station sends may end the connection's loop:
         what is not an OCPP-J message gets the version's CALLERROR, and an unexpected
         failure while routing a CALL answers InternalError."""
+        if self.logger.isEnabledFor(logging.INFO):  # OCPP_LOG_LEVEL=INFO logs every frame
+            self.logger.info("%s: receive message %s", self.id, raw_msg)
         frame = await self._parse_frame(raw_msg)
         if frame is None:
             return
