@@ -1,11 +1,13 @@
 """Collects meter-value writes, status reports and boots from all connections of this
 process into batches (group commit).
 
-When fewer than ``MAX_WRITING`` batches of the kind are being written, a frame's batch is
-written at once (with the frames of the same event-loop turn); otherwise the frames that
-arrive wait for one to commit and then go together, at most ``OCPP_METER_BATCH_WINDOW_MS``
-(or until the batch is full). So a quiet process answers without a batching delay and a busy
-one writes ever larger batches. Every frame is answered only once its batch committed. A
+Meter values (the steady load) are written eagerly: when fewer than ``MAX_WRITING``
+batches are being written, a frame's batch goes at once (with the frames of the same
+event-loop turn), otherwise frames gather until one commits, at most
+``OCPP_METER_BATCH_WINDOW_MS``. So a quiet process answers without a batching delay and a
+busy one writes larger batches. Status reports and boots come in storms (every station at
+once after a restart): a frame waits the window for others (or until the batch is full),
+which makes fewer, larger transactions. Every frame is answered only once its batch committed. A
 batch that fails as a whole sends each frame back to the per-message path, so one bad
 frame cannot take others down with it.
 """
@@ -35,8 +37,9 @@ class Batcher:
     answer (False, None) means the caller takes the per-message path."""
 
     def __init__(self, window_s: float, max_size: int, write: Callable[[list], list[bool]] = write_batch,
-                 name: str = "meter"):
+                 name: str = "meter", eager: bool = True):
         self.write = write
+        self.eager = eager
         self.name = name
         self.window_s = window_s
         self.max_size = max_size
@@ -56,7 +59,8 @@ class Batcher:
         elif self._timer is None:
             # Now (after this turn of the loop) when the database is free, else after the
             # batch being written, at the latest after the window.
-            self._timer = loop.call_later(0 if self._writing < MAX_WRITING else self.window_s, self._flush_now)
+            at_once = self.eager and self._writing < MAX_WRITING
+            self._timer = loop.call_later(0 if at_once else self.window_s, self._flush_now)
         return await future
 
     def _flush_now(self) -> None:
@@ -79,14 +83,14 @@ class Batcher:
         for (_, future), ok in zip(batch, applied, strict=True):
             if not future.done():
                 future.set_result(ok)
-        if self._pending and self._writing < MAX_WRITING:
+        if self.eager and self._pending and self._writing < MAX_WRITING:
             self._flush_now()  # what gathered while this batch was written
 
 
 _batchers: dict[tuple[int, str], Batcher] = {}
 
 
-def _batcher(name: str, write: Callable[[list], list[bool]]) -> Batcher:
+def _batcher(name: str, write: Callable[[list], list[bool]], *, eager: bool) -> Batcher:
     """The batcher of the running event loop (one per process in daphne; one per test loop)."""
     loop = asyncio.get_running_loop()
     batcher = _batchers.get((id(loop), name))
@@ -95,23 +99,23 @@ def _batcher(name: str, write: Callable[[list], list[bool]]) -> Batcher:
             del _batchers[key]  # a new loop (tests) makes the old batchers useless
         batcher = _batchers[(id(loop), name)] = Batcher(
             window_s=settings.OCPP_METER_BATCH_WINDOW_MS / 1000, max_size=settings.OCPP_METER_BATCH_SIZE,
-            write=write, name=name,
+            write=write, name=name, eager=eager,
         )
     return batcher
 
 
 def meter_batcher() -> Batcher:
-    return _batcher("meter", write_batch)
+    return _batcher("meter", write_batch, eager=True)
 
 
 def status_batcher() -> Batcher:
     """StatusNotifications of connectors (``StatusReport``), group-committed like meter values."""
-    return _batcher("status", record_statuses)
+    return _batcher("status", record_statuses, eager=False)
 
 
 def boot_batcher() -> Batcher:
     """BootNotifications (``BootReport``): the registration status, or None (per-message path)."""
-    return _batcher("boot", record_boots)
+    return _batcher("boot", record_boots, eager=False)
 
 
 async def record_boot(report: BootReport, station) -> str:
