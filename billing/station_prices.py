@@ -218,6 +218,10 @@ async def send_running_costs(*, station_pk: int | None = None, session_pks: list
     """Send the due running-cost updates now, in parallel; {station/transaction: outcome}."""
     from stations.commands.service import send_command_async
 
+    if station_pk is not None and not (cached_support(station_pk) or await sync_to_async(display_support)(station_pk)).cost:
+        # A station that shows no cost needs no session query (and is known from now on:
+        # the meter-value path then skips it without a database round trip).
+        return {}
     commands = await sync_to_async(running_cost_commands)(station_pk=station_pk, session_pks=session_pks)
 
     async def one(station_id: str, command: str, params: dict) -> tuple[str, str]:

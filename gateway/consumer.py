@@ -3,6 +3,7 @@ is spoken, and handing frames to the version's handler (gateway.v16 / v201 / v21
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import deque
 from datetime import UTC, datetime
@@ -50,38 +51,41 @@ def choose_subprotocol(offered: list[str]) -> str | None:
 
 
 class _Inbox:
-    """The connection object the ``ocpp`` package reads from and writes to. It remembers
-    the last frames both ways, for operators looking at a station ("last messages")."""
+    """The connection object the handler writes to; frames from the station are handed to
+    the handler by a task that runs while there are any (``OcppConsumer._serve``), so an idle
+    connection holds no queue and no task. It remembers the last frames both ways, for
+    operators looking at a station ("last messages"), with the time as a number until asked."""
+
+    __slots__ = ("_consumer", "pending", "recent")
 
     def __init__(self, consumer: "OcppConsumer"):
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._consumer = consumer
-        self.recent: deque[tuple[str, str, str]] = deque(maxlen=RECENT_FRAMES)
+        self.pending: deque[str] | None = None
+        self.recent: deque[tuple[float, str, str]] = deque(maxlen=RECENT_FRAMES)
 
     def put(self, frame: str) -> None:
-        self.recent.append((_now_iso(), "in", frame[:RECENT_FRAME_CHARS]))
-        self._queue.put_nowait(frame)
-
-    async def recv(self) -> str:
-        return await self._queue.get()
+        self.recent.append((time.time(), "in", frame[:RECENT_FRAME_CHARS]))
+        if self.pending is None:
+            self.pending = deque()
+        self.pending.append(frame)
 
     async def send(self, frame: str) -> None:
-        self.recent.append((_now_iso(), "out", frame[:RECENT_FRAME_CHARS]))
+        self.recent.append((time.time(), "out", frame[:RECENT_FRAME_CHARS]))
         await self._consumer.send(text_data=frame)
 
+    def recent_frames(self) -> list[tuple[str, str, str]]:
+        return [(_iso(at), direction, frame) for at, direction, frame in self.recent]
 
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
     handler = None
-    handler_task: asyncio.Task | None = None
+    handler_task: asyncio.Task | None = None  # handing the station's frames to the handler, while any wait
     station: StationSession | None = None
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._command_tasks: set[asyncio.Task] = set()
+    _command_tasks: set[asyncio.Task] | None = None
 
     async def dispatch(self, message):
         """Channels closes stale database connections before every event, on the one
@@ -116,7 +120,6 @@ class OcppConsumer(AsyncWebsocketConsumer):
         version, handler_class = SUBPROTOCOLS[subprotocol]
         self.inbox = _Inbox(self)
         self.handler = handler_class(self.station, self.inbox)
-        self.handler_task = asyncio.create_task(self._serve())
         presence().add(self.station.station_pk)
         self._present = True
         logger.info("%s: connected with OCPP %s", self.station.station_id, version)
@@ -153,13 +156,20 @@ class OcppConsumer(AsyncWebsocketConsumer):
         return True
 
     async def _serve(self):
+        """Hand the waiting frames to the handler, one after another, then end."""
+        pending = self.inbox.pending
         try:
-            await self.handler.start()
+            while pending:
+                await self.handler.route_message(pending.popleft())
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("%s: handler loop failed; closing", self.station.station_id)
+            pending.clear()
             await self.close(code=CLOSE_INTERNAL_ERROR)
+        finally:
+            if self.handler_task is asyncio.current_task():
+                self.handler_task = None
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.handler is None:
@@ -168,6 +178,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
             # OCPP-J is text only; a binary frame cannot be a valid message.
             text_data = "<binary frame>"
         self.inbox.put(text_data)
+        if self.handler_task is None:
+            self.handler_task = asyncio.create_task(self._serve())
 
     async def disconnect(self, code):
         await self._leave()
@@ -185,7 +197,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def _leave(self):
         if self.handler_task is not None:
             self.handler_task.cancel()
-        for task in list(self._command_tasks):
+        for task in list(self._command_tasks or ()):
             task.cancel()
         if self.station is None or not getattr(self, "_present", False):
             return
@@ -208,12 +220,14 @@ class OcppConsumer(AsyncWebsocketConsumer):
             event["reply_channel"], {"type": "command.ack", "command_id": event["command_id"]}
         )
         task = asyncio.create_task(self._run_command(event))
+        if self._command_tasks is None:
+            self._command_tasks = set()
         self._command_tasks.add(task)
         task.add_done_callback(self._command_tasks.discard)
 
     async def station_traffic(self, event):
         """Another process asks for this connection's last frames."""
-        frames = list(self.inbox.recent) if self.handler is not None else []
+        frames = self.inbox.recent_frames() if self.handler is not None else []
         await self.channel_layer.send(event["reply_channel"], {"type": "traffic.result", "frames": frames})
 
     async def _run_command(self, event):

@@ -7,15 +7,22 @@ the version's own vocabulary (1.6 says FormationViolation where 2.0.1 says Forma
 """
 
 import asyncio
+import inspect
 import logging
 import re
 import uuid
+from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
+from functools import cached_property, lru_cache
 
 import orjson
 from django.conf import settings
+from ocpp.charge_point import LOGGER as OCPP_LOGGER
+from ocpp.charge_point import _raise_key_error, camel_to_snake_case, snake_to_camel_case
 from ocpp.exceptions import FormatViolationError, OCPPError, SecurityError
 from ocpp.messages import Call, CallError, CallResult, MessageType
+from ocpp.routing import routables
 
 from gateway.dbpool import db  # noqa: F401  (handlers import it from here)
 from gateway.formats import first_invalid_date_time
@@ -44,23 +51,13 @@ def now_iso() -> str:
 class StationSession:
     """What a handler knows of the station on the other end of its connection."""
 
+    __slots__ = ("station_pk", "station_id", "registration_status", "connection_id")
+
     def __init__(self, *, station_pk: int, station_id: str, registration_status: str, connection_id: str):
         self.station_pk = station_pk
         self.station_id = station_id
         self.registration_status = registration_status
         self.connection_id = connection_id
-
-
-class _CheckedCall(Call):
-    """A CALL whose answer is checked against the response schema when it is built."""
-
-    def __init__(self, unique_id, action, payload, *, version: str):
-        super().__init__(unique_id, action, payload)
-        self.version = version
-
-    def create_call_result(self, payload):
-        validation.check(self.action, self.version, payload, response=True)
-        return super().create_call_result(payload)
 
 
 class FrameRouter:
@@ -75,21 +72,79 @@ class FrameRouter:
 
     station: StationSession
     current_payload: dict | None = None
+    logger = OCPP_LOGGER
+    _unique_id_generator = staticmethod(uuid.uuid4)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # Payloads are checked here with compiled schemas (gateway.validation), not by
-        # the package's jsonschema on an executor thread.
-        self._checked_actions = set()
-        for action, handlers in self.route_map.items():
-            if not handlers.get("_skip_schema_validation", False):
-                self._checked_actions.add(action)
-                handlers["_skip_schema_validation"] = True
+    def __init__(self, id, connection, response_timeout=30, logger=None):
+        # The package's ChargePoint.__init__ is not called: it builds a route map of bound
+        # methods, a lock and a queue for every connection. The routes are the class's
+        # (``routes()``); the lock and queue are made when a first CALL goes out.
+        self.id = id
+        self._connection = connection
+        self._response_timeout = response_timeout
+        if logger is not None:
+            self.logger = logger
+
+    @cached_property
+    def _call_lock(self) -> asyncio.Lock:
+        return asyncio.Lock()
+
+    @cached_property
+    def _response_queue(self) -> asyncio.Queue:
+        return asyncio.Queue()
+
+    @classmethod
+    def routes(cls) -> dict[str, "Route"]:
+        """The class's ``@on`` / ``@after`` handlers by action, found as the package finds
+        them (the names its decorators registered), once per class."""
+        table = cls.__dict__.get("_route_table")
+        if table is None:
+            table = {}
+            for name in routables:
+                attr = getattr(cls, name, None)
+                for option in ("_on_action", "_after_action"):
+                    action = getattr(attr, option, None)
+                    if action is None:
+                        continue
+                    route = table.setdefault(str(getattr(action, "value", action)), Route())
+                    wants_id = "call_unique_id" in inspect.signature(attr).parameters
+                    if option == "_on_action":
+                        route.on, route.on_wants_id = name, wants_id
+                        # Payloads are checked with compiled schemas (gateway.validation).
+                        route.checked = not getattr(attr, "_skip_schema_validation", False)
+                    else:
+                        route.after, route.after_wants_id = name, wants_id
+            cls._route_table = table
+        return table
+
+    @property
+    def route_map(self) -> dict[str, dict]:
+        """The package's view of the routes (action -> which hooks exist), for code that asks."""
+        table = type(self).__dict__.get("_route_map")
+        if table is None:
+            table = {}
+            for action, route in self.routes().items():
+                hooks = {"_skip_schema_validation": True}
+                if route.on is not None:
+                    hooks["_on_action"] = getattr(type(self), route.on)
+                if route.after is not None:
+                    hooks["_after_action"] = getattr(type(self), route.after)
+                table[action] = hooks
+            type(self)._route_map = table
+        return table
+
+    async def start(self):
+        """The package's loop, for a connection object with ``recv()`` (the consumer does
+        not use it: it hands frames to ``route_message`` as they come)."""
+        while True:
+            await self.route_message(await self._connection.recv())
 
     async def route_message(self, raw_msg):
         """Route one inbound frame. Nothing a station sends may end the connection's loop:
         what is not an OCPP-J message gets the version's CALLERROR, and an unexpected
         failure while routing a CALL answers InternalError."""
+        if self.logger.isEnabledFor(logging.INFO):  # OCPP_LOG_LEVEL=INFO logs every frame
+            self.logger.info("%s: receive message %s", self.id, raw_msg)
         frame = await self._parse_frame(raw_msg)
         if frame is None:
             return
@@ -186,7 +241,8 @@ class FrameRouter:
                 description=f"Station is {self.station.registration_status}; send BootNotification first"
             ))
             return
-        if msg.action in self.route_map:
+        route = self.routes().get(msg.action)
+        if route is not None:
             invalid = first_invalid_date_time(self._ocpp_version, msg.action, msg.payload)
             if invalid is not None:
                 where, value = invalid
@@ -195,14 +251,53 @@ class FrameRouter:
                 return
         self.current_payload = msg.payload
         try:
-            if msg.action in self._checked_actions:
+            if route is not None and route.checked:
                 validation.check(msg.action, self._ocpp_version, msg.payload)
-                msg = _CheckedCall(msg.unique_id, msg.action, msg.payload, version=self._ocpp_version)
             await self._handle_call(msg)
         except OCPPError as error:
             await self._send_error(msg, error)
         finally:
             self.current_payload = None
+
+    async def _handle_call(self, msg: Call):
+        """Run the action's ``@on`` handler and answer with what it returns, then start its
+        ``@after`` hook: what the package's ``_handle_call`` does, without its per-call work
+        (regex case conversion of every key, ``inspect.signature``, ``dataclasses.asdict``
+        with deep copies, ``json.dumps``). Keys are converted by the package's own rules,
+        memoised per key; answers are checked against the response schema."""
+        route = self.routes().get(msg.action)
+        if route is None or route.on is None:
+            _raise_key_error(msg.action, self._ocpp_version)
+            return None
+        kwargs = to_snake(msg.payload)
+        try:
+            if route.on_wants_id:
+                response = getattr(self, route.on)(**kwargs, call_unique_id=msg.unique_id)
+            else:
+                response = getattr(self, route.on)(**kwargs)
+            if inspect.isawaitable(response):
+                response = await response
+        except Exception as error:
+            self.logger.exception("Error while handling request '%s'", msg)
+            error = error if isinstance(error, OCPPError) else None
+            code = self.error_code_map.get(error.code, error.code) if error else "InternalError"
+            await self._connection.send(dumps([
+                MessageType.CallError, msg.unique_id, code,
+                error.description if error else "An unexpected error occurred.", error.details if error else {},
+            ]))
+            return None
+        payload = answer_payload(response)
+        if route.checked:
+            validation.check(msg.action, self._ocpp_version, payload, response=True)
+        await self._connection.send(dumps([MessageType.CallResult, msg.unique_id, payload]))
+        if route.after is not None:
+            if route.after_wants_id:
+                hook = getattr(self, route.after)(**kwargs, call_unique_id=msg.unique_id)
+            else:
+                hook = getattr(self, route.after)(**kwargs)
+            if inspect.isawaitable(hook):
+                asyncio.ensure_future(hook)
+        return None
 
     async def call_raw(self, action: str, payload: dict) -> CallResult | CallError:
         """Send a CALL with a camelCase payload as given and return the station's answer.
@@ -255,9 +350,74 @@ class FrameRouter:
         await self._send(dumps([MessageType.CallError, unique_id, code, description, {}]))
 
 
+class Route:
+    """One action's hooks on a handler class: method names, and whether each takes
+    ``call_unique_id``."""
+
+    __slots__ = ("on", "on_wants_id", "checked", "after", "after_wants_id")
+
+    def __init__(self):
+        self.on = self.after = None
+        self.on_wants_id = self.after_wants_id = False
+        self.checked = False
+
+
+@lru_cache(maxsize=4096)
+def snake_key(key: str) -> str:
+    """``chargePointVendor`` -> ``charge_point_vendor``, by the package's rules."""
+    return next(iter(camel_to_snake_case({key: None})))
+
+
+@lru_cache(maxsize=4096)
+def camel_key(key: str) -> str:
+    """``charge_point_vendor`` -> ``chargePointVendor``, by the package's rules."""
+    return next(iter(snake_to_camel_case({key: None})))
+
+
+def to_snake(value):
+    """A payload with every key in snake_case (the handlers' keyword arguments)."""
+    if type(value) is dict:
+        return {snake_key(k): to_snake(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
+    if type(value) is list:
+        return [to_snake(v) if type(v) in _CONTAINERS else v for v in value]
+    return value
+
+
+_CONTAINERS = (dict, list)
+
+
+@lru_cache(maxsize=None)
+def _field_keys(cls) -> tuple[tuple[str, str], ...]:
+    return tuple((f.name, camel_key(f.name)) for f in fields(cls))
+
+
+def answer_payload(value):
+    """A handler's answer (a ``call_result`` dataclass) as the camelCase payload the package
+    would send: None fields and items left out, nested dataclasses and dicts converted."""
+    if isinstance(value, dict):
+        return {camel_key(k): answer_payload(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [answer_payload(v) for v in value if v is not None]
+    if is_dataclass(value) and not isinstance(value, type):
+        answer = {}
+        for name, key in _field_keys(type(value)):
+            item = getattr(value, name)
+            if item is not None:
+                answer[key] = answer_payload(item)
+        return answer
+    return value
+
+
+def _json_default(value):
+    # as the package's encoder: Decimals as floats with one decimal
+    if isinstance(value, Decimal):
+        return float("%.1f" % value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def dumps(value) -> str:
     """JSON text of a frame we build ourselves (orjson: compact, UTF-8, no NaN)."""
-    return orjson.dumps(value).decode()
+    return orjson.dumps(value, default=_json_default).decode()
 
 
 _UNIQUE_ID = re.compile(r'\s*\[\s*2\s*,\s*"([^"\\]{1,36})"')

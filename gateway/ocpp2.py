@@ -12,7 +12,7 @@ from django.utils import timezone
 from ocpp.routing import after, on
 
 from billing import station_prices, station_tariffs
-from gateway.batcher import meter_batcher
+from gateway.batcher import meter_batcher, record_boot, status_batcher
 from gateway.frames import FrameRouter, StationSession, db, now_iso, parse_timestamp
 from pki import protocol as pki_protocol
 from stations import background
@@ -22,7 +22,7 @@ from stations.services import boot, display_messages, reports, reservations, ses
 from stations.services.authorization import Authorization, authorize
 from stations.services.meter_batch import EventFacts, MeterWrite
 from stations.services.meter_values import Sample, make_sample
-from stations.services.status import record_status
+from stations.services.status import StatusReport, record_status
 from stations.smart_charging import station_reports
 
 
@@ -75,7 +75,7 @@ class Ocpp2Handlers(FrameRouter):
     @on("BootNotification")
     async def on_boot_notification(self, charging_station, reason, **kw):
         modem = charging_station.get("modem") or {}
-        registration = await db(boot.record_boot)(
+        report = boot.BootReport(
             station_pk=self.station.station_pk,
             vendor=charging_station["vendor_name"],
             model=charging_station["model"],
@@ -85,6 +85,7 @@ class Ocpp2Handlers(FrameRouter):
             imsi=modem.get("imsi", ""),
             reason=reason,
         )
+        registration = await record_boot(report, self.station)
         self.station.registration_status = registration
         return self._call_result.BootNotification(
             current_time=now_iso(), interval=settings.OCPP_HEARTBEAT_INTERVAL, status=registration
@@ -96,13 +97,15 @@ class Ocpp2Handlers(FrameRouter):
 
     @on("StatusNotification")
     async def on_status_notification(self, timestamp, connector_status, evse_id, connector_id, **kw):
-        await db(record_status)(
+        report = StatusReport(
             station_pk=self.station.station_pk,
             evse_id=evse_id,
             connector_id=connector_id,
             status=connector_status,
             timestamp=parse_timestamp(timestamp),
         )
+        if evse_id == 0 or not await status_batcher().submit(report):
+            await db(record_status)(**vars(report))
         return self._call_result.StatusNotification()
 
     @on("Authorize")

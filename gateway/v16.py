@@ -14,12 +14,12 @@ from pki import protocol as pki_protocol
 from stations.firmware import diagnostics, rollout
 from stations.models import StationEvent
 from gateway.frames import FrameRouter, StationSession, db, now_iso, parse_timestamp
-from gateway.batcher import meter_batcher
+from gateway.batcher import meter_batcher, record_boot, status_batcher
 from stations.services import boot, reports, sessions
 from stations.services.authorization import Authorization, authorize
 from stations.services.meter_batch import MeterWrite
 from stations.services.meter_values import Sample, make_sample
-from stations.services.status import record_status
+from stations.services.status import StatusReport, record_status
 
 
 def id_tag_info(auth: Authorization) -> dict:
@@ -70,7 +70,7 @@ class StationHandler16(FrameRouter, ChargePoint):
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, charge_point_vendor, charge_point_model, **kw):
-        registration = await db(boot.record_boot)(
+        report = boot.BootReport(
             station_pk=self.station.station_pk,
             vendor=charge_point_vendor,
             model=charge_point_model,
@@ -79,6 +79,7 @@ class StationHandler16(FrameRouter, ChargePoint):
             iccid=kw.get("iccid", ""),
             imsi=kw.get("imsi", ""),
         )
+        registration = await record_boot(report, self.station)
         self.station.registration_status = registration
         return call_result.BootNotification(
             current_time=now_iso(), interval=settings.OCPP_HEARTBEAT_INTERVAL, status=registration
@@ -90,7 +91,7 @@ class StationHandler16(FrameRouter, ChargePoint):
 
     @on(Action.status_notification)
     async def on_status_notification(self, connector_id, error_code, status, timestamp=None, **kw):
-        await db(record_status)(
+        report = StatusReport(
             station_pk=self.station.station_pk,
             evse_id=connector_id,
             connector_id=1,
@@ -100,6 +101,8 @@ class StationHandler16(FrameRouter, ChargePoint):
             info=kw.get("info", ""),
             vendor_error_code=kw.get("vendor_error_code", ""),
         )
+        if connector_id == 0 or not await status_batcher().submit(report):
+            await db(record_status)(**vars(report))
         return call_result.StatusNotification()
 
     @on(Action.authorize)

@@ -444,6 +444,12 @@ DOWNLOAD_STATUSES = {"Downloading", "Downloaded", "DownloadScheduled", "Download
 INSTALL_STATUSES = {"Installing", "InstallScheduled", "Installed", "InstallRebooting"}
 
 
+def stations_with_update_in_flight(station_pks: list[int]) -> set[int]:
+    """Which of the stations have a campaign update in flight (whose next boot confirms it)."""
+    return set(CampaignStation.objects.filter(station_id__in=station_pks, state__in=IN_FLIGHT_STATES)
+               .values_list("station_id", flat=True))
+
+
 def _in_flight_member(station_pk: int) -> CampaignStation | None:
     return (CampaignStation.objects.select_for_update().select_related("campaign__firmware")
             .filter(station_id=station_pk, state__in=IN_FLIGHT_STATES).first())

@@ -1,5 +1,6 @@
 """StatusNotification: connector and station availability, with history."""
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
@@ -70,3 +71,62 @@ def record_status(
             connector_status_changed, station_pk=station_pk, evse_id=evse_id, connector_id=connector_id,
             status=status, error_code=connector.error_code,
         )
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """One StatusNotification of a connector (EVSE >= 1), as ``record_status`` takes it."""
+
+    station_pk: int
+    evse_id: int
+    connector_id: int
+    status: str
+    timestamp: datetime
+    error_code: str = ""
+    info: str = ""
+    vendor_error_code: str = ""
+
+
+@transaction.atomic
+def record_statuses(reports: list[StatusReport]) -> list[bool]:
+    """The reports of many stations in one transaction, as ``record_status`` would record
+    each: one query reads their connectors, one writes the history rows, one the changed
+    connectors. Returns True per report (a report whose connector does not exist yet is
+    created here like ``ensure_connector`` does)."""
+    stations = {r.station_pk for r in reports}
+    connectors = {
+        (c.evse.station_id, c.evse.evse_id, c.connector_id): c
+        for c in Connector.objects.select_related("evse").filter(
+            evse__station_id__in=stations, evse__evse_id__in={r.evse_id for r in reports},
+            connector_id__in={r.connector_id for r in reports},
+        )
+    }
+    history, changed = [], {}
+    for report in reports:
+        key = (report.station_pk, report.evse_id, report.connector_id)
+        connector = connectors.get(key)
+        if connector is None:
+            connector = connectors[key] = ensure_connector(
+                station_pk=report.station_pk, evse_id=report.evse_id, connector_id=report.connector_id
+            )
+        status, error_code, info = normalise_status(report.status), report.error_code or "", (report.info or "")[:50]
+        history.append(ConnectorStatusChange(
+            connector=connector, status=status, error_code=error_code, info=info, timestamp=report.timestamp,
+        ))
+        if connector.status_at is None or report.timestamp >= connector.status_at:
+            connector.status = status
+            connector.error_code = error_code
+            connector.info = info
+            connector.vendor_error_code = (report.vendor_error_code or "")[:50]
+            connector.status_at = report.timestamp
+            changed[connector.pk] = connector
+            announce_on_commit(
+                connector_status_changed, station_pk=report.station_pk, evse_id=report.evse_id,
+                connector_id=report.connector_id, status=status, error_code=error_code,
+            )
+    ConnectorStatusChange.objects.bulk_create(history)
+    if changed:
+        Connector.objects.bulk_update(
+            list(changed.values()), ["status", "error_code", "info", "vendor_error_code", "status_at"]
+        )
+    return [True] * len(reports)

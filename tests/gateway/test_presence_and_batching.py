@@ -116,3 +116,93 @@ async def test_meter_values_for_an_unknown_transaction_still_get_stored(make_sta
         }]})
     assert answer == {}
     assert await MeterSample.objects.filter(station=station, session__isnull=True).acount() == 1
+
+
+async def test_status_notifications_of_many_stations_share_batches_and_an_older_report_only_joins_history(
+    make_station, ocpp, monkeypatch
+):
+    from stations.models import Connector, ConnectorStatusChange
+    from stations.services import status as status_service
+
+    stations = [await adb(make_station)(f"CP-{n}") for n in range(1, 9)]
+    batches = []
+    original = status_service.record_statuses
+
+    def spy(reports):
+        batches.append(len(reports))
+        return original(reports)
+
+    batcher_module._batchers.clear()
+    monkeypatch.setattr(batcher_module, "record_statuses", spy)
+
+    async def report(station, version):
+        async with ocpp(station.station_id, version=version) as cp:
+            for status, at in (("Available", "10:00"), ("Occupied", "10:05"), ("Faulted", "09:00")):
+                if version == "1.6":
+                    payload = {"connectorId": 2, "errorCode": "NoError", "status": status if status != "Occupied"
+                               else "Preparing", "timestamp": f"2026-11-27T{at}:00Z"}
+                else:
+                    payload = {"timestamp": f"2026-11-27T{at}:00Z", "connectorStatus": status, "evseId": 2,
+                               "connectorId": 1}
+                assert await cp.result("StatusNotification", payload) == {}
+
+    await asyncio.gather(*(report(s, "1.6" if n % 2 else "2.0.1") for n, s in enumerate(stations)))
+    batcher_module._batchers.clear()
+    assert sum(batches) == 8 * 3 and max(batches) > 1, batches
+    for station in stations:
+        connector = await Connector.objects.aget(evse__station=station, evse__evse_id=2, connector_id=1)
+        assert connector.status in ("Occupied", "Preparing")  # the 09:00 Faulted came late: history only
+        history = [c.status async for c in ConnectorStatusChange.objects.filter(connector=connector)]
+        assert len(history) == 3 and "Faulted" in history
+
+
+async def test_a_failing_status_batch_falls_back_to_per_frame_writes(make_station, ocpp, monkeypatch):
+    from stations.models import Connector
+
+    station = await adb(make_station)("CP-1")
+
+    def broken(reports):
+        raise RuntimeError("database hiccup")
+
+    batcher_module._batchers.clear()
+    monkeypatch.setattr(batcher_module, "record_statuses", broken)
+    async with ocpp("CP-1") as cp:
+        await cp.result("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging",
+                                               "timestamp": "2026-11-27T10:00:00Z"})
+    batcher_module._batchers.clear()
+    assert (await Connector.objects.aget(evse__station=station, evse__evse_id=1)).status == "Charging"
+
+
+async def test_boots_of_many_stations_share_a_batch_and_each_gets_its_registration_status(
+    make_station, ocpp, monkeypatch
+):
+    from stations.services import boot as boot_service
+
+    accepted = [await adb(make_station)(f"CP-{n}") for n in range(1, 6)]
+    pending = await adb(make_station)("CP-PENDING")
+    await ChargingStation.objects.filter(pk=pending.pk).aupdate(registration_status="Pending")
+    batches = []
+    original = boot_service.record_boots
+
+    def spy(reports):
+        batches.append(len(reports))
+        return original(reports)
+
+    batcher_module._batchers.clear()
+    monkeypatch.setattr(batcher_module, "record_boots", spy)
+
+    async def boot(station):
+        async with ocpp(station.station_id) as cp:
+            return (await cp.result("BootNotification", {
+                "chargePointVendor": "Acme", "chargePointModel": f"M-{station.station_id}",
+                "firmwareVersion": "1.2.3",
+            }))["status"]
+
+    answers = await asyncio.gather(*(boot(s) for s in [*accepted, pending]))
+    batcher_module._batchers.clear()
+    assert answers == ["Accepted"] * 5 + ["Pending"]
+    assert sum(batches) == 6 and max(batches) > 1, batches
+    for station in [*accepted, pending]:
+        stored = await ChargingStation.objects.aget(pk=station.pk)
+        assert stored.model == f"M-{station.station_id}" and stored.firmware_version == "1.2.3"
+        assert stored.last_boot_at is not None
