@@ -184,7 +184,7 @@ TASK_SECTIONS = {
     "Network": ["stations.organization", "stations.site", "stations.chargingstation", "stations.evse",
                 "stations.connector", "stations.connectorstatuschange", "stations.stationevent",
                 "stations.devicemodelvariable", "stations.commandlog", "stations.siteloadlimit",
-                "stations.chargingprofile", "stations.displaymessage"],
+                "stations.chargingprofile", "stations.displaymessage", "stations.periodiceventstream"],
     "Sessions": ["stations.chargingsession", "stations.reservation", "stations.idtoken", "stations.driver",
                  "stations.car"],
     "Billing": ["billing.invoice", "billing.chargedetailrecord", "billing.tariff", "billing.tariffassignment",
