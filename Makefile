@@ -12,6 +12,9 @@ DEMO_STATIONS ?= 4
 # daphne processes for `make serve` (default: one per core with REDIS_URL, one without;
 # more than one needs REDIS_URL).
 WORKERS ?=
+# pytest-xdist processes for `make test` (0: one process). The suite mostly waits on
+# sockets, daphne children and browsers, so it runs more processes than cores.
+TEST_WORKERS ?= 3
 
 .PHONY: install run test serve migrate bench clean browsers static java
 
@@ -61,7 +64,7 @@ serve: migrate static
 	  $(PY) -m gateway.serve $(if $(WORKERS),--workers $(WORKERS)) --host $(HOST) --port $(PORT)
 
 test: install browsers
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 test-db.sqlite3 .pytest_cache

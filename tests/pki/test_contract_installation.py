@@ -41,7 +41,7 @@ def oem_root_key():
 
 
 @pytest.fixture
-def car(hierarchy, oem_root_key, make_station):
+def car(hierarchy, oem_root_key, make_station, exi_codec):
     """Our hierarchy, the carmaker's root imported, a station and a registered car."""
     root = make_certificate("Test OEM Root", oem_root_key, "Test OEM Root", oem_root_key, ca=True)
     import_ca_chain(pem=root.public_bytes(serialization.Encoding.PEM).decode(), role=CaRole.OEM_ROOT,
