@@ -19,6 +19,7 @@ from collections.abc import Callable
 from django.conf import settings
 
 from gateway import station_cache
+from gateway.coalesce import per_loop
 from gateway.dbpool import db
 from stations.services.boot import BootReport, record_boots
 from stations.services.boot import record_boot as record_one_boot
@@ -88,40 +89,25 @@ class Batcher:
             self._flush_now()  # what gathered while this batch was written
 
 
-_batchers: dict[tuple[int, str], Batcher] = {}
+def _new(name: str, write: Callable[[list], list[bool]], *, eager: bool) -> Batcher:
+    return Batcher(window_s=settings.OCPP_METER_BATCH_WINDOW_MS / 1000, max_size=settings.OCPP_METER_BATCH_SIZE,
+                   write=write, name=name, eager=eager)
 
 
-def _batcher(name: str, write: Callable[[list], list[bool]], *, eager: bool) -> Batcher:
-    """The batcher of the running event loop (one per process in daphne; one per test loop)."""
-    loop = asyncio.get_running_loop()
-    batcher = _batchers.get((id(loop), name))
-    if batcher is None:
-        for key in [key for key in _batchers if key[0] != id(loop)]:
-            del _batchers[key]  # a new loop (tests) makes the old batchers useless
-        batcher = _batchers[(id(loop), name)] = Batcher(
-            window_s=settings.OCPP_METER_BATCH_WINDOW_MS / 1000, max_size=settings.OCPP_METER_BATCH_SIZE,
-            write=write, name=name, eager=eager,
-        )
-    return batcher
+# The batchers of the running event loop (one per process in daphne; one per test loop).
+meter_batcher = per_loop(lambda: _new("meter", write_batch, eager=True))
+# 2.1 NotifyPeriodicEventStream data, batched like meter values.
+stream_batcher = per_loop(lambda: _new("stream", streams.write_batch, eager=True))
+# StatusNotifications of connectors (``StatusReport``), group-committed like meter values.
+status_batcher = per_loop(lambda: _new("status", record_statuses, eager=False))
+# BootNotifications (``BootReport``): the registration status, or None (per-message path).
+boot_batcher = per_loop(lambda: _new("boot", record_boots, eager=False))
 
 
-def meter_batcher() -> Batcher:
-    return _batcher("meter", write_batch, eager=True)
-
-
-def stream_batcher() -> Batcher:
-    """2.1 NotifyPeriodicEventStream data, batched like meter values."""
-    return _batcher("stream", streams.write_batch, eager=True)
-
-
-def status_batcher() -> Batcher:
-    """StatusNotifications of connectors (``StatusReport``), group-committed like meter values."""
-    return _batcher("status", record_statuses, eager=False)
-
-
-def boot_batcher() -> Batcher:
-    """BootNotifications (``BootReport``): the registration status, or None (per-message path)."""
-    return _batcher("boot", record_boots, eager=False)
+def reset() -> None:
+    """Forget every batcher: the next frame makes new ones (tests that change the window)."""
+    for getter in (meter_batcher, stream_batcher, status_batcher, boot_batcher):
+        getter.reset()
 
 
 async def record_boot(report: BootReport, station) -> str:

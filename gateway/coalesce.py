@@ -62,15 +62,19 @@ class Coalescer:
 
 def per_loop(factory: Callable[[], Any]) -> Callable[[], Any]:
     """One instance per running event loop (one per daphne process; one per test loop):
-    futures and timers belong to the loop that made them."""
-    instances: dict[int, Any] = {}
+    futures and timers belong to the loop that made them. Keyed by the loop itself, not by
+    ``id(loop)``: a new loop may reuse a closed one's id, and would inherit its timers."""
+    current: list = [None, None]  # the loop, its instance
 
     def get() -> Any:
-        key = id(asyncio.get_running_loop())
-        instance = instances.get(key)
-        if instance is None:
-            instances.clear()
-            instance = instances[key] = factory()
-        return instance
+        loop = asyncio.get_running_loop()
+        if current[0] is not loop:
+            current[:] = [loop, factory()]
+        return current[1]
 
+    def reset() -> None:
+        """Forget the instance: the next call makes a new one (tests that change settings)."""
+        current[:] = [None, None]
+
+    get.reset = reset
     return get

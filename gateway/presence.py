@@ -105,14 +105,5 @@ class Presence:
                 logger.exception("renewing station leases failed")
 
 
-_presences: dict[int, Presence] = {}
-
-
-def presence() -> Presence:
-    """The presence of the running event loop (one per daphne process)."""
-    loop = asyncio.get_running_loop()
-    current = _presences.get(id(loop))
-    if current is None:
-        _presences.clear()
-        current = _presences[id(loop)] = Presence(settings.OCPP_LAST_SEEN_WRITE_INTERVAL)
-    return current
+presence = per_loop(lambda: Presence(settings.OCPP_LAST_SEEN_WRITE_INTERVAL))
+presence.__doc__ = "The presence of the running event loop (one per daphne process)."

@@ -38,7 +38,7 @@ async def test_a_running_server_expires_a_station_no_process_holds(make_station,
     )
     from gateway import presence as presence_module
 
-    presence_module._presences.clear()
+    presence_module.presence.reset()
     async with ocpp_connection("CP-1", PASSWORD) as (connected, client):
         assert connected
         connected_at = (await ChargingStation.objects.aget(station_id="CP-1")).last_seen
@@ -46,7 +46,7 @@ async def test_a_running_server_expires_a_station_no_process_holds(make_station,
         cp1 = await ChargingStation.objects.aget(station_id="CP-1")
         assert cp1.is_online and cp1.last_seen > connected_at
     assert not (await ChargingStation.objects.aget(pk=ghost.pk)).is_online
-    presence_module._presences.clear()
+    presence_module.presence.reset()
 
 
 async def test_meter_values_of_many_stations_share_batches_and_count_right(make_station, make_token, ocpp):
@@ -59,7 +59,7 @@ async def test_meter_values_of_many_stations_share_batches_and_count_right(make_
         written.append(len(writes))
         return original(writes)
 
-    batcher_module._batchers.clear()
+    batcher_module.reset()
     meter_batch_write = batcher_module.write_batch
     batcher_module.write_batch = spy
     try:
@@ -79,7 +79,7 @@ async def test_meter_values_of_many_stations_share_batches_and_count_right(make_
         txs = await asyncio.gather(*(charge(s) for s in stations))
     finally:
         batcher_module.write_batch = meter_batch_write
-        batcher_module._batchers.clear()
+        batcher_module.reset()
     assert sum(written) == 8 * 5 and max(written) > 1, written  # frames of different stations shared batches
     for station, tx in zip(stations, txs, strict=True):
         session = await ChargingSession.objects.aget(station=station, transaction_id=str(tx))
@@ -94,7 +94,7 @@ async def test_a_failing_batch_falls_back_to_per_frame_writes(make_station, make
     def broken(writes):
         raise RuntimeError("database hiccup")
 
-    batcher_module._batchers.clear()
+    batcher_module.reset()
     monkeypatch.setattr(batcher_module, "write_batch", broken)
     async with ocpp("CP-1") as cp:
         tx = (await cp.result("StartTransaction", {
@@ -103,7 +103,7 @@ async def test_a_failing_batch_falls_back_to_per_frame_writes(make_station, make
         await cp.result("MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [{
             "timestamp": "2026-11-27T10:05:00Z", "sampledValue": [{"value": "750"}],
         }]})
-    batcher_module._batchers.clear()
+    batcher_module.reset()
     session = await ChargingSession.objects.aget(transaction_id=str(tx))
     assert session.energy_wh == 750
 
@@ -132,7 +132,7 @@ async def test_status_notifications_of_many_stations_share_batches_and_an_older_
         batches.append(len(reports))
         return original(reports)
 
-    batcher_module._batchers.clear()
+    batcher_module.reset()
     monkeypatch.setattr(batcher_module, "record_statuses", spy)
 
     async def report(station, version):
@@ -147,7 +147,7 @@ async def test_status_notifications_of_many_stations_share_batches_and_an_older_
                 assert await cp.result("StatusNotification", payload) == {}
 
     await asyncio.gather(*(report(s, "1.6" if n % 2 else "2.0.1") for n, s in enumerate(stations)))
-    batcher_module._batchers.clear()
+    batcher_module.reset()
     assert sum(batches) == 8 * 3 and max(batches) > 1, batches
     for station in stations:
         connector = await Connector.objects.aget(evse__station=station, evse__evse_id=2, connector_id=1)
@@ -164,12 +164,12 @@ async def test_a_failing_status_batch_falls_back_to_per_frame_writes(make_statio
     def broken(reports):
         raise RuntimeError("database hiccup")
 
-    batcher_module._batchers.clear()
+    batcher_module.reset()
     monkeypatch.setattr(batcher_module, "record_statuses", broken)
     async with ocpp("CP-1") as cp:
         await cp.result("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging",
                                                "timestamp": "2026-11-27T10:00:00Z"})
-    batcher_module._batchers.clear()
+    batcher_module.reset()
     assert (await Connector.objects.aget(evse__station=station, evse__evse_id=1)).status == "Charging"
 
 
@@ -188,7 +188,7 @@ async def test_boots_of_many_stations_share_a_batch_and_each_gets_its_registrati
         batches.append(len(reports))
         return original(reports)
 
-    batcher_module._batchers.clear()
+    batcher_module.reset()
     monkeypatch.setattr(batcher_module, "record_boots", spy)
 
     async def boot(station):
@@ -199,7 +199,7 @@ async def test_boots_of_many_stations_share_a_batch_and_each_gets_its_registrati
             }))["status"]
 
     answers = await asyncio.gather(*(boot(s) for s in [*accepted, pending]))
-    batcher_module._batchers.clear()
+    batcher_module.reset()
     assert answers == ["Accepted"] * 5 + ["Pending"]
     assert sum(batches) == 6 and max(batches) > 1, batches
     for station in [*accepted, pending]:
