@@ -188,7 +188,8 @@ class FrameRouter:
         unique_id = _unique_id_of(frame)
         message_type = frame[0]
         if message_type == MessageType.Call:
-            if len(frame) != 4 or not isinstance(frame[2], str) or not isinstance(frame[3], dict) or unique_id == "-1":
+            if len(frame) != 4 or not _has_unique_id(frame) or not isinstance(frame[2], str) or not isinstance(
+                    frame[3], dict):
                 await self._send_frame_error(
                     unique_id, self.frame_error_code, "A CALL is [2, uniqueId, action, {payload}]"
                 )
@@ -452,8 +453,14 @@ def _without_nul(value):
     return value
 
 
+def _has_unique_id(frame: list) -> bool:
+    """Whether the frame names its message id: a non-empty string ("-1" too: a station may
+    choose it, though ChargeNet answers "-1" for a frame without one)."""
+    return len(frame) > 1 and isinstance(frame[1], str) and frame[1] != ""
+
+
 def _unique_id_of(frame: list) -> str:
-    return frame[1] if len(frame) > 1 and isinstance(frame[1], str) and frame[1] else "-1"
+    return frame[1] if _has_unique_id(frame) else "-1"
 
 
 def _sniff_unique_id(raw_msg: str) -> str:

@@ -183,6 +183,18 @@ async def test_call_without_a_string_message_id_gets_frame_error_with_id_minus_1
         await assert_still_usable(client)
 
 
+async def test_a_call_whose_message_id_is_minus_1_is_answered(connect, version):
+    """"-1" is a string id a station may choose (found by the fuzz test on PostgreSQL): it
+    gets its answer, not the frame error meant for frames without an id."""
+    async with connect() as client:
+        await client.send_frame([2, "-1", "Heartbeat", {}])
+        answer = await client.receive_frame()
+        assert answer[:2] == [3, "-1"] and "currentTime" in answer[2]
+        await client.send_frame([2, "", "Heartbeat", {}])
+        assert_call_error(await client.receive_frame(), "-1", version.frame_error)
+        await assert_still_usable(client)
+
+
 async def test_unknown_message_type_id_gets_the_version_error(connect, version):
     async with connect() as client:
         await client.send_frame([7, "call-1", "Heartbeat", {}])
