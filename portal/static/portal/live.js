@@ -135,10 +135,23 @@
   }
 
   function poll() {
-    fetch(pollUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+    return fetch(pollUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) { if (data) { apply(data); } })
       .catch(function () { /* try again at the next tick */ });
+  }
+
+  /* Once the socket is open, the page catches up with one poll. Pushes that arrive while
+     that poll is on its way wait for it: applied before it, a push would be overwritten by
+     the older state the poll may bring. */
+  var held = null;
+  function catchUp() {
+    held = [];
+    poll().then(function () {
+      var events = held || [];
+      held = null;
+      events.forEach(apply);
+    });
   }
 
   function startPolling() {
@@ -156,8 +169,12 @@
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     var socket;
     try { socket = new WebSocket(scheme + window.location.host + wsPath); } catch (e) { startPolling(); return; }
-    socket.onopen = function () { retry = 1000; stopPolling(); setMode("live"); if (pollUrl) { poll(); } };
-    socket.onmessage = function (message) { try { apply(JSON.parse(message.data)); } catch (e) { /* ignore */ } };
+    socket.onopen = function () { retry = 1000; stopPolling(); setMode("live"); if (pollUrl) { catchUp(); } };
+    socket.onmessage = function (message) {
+      var event;
+      try { event = JSON.parse(message.data); } catch (e) { return; }
+      if (held) { held.push(event); } else { apply(event); }
+    };
     socket.onclose = function () {
       startPolling();
       window.setTimeout(connect, retry);
