@@ -4,6 +4,7 @@ its PullDynamicScheduleUpdate is answered with the update in force; a station th
 Dynamic profiles gets Absolute ones. Every CALL is validated against the 2.1 schemas."""
 
 import asyncio
+import inspect
 import uuid
 
 import pytest
@@ -59,10 +60,18 @@ class Station21:
 
 async def eventually(check, what: str):
     for _ in range(200):
-        if check():
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"never happened: {what}")
+
+
+def active_profile():
+    """The station's answer is recorded after the station has the profile: wait for it."""
+    return ChargingProfile.objects.filter(profile_id=PROFILE_ID, status=ProfileStatus.ACTIVE).aexists()
 
 
 @pytest.fixture
@@ -115,6 +124,7 @@ async def test_session_gets_one_dynamic_profile_then_updates_and_pulls(site, ocp
             assert unknown["status"] == "Rejected"
         finally:
             station.reader.cancel()
+    await eventually(active_profile, "the station's acceptance recorded")
     held = await ChargingProfile.objects.aget(profile_id=PROFILE_ID, status=ProfileStatus.ACTIVE)
     assert (held.kind, held.periods[0]["limit"], held.dyn_update_interval_s) == ("Dynamic", 8000, 300)
     assert held.dyn_update_at is not None
@@ -185,6 +195,7 @@ async def test_a_pull_for_a_profile_not_renewed_in_time_gets_no_discharge(site, 
         try:
             await start_session(station)
             await eventually(lambda: station.tx_profiles(), "the session's profile")
+            await eventually(active_profile, "the station's acceptance recorded")
             held = await ChargingProfile.objects.aget(profile_id=PROFILE_ID, status=ProfileStatus.ACTIVE)
             first = dict(held.periods[0], operation_mode="CentralSetpoint", setpoint=-5000, discharge_limit=-7000)
             await ChargingProfile.objects.filter(pk=held.pk).aupdate(periods=[first], fallback_limit=4140)

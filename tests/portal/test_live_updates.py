@@ -65,10 +65,13 @@ async def test_driver_watches_own_session_energy_rise(network, ocpp):
                     "meterValue": [{"timestamp": f"2026-11-27T10:0{minute}:00Z", "sampledValue": [
                         {"value": str(register), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
                         {"value": "11000", "measurand": "Power.Active.Import", "unit": "W"}]}]})
+            # Both pushes arrive; they are sent from background threads and may arrive in either
+            # order, so each names the meter value it shows (the page keeps the newest).
             seen = []
-            while not seen or seen[-1]["energy_wh"] < 1300:
+            while {e["energy_wh"] for e in seen} != {500, 1300}:
                 seen.append(await watcher.receive_json_from(timeout=10))
-            assert [e["energy_wh"] for e in seen] == [500, 1300]
+            at = {e["energy_wh"]: e["meter_last_at"] for e in seen}
+            assert at[500] < at[1300] and at[1300].startswith("2026-11-27T10:02:00")
             assert seen[-1]["power_w"] == 11000 and seen[-1]["status"] == "Active"
         finally:
             await watcher.disconnect()

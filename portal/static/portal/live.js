@@ -95,7 +95,12 @@
     rows.forEach(function (row) { row.setAttribute("data-health", health(row)); body.appendChild(row); });
   }
 
+  /* Pushes are sent from background threads and may arrive out of order: an event about an
+     older meter value than the one shown is ignored (ISO 8601 UTC strings sort by time). */
+  var shownMeterAt = null;
   function setSession(event) {
+    if (event.meter_last_at && shownMeterAt && event.meter_last_at < shownMeterAt) { return; }
+    if (event.meter_last_at) { shownMeterAt = event.meter_last_at; }
     var energy = document.getElementById("energy-kwh");
     if (energy) { energy.textContent = kwh(event.energy_wh); energy.setAttribute("data-wh", event.energy_wh); }
     var exported = document.getElementById("exported-kwh");
