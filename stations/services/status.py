@@ -5,6 +5,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.signals import post_save
 
 from stations.models import ChargingStation, Connector, ConnectorStatus, ConnectorStatusChange, Evse
 from stations.signals import announce_on_commit, connector_status_changed
@@ -87,25 +88,50 @@ class StatusReport:
     vendor_error_code: str = ""
 
 
+def _connectors_of(reports: list[StatusReport]) -> dict[tuple[int, int, int], Connector]:
+    return {
+        (c.evse.station_id, c.evse.evse_id, c.connector_id): c
+        for c in Connector.objects.select_related("evse").filter(
+            evse__station_id__in={r.station_pk for r in reports}, evse__evse_id__in={r.evse_id for r in reports},
+            connector_id__in={r.connector_id for r in reports},
+        )
+    }
+
+
 @transaction.atomic
 def record_statuses(reports: list[StatusReport]) -> list[bool]:
     """The reports of many stations in one transaction, as ``record_status`` would record
     each: one query reads their connectors, one writes the history rows, one the changed
     connectors. Returns True per report (a report whose connector does not exist yet is
     created here like ``ensure_connector`` does)."""
-    stations = {r.station_pk for r in reports}
-    connectors = {
-        (c.evse.station_id, c.evse.evse_id, c.connector_id): c
-        for c in Connector.objects.select_related("evse").filter(
-            evse__station_id__in=stations, evse__evse_id__in={r.evse_id for r in reports},
-            connector_id__in={r.connector_id for r in reports},
+    connectors = _connectors_of(reports)
+    missing = {(r.station_pk, r.evse_id, r.connector_id) for r in reports} - connectors.keys()
+    if missing:
+        # A fleet's first reports: create their EVSEs and connectors together, not one by one.
+        Evse.objects.bulk_create(
+            [Evse(station_id=station_pk, evse_id=evse_id) for station_pk, evse_id in {k[:2] for k in missing}],
+            ignore_conflicts=True,
         )
-    }
+        evses = {
+            (e.station_id, e.evse_id): e
+            for e in Evse.objects.filter(
+                station_id__in={k[0] for k in missing}, evse_id__in={k[1] for k in missing}
+            )
+        }
+        Connector.objects.bulk_create(
+            [Connector(evse=evses[key[:2]], connector_id=key[2]) for key in missing if key[:2] in evses],
+            ignore_conflicts=True,
+        )
+        connectors = _connectors_of(reports)
+        for key in missing:  # bulk_create sends no post_save; its receivers still hear of them
+            if key in connectors:
+                post_save.send(sender=Connector, instance=connectors[key], created=True, update_fields=None,
+                               raw=False, using=connectors[key]._state.db)
     history, changed = [], {}
     for report in reports:
         key = (report.station_pk, report.evse_id, report.connector_id)
         connector = connectors.get(key)
-        if connector is None:
+        if connector is None:  # its station was deleted meanwhile
             connector = connectors[key] = ensure_connector(
                 station_pk=report.station_pk, evse_id=report.evse_id, connector_id=report.connector_id
             )

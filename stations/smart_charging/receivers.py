@@ -6,6 +6,7 @@ import logging
 import time
 
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from stations.models import ChargingStation, ConnectorStatus
@@ -18,34 +19,48 @@ from stations.signals import (
     station_presence_changed,
 )
 from stations.smart_charging.dispatch import request_fallback, request_rebalance
+from stations.smart_charging.models import SiteLoadLimit
 
 logger = logging.getLogger(__name__)
 
 CACHE_S = 30.0
 FALLBACK_DELAY_S = 1.0  # let the BootNotification answer reach the station first
-_site_cache: dict[int, tuple[float, int | None, float]] = {}
 _DEMAND_STATUSES = {ConnectorStatus.SUSPENDED_EV, ConnectorStatus.CHARGING, ConnectorStatus.SUSPENDED_EVSE}
+# station pk -> (site pk, meter re-balance interval) of every station on a managed site,
+# read in one query and kept CACHE_S: a reconnect storm's thousands of boots, status reports
+# and meter values ask about every station within seconds.
+_managed: tuple[float, dict[int, tuple[int, float]]] | None = None
 
 
 def managed_site(station_pk: int) -> tuple[int | None, float]:
     """(site pk, meter re-balance interval) when the station's site has load management."""
+    global _managed
     now = time.monotonic()
-    cached = _site_cache.get(station_pk)
-    if cached is not None and now - cached[0] < CACHE_S:
-        return cached[1], cached[2]
-    row = (
-        ChargingStation.objects.filter(pk=station_pk, site__load_limit__enabled=True)
-        .values_list("site_id", "site__load_limit__meter_rebalance_interval_s")
-        .first()
-    )
-    site_pk, interval = row if row else (None, 0.0)
-    _site_cache[station_pk] = (now, site_pk, float(interval))
-    return site_pk, float(interval)
+    if _managed is None or now - _managed[0] >= CACHE_S:
+        rows = ChargingStation.objects.filter(site__load_limit__enabled=True).values_list(
+            "pk", "site_id", "site__load_limit__meter_rebalance_interval_s"
+        )
+        _managed = (now, {pk: (site_pk, float(interval)) for pk, site_pk, interval in rows})
+    return _managed[1].get(station_pk, (None, 0.0))
 
 
 def forget_sites() -> None:
-    """After a site's load limit changed (enabled, interval): look again."""
-    _site_cache.clear()
+    """After a site's load limit changed (enabled, interval) or a station moved: look again."""
+    global _managed
+    _managed = None
+
+
+@receiver(post_save, sender=ChargingStation, dispatch_uid="smart_charging.station_saved")
+def on_station_saved(sender, update_fields=None, **kwargs) -> None:
+    if update_fields is None or "site" in update_fields or "site_id" in update_fields:
+        forget_sites()
+
+
+@receiver(post_save, sender=SiteLoadLimit, dispatch_uid="smart_charging.limit_saved")
+@receiver(post_delete, sender=SiteLoadLimit, dispatch_uid="smart_charging.limit_deleted")
+@receiver(post_delete, sender=ChargingStation, dispatch_uid="smart_charging.station_deleted")
+def on_site_membership_changed(sender, **kwargs) -> None:
+    forget_sites()
 
 
 def _safely(func, **kwargs) -> None:
