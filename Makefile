@@ -9,11 +9,11 @@ EXI_JAR := $(VENV)/share/exi/EXICodec.jar
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_STATIONS ?= 4
-# daphne processes for `make serve` (default: one per core with REDIS_URL, one without;
+# server processes for `make run` and `make serve` (default: one per core with REDIS_URL, one without;
 # more than one needs REDIS_URL).
 WORKERS ?=
 # pytest-xdist processes for `make test` (0: one process). The suite mostly waits on
-# sockets, daphne children and browsers, so it runs more processes than cores.
+# sockets, server children and browsers, so it runs more processes than cores.
 TEST_WORKERS ?= 3
 
 .PHONY: install run test serve migrate bench clean browsers static java
@@ -54,9 +54,9 @@ run: migrate static
 	@$(PY) manage.py simulate --stations $(DEMO_STATIONS) --prefix DEMO- --url ws://$(HOST):$(PORT)/ocpp & \
 	  SIM=$$!; trap 'kill $$SIM 2>/dev/null' EXIT INT TERM; \
 	  CHARGENET_PUBLIC_URL=$${CHARGENET_PUBLIC_URL:-http://$(HOST):$(PORT)} \
-	  $(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 --websocket_connect_timeout 30 chargenet.asgi:application
+	  $(PY) -m gateway.serve $(if $(WORKERS),--workers $(WORKERS)) --host $(HOST) --port $(PORT)
 
-# The server alone, without demo data or simulator: WORKERS daphne processes on one port
+# The server alone, without demo data or simulator: WORKERS uvicorn processes on one port
 # (gateway/serve.py; with more than one, REDIS_URL must be set).
 serve: migrate static
 	@echo http://$(HOST):$(PORT) > .server-url

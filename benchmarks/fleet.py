@@ -3,8 +3,8 @@
 
     python benchmarks/fleet.py --stations 10000 --workers 2 --clients 4 --hold 600 --kill
 
-Starts ``python -m gateway.serve --workers W`` (DEBUG off; W > 1 needs REDIS_URL) on
---port and ``benchmarks/bare_server.py --workers W`` on --bare-port, registers the
+Starts ``python -m gateway.serve --server S --workers W`` (S: uvicorn, or daphne to compare;
+DEBUG off; W > 1 needs REDIS_URL) on --port and ``benchmarks/bare_server.py --workers W`` on --bare-port, registers the
 stations in the database of DATABASE_URL, and measures, with --clients client processes
 (each holding its share of the sockets):
 
@@ -81,6 +81,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--kill-window", type=float, default=30)
     parser.add_argument("--timeout", type=float, default=60, help="seconds a handshake or an answer may take")
     parser.add_argument("--prefix", default="FLEET-")
+    parser.add_argument("--server", choices=("uvicorn", "daphne"), default="uvicorn",
+                        help="ChargeNet's ASGI server (gateway.serve --server)")
     parser.add_argument("--skip-bare", action="store_true")
     return parser.parse_args(argv)
 
@@ -376,9 +378,9 @@ def main(argv=None) -> int:
     report: dict = {}
     failed = False
 
-    chargenet, log = spawn([sys.executable, "-m", "gateway.serve", "--workers", str(args.workers),
-                            "--port", str(args.port)], env, "chargenet")
-    print(f"ChargeNet: {args.workers} worker(s) on {args.port}, log {log}")
+    chargenet, log = spawn([sys.executable, "-m", "gateway.serve", "--server", args.server,
+                            "--workers", str(args.workers), "--port", str(args.port)], env, "chargenet")
+    print(f"ChargeNet: {args.workers} {args.server} worker(s) on {args.port}, log {log}")
     clients = Clients(members, args.clients, args.timeout, args.charging_share, open_files)
     try:
         wait_http(f"http://127.0.0.1:{args.port}/readyz", 120)
@@ -396,7 +398,7 @@ def main(argv=None) -> int:
         report["ChargeNet"].update(saturate("ChargeNet", clients, args))
 
         if args.kill:
-            victim = random.choice([w for w in workers_of(chargenet) if "daphne" in " ".join(w.cmdline())])
+            victim = random.choice(workers_of(chargenet))
             killer = subprocess.Popen([sys.executable, "-c", f"import os,signal,time; time.sleep(3); "
                                        f"os.kill({victim.pid}, signal.SIGKILL)"])
             kill = clients.run("hold", args.kill_window, 10, 10, True)

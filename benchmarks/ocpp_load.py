@@ -70,7 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--prefix", default="BENCH-", help="station id prefix")
     parser.add_argument("--server-pid", type=int, help="the server process (default: who listens on the port)")
     parser.add_argument("--spawn-server", action="store_true",
-                        help="migrate, start daphne on the URL's port for the run, and stop it afterwards")
+                        help="migrate, start one gateway.serve worker on the URL's port for the run, and stop it afterwards")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     if args.ramp is None:
@@ -198,6 +198,7 @@ class RawStation:
             for future in self._pending.values():
                 if not future.done():
                     future.set_exception(ConnectionError("connection closed"))
+                    future.exception()  # the caller may have stopped waiting: nothing to log
             self._pending.clear()
 
     async def call(self, phase: str, action: str, payload: dict) -> dict | None:
@@ -453,16 +454,27 @@ def spawn_server(port: int) -> tuple[subprocess.Popen, str]:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
-    log = tempfile.NamedTemporaryFile("w", prefix="ocpp-load-daphne-", suffix=".log", delete=False)
+    log = tempfile.NamedTemporaryFile("w", prefix="ocpp-load-server-", suffix=".log", delete=False)
     # Production mode, as a real deployment runs: DEBUG off (Django would otherwise keep
     # every SQL statement in memory), a real secret key, no socket timeout.
     env = {**os.environ, "DEBUG": "false", "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--websocket_timeout", "-1",
-         "chargenet.asgi:application"],
+        [sys.executable, "-m", "gateway.serve", "--workers", "1", "--host", "127.0.0.1", "--port", str(port)],
         cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     return process, log.name
+
+
+def worker_of(process: subprocess.Popen, timeout_s: float = 30) -> psutil.Process:
+    """The server process gateway.serve started (memory and CPU are its, not the supervisor's)."""
+    supervisor = psutil.Process(process.pid)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        children = supervisor.children()
+        if children:
+            return children[0]
+        time.sleep(0.1)
+    return supervisor
 
 
 def stop_server(process: subprocess.Popen) -> None:
@@ -487,11 +499,11 @@ def main(argv=None) -> int:
             if find_listener(parts.port) is not None:
                 sys.exit(f"port {parts.port} is taken: stop that server or drop --spawn-server")
             spawned, log_path = spawn_server(parts.port)
-            print(f"started daphne (pid {spawned.pid}) on port {parts.port}; its log: {log_path}")
+            print(f"started python -m gateway.serve (pid {spawned.pid}) on port {parts.port}; its log: {log_path}")
         if not asyncio.run(wait_for_server(args.url, 60 if spawned else 5)):
             sys.exit(f"nothing listens at {args.url}")
         if spawned:
-            server = psutil.Process(spawned.pid)
+            server = worker_of(spawned)
         elif args.server_pid:
             server = psutil.Process(args.server_pid)
         else:

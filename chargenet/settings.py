@@ -288,10 +288,10 @@ OCPP_METER_BATCH_SIZE = 200
 OCPP_LAST_SEEN_WRITE_INTERVAL = float(os.environ.get("OCPP_LAST_SEEN_WRITE_INTERVAL", "30"))
 # Handshakes: station credentials are cached per process this long (seconds; saves in
 # this process invalidate at once), at most this many handshakes work at a time, and one
-# that waited this long for its turn is refused (keep it below daphne's
-# --websocket_connect_timeout, 30 s in `python -m gateway.serve`).
+# that waited this long for its turn is refused (with `gateway.serve --server daphne`,
+# keep it below daphne's --websocket_connect_timeout, 30 s there).
 OCPP_STATION_CACHE_TTL = float(os.environ.get("OCPP_STATION_CACHE_TTL", "10"))
-OCPP_HANDSHAKE_CONCURRENCY = int(os.environ.get("OCPP_HANDSHAKE_CONCURRENCY", "100"))
+OCPP_HANDSHAKE_CONCURRENCY = int(os.environ.get("OCPP_HANDSHAKE_CONCURRENCY", "500"))
 OCPP_HANDSHAKE_WAIT = float(os.environ.get("OCPP_HANDSHAKE_WAIT", "20"))
 
 # --- Roaming (OCPI 2.2.1, CPO and eMSP) ------------------------------------------
@@ -323,9 +323,10 @@ CHARGENET_EXTERNAL_AUTHORIZER = "roaming.tokens.authorize_remotely"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # [pid]: with several daphne workers (gateway.serve) a line says which one wrote it.
+    # [pid]: with several server workers (gateway.serve) a line says which one wrote it.
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Written by a thread of its own (chargenet/log.py): a server's event loop never waits on stderr.
+    "handlers": {"console": {"class": "chargenet.log.BackgroundStreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {
         # The ocpp package logs every frame at INFO.

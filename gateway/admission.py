@@ -1,11 +1,12 @@
 """Handshakes wait their turn instead of failing.
 
 When a fleet reconnects at once, a process given every handshake at the same time spends
-its loop on thousands of half-done handshakes and none finishes before daphne's connect
-timeout. Admission lets ``OCPP_HANDSHAKE_CONCURRENCY`` handshakes work at a time; the
-others wait in arrival order. A handshake that waited ``OCPP_HANDSHAKE_WAIT`` seconds (set
-below daphne's ``--websocket_connect_timeout``) is refused cleanly, so the charger gets an
-answer and retries, never a socket that hangs.
+its loop on thousands of half-done handshakes and none finishes in time. Admission lets
+``OCPP_HANDSHAKE_CONCURRENCY`` handshakes work at a time (their database work is batched,
+so more at once make bigger batches, not more queries); the others wait in arrival order.
+A handshake that waited ``OCPP_HANDSHAKE_WAIT`` seconds (set below daphne's
+``--websocket_connect_timeout`` when serving with daphne) is refused cleanly, so the
+charger gets an answer and retries, never a socket that hangs.
 """
 
 import asyncio

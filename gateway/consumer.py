@@ -111,7 +111,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             async with admission().slot():
                 accepted = await self._admit(station_id, subprotocol)
         except Busy as busy:
-            # daphne can only deny a handshake with 403; the charger retries on its back-off.
+            # A handshake is denied with HTTP 403 (all daphne can send); the charger retries on its back-off.
             logger.warning("%s: connection refused: %s", station_id, busy)
             accepted = False
         if not accepted:
@@ -132,7 +132,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         )
         if isinstance(result, handshake.ConnectionRefused):
             logger.warning("%s: connection refused: %s", station_id, result.reason)
-            return False  # daphne answers the handshake with 403
+            return False  # the server answers the handshake with 403
         version = SUBPROTOCOLS[subprotocol][0]
         background.bind_loop(asyncio.get_running_loop())
         connection_id = uuid.uuid4().hex
@@ -189,7 +189,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            # daphne kills consumers that outlive a dropped handshake or a shutdown; they
+            # The server kills consumers that outlive a dropped handshake or a shutdown; they
             # never see websocket.disconnect, so leave here too (no-op after disconnect).
             if self.station is not None and getattr(self, "_present", False):
                 asyncio.get_running_loop().create_task(self._leave())

@@ -44,6 +44,6 @@ def db(func):
 
 
 def db_handshake(func):
-    """Like ``db`` for WebSocket handshakes, on threads of their own: daphne drops a
-    handshake that takes 5 s, so it must not queue behind a backlog of messages."""
+    """Like ``db`` for WebSocket handshakes, on threads of their own: a charger gives up
+    on a handshake that takes seconds, so it must not queue behind a backlog of messages."""
     return sync_to_async(_with_fresh_connection(func), thread_sensitive=False, executor=_pool("handshake", 2))

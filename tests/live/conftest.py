@@ -1,6 +1,7 @@
-"""Real daphne processes on loopback, sharing the test database (and Redis when given)."""
+"""Real server processes on loopback, sharing the test database (and Redis when given)."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -56,14 +57,17 @@ def child_env(**extra) -> dict:
     return env
 
 
-class Daphne:
+class LiveServer:
+    """The production server on loopback: ``python -m gateway.serve --workers 1`` (uvicorn;
+    CHARGENET_TEST_SERVER=daphne runs the suite's live servers on daphne instead)."""
+
     def __init__(self, port: int, env: dict, log_path: Path):
         self.port = port
         self.log = open(log_path, "w")
+        server = env.get("CHARGENET_TEST_SERVER") or os.environ.get("CHARGENET_TEST_SERVER") or "uvicorn"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--websocket_timeout", "-1",
-             "chargenet.asgi:application"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "gateway.serve", "--server", server, "--workers", "1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self._wait_until_listening()
 
@@ -76,32 +80,37 @@ class Daphne:
         return f"ws://127.0.0.1:{self.port}/ocpp"
 
     def _wait_until_listening(self, timeout_s: float = 30) -> None:
+        """Until the worker answers: the supervisor listens before its worker has started."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited with {self.process.returncode}; see {self.log.name}")
+                raise RuntimeError(f"the server exited with {self.process.returncode}; see {self.log.name}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                    sock.settimeout(timeout_s)
+                    if sock.recv(12).startswith(b"HTTP/1."):
+                        return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError(f"daphne did not listen on {self.port} within {timeout_s}s")
+        raise RuntimeError(f"the server did not answer on {self.port} within {timeout_s}s; see {self.log.name}")
 
     def stop(self) -> None:
         self.process.terminate()
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=25)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
         self.log.close()
 
 
 @pytest.fixture
-def start_daphne(tmp_path):
-    started: list[Daphne] = []
+def start_server(tmp_path):
+    started: list[LiveServer] = []
 
-    def start(**env_extra) -> Daphne:
-        daphne = Daphne(free_port(), child_env(**env_extra), tmp_path / f"daphne-{len(started)}.log")
+    def start(**env_extra) -> LiveServer:
+        daphne = LiveServer(free_port(), child_env(**env_extra), tmp_path / f"daphne-{len(started)}.log")
         started.append(daphne)
         return daphne
 

@@ -55,13 +55,13 @@ async def station_answering(url: str, version: str, answers: dict, ready: asynci
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
-async def test_command_crosses_daphne_processes(start_daphne, version):
+async def test_command_crosses_daphne_processes(start_server, version):
     redis_url = redis_url_for_processes()
     if redis_url is None:
         pytest.fail("no Redis reachable: set REDIS_URL or run Redis on 127.0.0.1:6379")
     token = await adb(setup_network)()
-    holder = start_daphne(REDIS_URL=redis_url)  # holds the station's WebSocket
-    entry = start_daphne(REDIS_URL=redis_url)  # receives the API call
+    holder = start_server(REDIS_URL=redis_url)  # holds the station's WebSocket
+    entry = start_server(REDIS_URL=redis_url)  # receives the API call
 
     ready, seen = asyncio.Event(), []
     answers = {"RemoteStartTransaction": {"status": "Accepted"}, "RequestStartTransaction": {"status": "Accepted"}}
@@ -87,12 +87,12 @@ async def test_command_crosses_daphne_processes(start_daphne, version):
     assert log.requested_by.username == "ops" and log.outcome == "accepted" and log.latency_ms is not None
 
 
-async def test_command_to_a_station_connected_nowhere_is_409(start_daphne):
+async def test_command_to_a_station_connected_nowhere_is_409(start_server):
     redis_url = redis_url_for_processes()
     if redis_url is None:
         pytest.fail("no Redis reachable: set REDIS_URL or run Redis on 127.0.0.1:6379")
     token = await adb(setup_network)()
-    entry = start_daphne(REDIS_URL=redis_url)
+    entry = start_server(REDIS_URL=redis_url)
     status, body = await asyncio.to_thread(
         post_json, f"{entry.http}/api/v1/stations/CP-7/commands/", token, {"command": "reset"}
     )
@@ -100,10 +100,10 @@ async def test_command_to_a_station_connected_nowhere_is_409(start_daphne):
 
 
 
-async def test_station_command_cli_prints_the_answer_in_embedded_mode(start_daphne):
+async def test_station_command_cli_prints_the_answer_in_embedded_mode(start_server):
     """Without Redis the CLI goes through the server's API; the answer is printed as JSON."""
     await adb(setup_network)()
-    server = start_daphne()  # embedded: the in-memory channel layer lives inside the server
+    server = start_server()  # embedded: the in-memory channel layer lives inside the server
     ready, seen = asyncio.Event(), []
     station = asyncio.create_task(
         station_answering(server.ws, "2.0.1", {"Reset": {"status": "Accepted"}}, ready, seen)

@@ -34,14 +34,14 @@ async def wait_for(condition, timeout_s: float, tick=None):
 
 
 async def test_real_celery_worker_rolls_out_firmware_to_simulated_stations(
-    start_daphne, celery_worker, redis_url, settings, tmp_path
+    start_server, celery_worker, redis_url, settings, tmp_path
 ):
     media = str(tmp_path / "media")
     settings.MEDIA_ROOT = media
     for station_id in STATIONS:
         await adb(register_station)(station_id=station_id, password=PASSWORD)
     firmware = await adb(make_firmware)("2.4.1")
-    server = start_daphne(REDIS_URL=redis_url, MEDIA_ROOT=media)
+    server = start_server(REDIS_URL=redis_url, MEDIA_ROOT=media)
     queue = celery_worker(CHARGENET_PUBLIC_URL=server.http, MEDIA_ROOT=media)
     broker = Celery(broker=redis_url, set_as_current=False)  # the tests after this one keep their eager app
 

@@ -22,22 +22,22 @@ def auth(station_id: str = "CP-9") -> dict:
 
 
 @pytest.fixture(scope="module")
-def module_daphne(django_db_setup, django_db_blocker, tmp_path_factory):
+def module_server(django_db_setup, django_db_blocker, tmp_path_factory):
     """One daphne for the module instead of a process start per test. Each test registers CP-9
     anew in its own database: the server caches no station across handshakes (TTL 0)."""
-    from tests.live.conftest import Daphne, child_env, free_port
+    from tests.live.conftest import LiveServer, child_env, free_port
 
     with django_db_blocker.unblock():
         env = child_env(OCPP_STATION_CACHE_TTL="0")
-    server = Daphne(free_port(), env, tmp_path_factory.mktemp("daphne") / "daphne.log")
+    server = LiveServer(free_port(), env, tmp_path_factory.mktemp("daphne") / "daphne.log")
     yield server
     server.stop()
 
 
 @pytest.fixture
-async def server(module_daphne):
+async def server(module_server):
     await adb(register_station)(station_id="CP-9", password=PASSWORD)
-    return module_daphne
+    return module_server
 
 
 @pytest.mark.parametrize("offered", [["ocpp1.5"], []])

@@ -65,20 +65,20 @@ def assert_site_was_shared(site: Site) -> None:
     assert any(0 < s.measured_w <= limit_w for s in both), [(s.allocated_w, s.measured_w) for s in both]
 
 
-def test_two_11kw_chargers_share_a_3x16a_connection(start_daphne):
+def test_two_11kw_chargers_share_a_3x16a_connection(start_server):
     """Embedded: the re-balances run on the server's event loop."""
     site = managed_site()
-    simulate_two_chargers(start_daphne())
+    simulate_two_chargers(start_server())
     assert_site_was_shared(site)
 
 
-def test_celery_worker_rebalances_for_stations_held_by_daphne(start_daphne, celery_worker, redis_url, tmp_path):
+def test_celery_worker_rebalances_for_stations_held_by_daphne(start_server, celery_worker, redis_url, tmp_path):
     """With Redis: the receivers queue Celery tasks; a worker process computes the shares and
     sends the profiles over the Redis channel layer to the daphne holding the stations."""
     site = managed_site()
     queue = celery_worker(concurrency=1)
     env = {"REDIS_URL": redis_url, "CELERY_QUEUE": queue}
-    simulate_two_chargers(start_daphne(**env), **env)
+    simulate_two_chargers(start_server(**env), **env)
     worker_log = (tmp_path / "celery.log").read_text()
     assert "rebalance_site" in worker_log and "succeeded" in worker_log, worker_log[-3000:]
     assert_site_was_shared(site)

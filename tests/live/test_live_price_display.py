@@ -25,9 +25,9 @@ SHOWED = re.compile(r"(\S+) showed for transaction (\S+): price (.*), (\d+) runn
                     r"final cost (\S+)")
 
 
-def test_a_simulated_charger_shows_price_running_cost_and_the_cdr_total(start_daphne):
+def test_a_simulated_charger_shows_price_running_cost_and_the_cdr_total(start_server):
     set_default_tariff(tariff=make_tariff("LIVE", {"price_components": [component("ENERGY", 0.327731, vat=19)]}))
-    server = start_daphne(OCPP_COST_UPDATE_INTERVAL_S="1")
+    server = start_server(OCPP_COST_UPDATE_INTERVAL_S="1")
     simulation = subprocess.Popen(
         [sys.executable, "manage.py", "simulate", "--stations", "1", "--version", "2.0.1", "--url", server.ws,
          "--duration", "14", "--session-seconds", "4", "--pause-seconds", "0.5", "--meter-interval", "0.5",

@@ -1,4 +1,4 @@
-"""deploy/Procfile as an operator runs it: honcho starts two daphne workers on one port,
+"""deploy/Procfile as an operator runs it: honcho starts two uvicorn workers on one port,
 a Celery worker and Celery beat against this run's database and Redis; the server answers
 /readyz; stopping honcho stops them all."""
 
@@ -56,7 +56,7 @@ def test_procfile_runs_web_workers_celery_and_beat_under_honcho(redis_url, tmp_p
         wait_for(lambda: "ready." in output() and "beat: Starting" in output(), 60,
                  "the Celery worker and beat did not start", output)
         text = output()
-        assert "2 daphne worker(s)" in text
+        assert "2 uvicorn worker(s)" in text
         assert "web.1" in text and "worker.1" in text and "beat.1" in text
         assert pids and all(isinstance(pid, int) for pid in pids)
     finally:

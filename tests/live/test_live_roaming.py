@@ -38,7 +38,7 @@ from roaming.tasks import deliver_all
 from stations.models import ChargingSession, ChargingStation, Connector, Evse, Site
 from tests.billing.tariff_data import make_tariff
 from tests.conftest import PASSWORD
-from tests.live.conftest import ROOT, Daphne, child_env, free_port
+from tests.live.conftest import ROOT, LiveServer, child_env, free_port
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -163,8 +163,8 @@ def test_a_driver_of_network_b_charges_at_network_a(network_b_database, tmp_path
     # Network A: a published site with a charger and its tariff; B may register.
     network_a()
     partner_b, token_a = add_partner(name="Network B")
-    server_a = Daphne(port_a, child_env(**env_a), tmp_path / "network-a.log")
-    server_b = Daphne(port_b, child_env(DATABASE_URL=db_b, **env_b), tmp_path / "network-b.log")
+    server_a = LiveServer(port_a, child_env(**env_a), tmp_path / "network-a.log")
+    server_b = LiveServer(port_b, child_env(DATABASE_URL=db_b, **env_b), tmp_path / "network-b.log")
     charger = None
     try:
         # The credentials handshake: B registers with A, and pulls A's locations and tariffs.

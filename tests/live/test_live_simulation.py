@@ -14,11 +14,11 @@ from tests.live.conftest import ROOT, child_env
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 
-def test_simulated_chargers_charge_through_a_live_daphne(start_daphne):
+def test_simulated_chargers_charge_through_a_live_daphne(start_server):
     import json
     import urllib.request
 
-    server = start_daphne()
+    server = start_server()
     run = subprocess.run(
         [sys.executable, "manage.py", "simulate", "--stations", "2", "--version", "mixed", "--url", server.ws,
          "--duration", "8", "--session-seconds", "2", "--pause-seconds", "0.5", "--meter-interval", "0.5",

@@ -185,7 +185,7 @@ def test_workers_default_to_one_per_core_with_redis_and_one_without(monkeypatch)
     assert parse_args([]).workers == 1
     monkeypatch.setenv("WORKERS", "3")
     assert parse_args([]).workers == 3
-    assert parse_args(["--workers", "2", "--", "--proxy-headers"]).daphne_args == ["--proxy-headers"]
+    assert parse_args(["--workers", "2", "--", "--proxy-headers"]).server_args == ["--proxy-headers"]
 
 
 def test_several_workers_without_redis_are_refused_with_a_clear_message():

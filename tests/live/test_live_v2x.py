@@ -38,7 +38,7 @@ def simulate(server, *args) -> subprocess.Popen:
     )
 
 
-def test_a_demand_peak_is_covered_by_discharge(start_daphne):
+def test_a_demand_peak_is_covered_by_discharge(start_server):
     site = Site.objects.create(name="V2G office")
     config = SiteLoadLimit.objects.create(
         site=site, max_power_w=22_000, min_interval_s=0, meter_rebalance_interval_s=1, dead_band_w=100
@@ -55,7 +55,7 @@ def test_a_demand_peak_is_covered_by_discharge(start_daphne):
     IdToken.objects.create(value=member.id_token, driver=driver,
                            car=Car.objects.create(driver=driver, name="V2G car", allow_discharge=True))
 
-    server = start_daphne()
+    server = start_server()
     runs = [simulate(server, "--version", "2.1", "--bidirectional", "--prefix", "V2G-"),
             simulate(server, "--version", "1.6", "--prefix", "PEAK-")]
     for run in runs:

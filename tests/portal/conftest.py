@@ -82,11 +82,11 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="module")
 def live_server_process(django_db_setup, django_db_blocker, tmp_path_factory):
     """One daphne for the module, serving the test database (tests/live's plumbing)."""
-    from tests.live.conftest import Daphne, child_env, free_port
+    from tests.live.conftest import LiveServer, child_env, free_port
 
     with django_db_blocker.unblock():
         env = child_env()
-    server = Daphne(free_port(), env, tmp_path_factory.mktemp("daphne") / "daphne.log")
+    server = LiveServer(free_port(), env, tmp_path_factory.mktemp("daphne") / "daphne.log")
     yield server
     server.stop()
 

@@ -25,14 +25,14 @@ pytestmark = [pytest.mark.live, pytest.mark.browser, pytest.mark.django_db(trans
 def live_server_process(django_db_setup, django_db_blocker, tmp_path_factory):
     """One daphne for the module, in embedded mode with its periodic jobs on (every second
     here instead of every minute), as under `make run`."""
-    from tests.live.conftest import Daphne, child_env, free_port
+    from tests.live.conftest import LiveServer, child_env, free_port
 
     port = free_port()
     with django_db_blocker.unblock():
         env = child_env(CHARGENET_PERIODIC_JOBS="true", CHARGENET_PERIODIC_INTERVAL_S="1",
                         CHARGENET_PUBLIC_URL=f"http://127.0.0.1:{port}",
                         MEDIA_ROOT=str(tmp_path_factory.mktemp("media")))
-    server = Daphne(port, env, tmp_path_factory.mktemp("daphne") / "daphne.log")
+    server = LiveServer(port, env, tmp_path_factory.mktemp("daphne") / "daphne.log")
     yield server
     server.stop()
 
