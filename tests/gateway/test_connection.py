@@ -107,3 +107,35 @@ async def test_auto_register_holds_unknown_station_as_pending(settings, db):
         assert refused[0] == 4 and refused[2] == "SecurityError"
     station = await ChargingStation.objects.aget(station_id="NEW-1")
     assert station.registration_status == "Pending"
+
+
+async def test_a_slow_frame_holds_up_the_stations_next_frames_but_not_a_command_to_it(make_station, ocpp, monkeypatch):
+    """A station's frames are handled one after another, in order; events from other
+    processes (a command) are read beside them, so the CSMS reaches a station whose frame
+    is still being handled."""
+    import asyncio
+
+    from gateway.v16 import StationHandler16
+    from stations.commands.service import send_command_async
+
+    await adb(make_station)("CP-1")
+    release = asyncio.Event()
+    original = StationHandler16.route_message
+
+    async def slow_first(self, raw_msg):
+        if '"slow-1"' in raw_msg:
+            await release.wait()
+        return await original(self, raw_msg)
+
+    monkeypatch.setattr(StationHandler16, "route_message", slow_first)
+    async with ocpp(version="1.6") as station:
+        await station.send_frame([2, "slow-1", "Heartbeat", {}])
+        await station.send_frame([2, "next-1", "Heartbeat", {}])
+        sending = asyncio.create_task(send_command_async(station_id="CP-1", command="reset", params={"type": "hard"}))
+        call = await station.receive_frame()
+        assert call[0] == 2 and call[2] == "Reset" and not release.is_set()
+        await station.send_frame([3, call[1], {"status": "Accepted"}])
+        release.set()
+        answers = [await station.receive_frame(), await station.receive_frame()]
+        assert [(a[0], a[1]) for a in answers] == [(3, "slow-1"), (3, "next-1")]
+        assert (await sending).outcome == "accepted"
