@@ -19,6 +19,7 @@ hold        --hold seconds at a realistic mix: a Heartbeat every --heartbeat s p
 saturation  for each count in --saturation-stations, that many stations send back to back
             for --saturation s: msg/s and p99, ChargeNet and the bare server; the best
             rate with p99 under --p99-limit ms counts (the ratio of the two is the target);
+            and the CPU time the server's processes and PostgreSQL's spent per message;
 kill        (--kill) kill -9 of one ChargeNet worker during --kill-window s of load: how
             many stations dropped, how long until all were back (the supervisor restarts
             the worker; stations reconnect after 0-1 s).
@@ -339,17 +340,38 @@ def storm_and_hold(label: str, clients: Clients, url: str, server: subprocess.Po
     report[label] = {"accepted": accepted, "refused": refused, "storm_s": took, "kb": per_connection_kb}
 
 
-def saturate(label: str, clients: Clients, args) -> dict:
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total_s = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total_s += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total_s
+
+
+def postgres_processes() -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "postmaster")]
+
+
+def saturate(label: str, clients: Clients, server: subprocess.Popen, args) -> dict:
     """Back-to-back load at each station count; the best rate whose p99 stays under the limit
-    (else the best rate, its p99 showing by how much it missed)."""
+    (else the best rate, its p99 showing by how much it missed). Also the CPU time the
+    server's processes and PostgreSQL's spent per answered message."""
     levels = []
     for count in (int(n) for n in str(args.saturation_stations).split(",") if n.strip()):
+        workers, database = workers_of(server), postgres_processes()
+        cpu_before = cpu_seconds(workers), cpu_seconds(database)
         results = clients.run("saturate", args.saturation, max(1, count // args.clients))
+        server_s, database_s = cpu_seconds(workers) - cpu_before[0], cpu_seconds(database) - cpu_before[1]
         rtts, seconds = merged(results, "rtts"), max(r["seconds"] for r in results)
         rate, p99_ms = len(rtts) / seconds, percentile(rtts, .99) * 1000 if rtts else float("inf")
         levels.append((p99_ms <= args.p99_limit, rate, p99_ms))
+        per_message = 1e6 / max(len(rtts), 1)
         print(f"[{label}] saturation {count} stations back to back: {rate:.0f} msg/s, "
-              f"p50 {ms(rtts, .5)} p99 {ms(rtts, .99)} ms\n      {problems(results)}")
+              f"p50 {ms(rtts, .5)} p99 {ms(rtts, .99)} ms; CPU per message: server {server_s * per_message:.0f} us, "
+              f"PostgreSQL {database_s * per_message:.0f} us\n      {problems(results)}")
     within = [level for level in levels if level[0]]
     _, rate, p99_ms = max(within or levels, key=lambda level: level[1])
     return {"rate": rate, "p99": f"{p99_ms:.1f}"}
@@ -395,7 +417,7 @@ def main(argv=None) -> int:
         report["hold"] = {"p99": ms(rtts, .99), "dropped": total(hold, "disconnects") + total(hold, "timeouts")}
         failed |= report["hold"]["dropped"] > 0
 
-        report["ChargeNet"].update(saturate("ChargeNet", clients, args))
+        report["ChargeNet"].update(saturate("ChargeNet", clients, chargenet, args))
 
         if args.kill:
             victim = random.choice(workers_of(chargenet))
@@ -418,7 +440,7 @@ def main(argv=None) -> int:
             wait_tcp(args.bare_port, 30)
             time.sleep(0.5)
             storm_and_hold("bare", clients, f"ws://127.0.0.1:{args.bare_port}/ocpp", bare, args, report)
-            report["bare"].update(saturate("bare", clients, args))
+            report["bare"].update(saturate("bare", clients, bare, args))
             clients.run("close")
         finally:
             stop(bare)
