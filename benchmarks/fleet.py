@@ -340,15 +340,22 @@ def storm_and_hold(label: str, clients: Clients, url: str, server: subprocess.Po
     report[label] = {"accepted": accepted, "refused": refused, "storm_s": took, "kb": per_connection_kb}
 
 
-def cpu_seconds(processes: list[psutil.Process]) -> float:
-    total_s = 0.0
+def cpu_seconds(processes: list[psutil.Process]) -> dict[int, float]:
+    """CPU seconds (user + system) so far, per pid."""
+    spent = {}
     for process in processes:
         try:
             times = process.cpu_times()
-            total_s += times.user + times.system
+            spent[process.pid] = times.user + times.system
         except psutil.NoSuchProcess:
             pass
-    return total_s
+    return spent
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two readings by the processes in both (a database backend
+    that ended meanwhile takes its time with it, so its share is missed, never negative)."""
+    return sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
 
 
 def postgres_processes() -> list[psutil.Process]:
@@ -364,7 +371,8 @@ def saturate(label: str, clients: Clients, server: subprocess.Popen, args) -> di
         workers, database = workers_of(server), postgres_processes()
         cpu_before = cpu_seconds(workers), cpu_seconds(database)
         results = clients.run("saturate", args.saturation, max(1, count // args.clients))
-        server_s, database_s = cpu_seconds(workers) - cpu_before[0], cpu_seconds(database) - cpu_before[1]
+        server_s = cpu_spent(cpu_before[0], cpu_seconds(workers))
+        database_s = cpu_spent(cpu_before[1], cpu_seconds(database))
         rtts, seconds = merged(results, "rtts"), max(r["seconds"] for r in results)
         rate, p99_ms = len(rtts) / seconds, percentile(rtts, .99) * 1000 if rtts else float("inf")
         levels.append((p99_ms <= args.p99_limit, rate, p99_ms))
