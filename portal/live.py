@@ -33,6 +33,7 @@ WATCH_LEASE = timedelta(minutes=2)  # renewed every minute by the consumer
 WATCHED_REFRESH_S = 2.0  # how stale this process's view of the watched sessions may be
 
 _watched: tuple[float, frozenset[str]] = (float("-inf"), frozenset())
+_watched_epoch = 0  # bumped by every change of this process's watches
 
 
 def watch(*, groups: list[str], channel_name: str) -> None:
@@ -56,20 +57,26 @@ def unwatch(*, channel_name: str) -> None:
 
 
 def _forget_watched() -> None:
-    global _watched
+    global _watched, _watched_epoch
+    _watched_epoch += 1
     _watched = (float("-inf"), frozenset())
 
 
 def watched_groups() -> frozenset[str]:
-    """Groups someone watches live: one query per WATCHED_REFRESH_S per process."""
+    """Groups someone watches live: one query per WATCHED_REFRESH_S per process. A read that
+    a new watch in this process overtook (a page subscribed while a database thread was
+    reading) is used once, not kept: kept, it would hide that page's updates for seconds."""
     global _watched
     from portal.models import LiveWatch
 
     now = time.monotonic()
-    if now - _watched[0] > WATCHED_REFRESH_S:
-        groups = LiveWatch.objects.filter(expires_at__gt=timezone.now()).values_list("group", flat=True)
-        _watched = (now, frozenset(groups))
-    return _watched[1]
+    if now - _watched[0] <= WATCHED_REFRESH_S:
+        return _watched[1]
+    epoch = _watched_epoch
+    groups = frozenset(LiveWatch.objects.filter(expires_at__gt=timezone.now()).values_list("group", flat=True))
+    if epoch == _watched_epoch:
+        _watched = (now, groups)
+    return groups
 
 
 def organization_group(organization_pk: int) -> str:

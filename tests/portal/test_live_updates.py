@@ -120,3 +120,24 @@ def test_events_nobody_watches_cost_no_queries(network):
     assert live.watched_groups() == {live.session_group(network.session_a.pk)}
     live.unwatch(channel_name="page-1")
     assert live.watched_groups() == frozenset()
+
+
+def test_a_page_that_subscribes_while_a_thread_reads_who_watches_is_not_hidden(network, monkeypatch):
+    """A database thread read the watches just before a page subscribed: that read must not be
+    kept for the next seconds, or the new page gets none of its updates meanwhile."""
+    from portal import live
+    from portal.models import LiveWatch
+
+    live.unwatch(channel_name="nobody")
+    group = live.session_group(network.session_a.pk)
+    real_filter = LiveWatch.objects.filter
+
+    def read_then_page_subscribes(*args, **kwargs):
+        rows = list(real_filter(*args, **kwargs).values_list("group", flat=True))  # read before...
+        monkeypatch.setattr(LiveWatch.objects, "filter", real_filter)
+        live.watch(groups=[group], channel_name="page-1")  # ...the page subscribed
+        return type("Rows", (), {"values_list": lambda self, *a, **k: rows})()
+
+    monkeypatch.setattr(LiveWatch.objects, "filter", read_then_page_subscribes)
+    assert live.watched_groups() == frozenset()  # the overtaken read, used once
+    assert live.watched_groups() == {group}  # and not kept
