@@ -106,6 +106,9 @@ def server_command(fd: int, args: argparse.Namespace) -> list[str]:
         "--ws-per-message-deflate", "false", "--ws-max-size", str(4 * max_frame_bytes()),
         "--ws-ping-interval", str(WS_PING_S), "--ws-ping-timeout", str(WS_PING_S),
         "--lifespan", "off", "--log-level", "warning",
+        # The peer stays the proxy: pki.services.transport decides which proxies are trusted
+        # (PKI_TRUSTED_PROXIES) and reads their X-Forwarded-Proto and client certificate.
+        "--no-proxy-headers",
         *(["--access-log"] if args.access_log else ["--no-access-log"]),
         *args.server_args, args.application,
     ]
