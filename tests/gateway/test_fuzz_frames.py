@@ -156,7 +156,11 @@ async def test_thousands_of_fuzzed_frames_get_the_right_answer_and_the_connectio
                 await client.send_frame(frame if isinstance(frame, str) else json.dumps(frame))
                 if expectation == SILENT:
                     continue
-                check(version, frame, expectation, await client.receive_frame(timeout=10))
+                try:
+                    answer = await client.receive_frame(timeout=10)
+                except TimeoutError:
+                    raise AssertionError(f"no answer within 10 s to {frame!r:.500}") from None
+                check(version, frame, expectation, answer)
             # Nothing else may be on the wire: the next answer is the Heartbeat's.
             heartbeat = await client.call("Heartbeat", {}, unique_id="after-batch")
             assert heartbeat[0] == 3 and "currentTime" in heartbeat[2], heartbeat
