@@ -86,8 +86,12 @@ def frames(version: str):
         st.tuples(unique_ids, st.text(max_size=20), st.text(max_size=20)).map(
             lambda t: ([4, "stray-" + t[0], t[1], t[2], {}], SILENT)),
     )
-    wrong_type = st.tuples(st.integers(-(2**53), 2**53).filter(lambda n: n not in (2, 3, 4)), unique_ids).map(
+    known_types = (2, 3, 4, 5, 6) if version == "2.1" else (2, 3, 4)
+    wrong_type = st.tuples(st.integers(-(2**53), 2**53).filter(lambda n: n not in known_types), unique_ids).map(
         lambda t: ([t[0], t[1], "Heartbeat", {}], ("answer", t[1], {TYPE_ERROR[version]})))
+    # OCPP 2.1's CALLRESULTERROR (5) and SEND (6) are never answered, not even unknown or malformed ones.
+    unanswered_21 = st.tuples(st.sampled_from([5, 6]), unique_ids, st.text(max_size=20)).map(
+        lambda t: ([t[0], t[1], t[2] or "Heartbeat", {}], SILENT))
     not_arrays = st.one_of(st.dictionaries(st.text(max_size=8), json_leaf, max_size=3), json_leaf,
                            st.just([])).map(lambda value: (json.dumps(value), ("answer", "-1", {FRAME_ERROR[version]})))
     not_json = st.text(max_size=60).map(
@@ -105,7 +109,8 @@ def frames(version: str):
         lambda t: (f'[2, "{t[0]}", "DataTransfer", {{"vendorId": "fuzz", "data": "{"x" * t[1]}"}}]',
                    ("answer", t[0], {FRAME_ERROR[version]})))
     return st.one_of(valid_calls, data_transfers, schema_fuzz, unknown_actions, bad_calls, stray_answers,
-                     wrong_type, not_arrays, not_json, too_deep, deep_ok, too_big)
+                     wrong_type, not_arrays, not_json, too_deep, deep_ok, too_big,
+                     *([unanswered_21] if version == "2.1" else []))
 
 
 def generate(version: str, count: int) -> list:
